@@ -1,0 +1,1 @@
+"""The gateway: ASGI app, streaming proxy, HTML pipeline and command line."""

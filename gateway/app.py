@@ -1,0 +1,152 @@
+"""The gateway's ASGI application.
+
+Requests under the reserved prefix (`gateway.prefix`, default `/_privacy`) and
+`/.well-known/gpc.json` are answered here and never reach the storefront; everything else goes
+to the streaming proxy. The app owns the lifetimes of the upstream pool and the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, Router
+from starlette.types import Receive, Scope, Send
+
+from gateway.proxy import Proxy
+from gateway.storage import Store, open_store
+from policies.loader import LoadedConfig, load_config
+
+log = logging.getLogger("consentgate")
+
+CONFIG_ENV = "CONSENTGATE_RESOLVED_CONFIG"
+OVERRIDES_ENV = "CONSENTGATE_OVERRIDES"
+STORE_RETRY_SECONDS = 2.0
+
+
+class Gateway:
+    """ASGI callable: privacy routes, proxy, and lifespan."""
+
+    def __init__(self, loaded: LoadedConfig) -> None:
+        self.loaded = loaded
+        settings = loaded.config.gateway
+        self.prefix = settings.prefix
+        self.proxy = Proxy(settings)
+        self.store: Store | None = None
+        self._store_task: asyncio.Task[None] | None = None
+        self.privacy = Router(
+            routes=[
+                Route(f"{self.prefix}/healthz", self.healthz, methods=["GET", "HEAD"]),
+                Route(f"{self.prefix}/readyz", self.readyz, methods=["GET", "HEAD"]),
+            ]
+        )
+
+    def is_reserved(self, path: str) -> bool:
+        """True for paths the gateway answers itself (contract: they never reach the shop)."""
+        prefix = self.prefix
+        if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+            return True
+        return path == "/.well-known/gpc.json"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif self.is_reserved(scope["path"]) and kind == "http":
+            await self._guarded(self.privacy, scope, receive, send)
+        else:
+            await self.proxy(scope, receive, send)
+
+    async def _guarded(self, app: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        # Contract: the gateway never answers 500 with a traceback.
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("privacy route failed: %s", scope.get("path"))
+            if not started:
+                await Response("service error\n", status_code=503)(scope, receive, send)
+
+    # --- lifespan -------------------------------------------------------------------------
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:  # pragma: no cover - reported to the server
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        """Open the upstream pool, then the store (retried in the background if down)."""
+        await self.proxy.start()
+        try:
+            self.store = await open_store(self.loaded.config.storage.url)
+        except Exception as exc:
+            # Readiness reports it; pages keep flowing and we retry until the store is back.
+            log.warning("store unavailable at start, retrying: %s", exc)
+            self._store_task = asyncio.create_task(self._reopen_store())
+
+    async def _reopen_store(self) -> None:
+        while self.store is None:
+            await asyncio.sleep(STORE_RETRY_SECONDS)
+            try:
+                self.store = await open_store(self.loaded.config.storage.url)
+                log.info("store available again")
+            except Exception as exc:
+                log.warning("store still unavailable: %s", exc)
+
+    async def shutdown(self) -> None:
+        """Close what startup opened."""
+        if self._store_task is not None:
+            self._store_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._store_task
+        await self.proxy.close()
+        if self.store is not None:
+            await self.store.close()
+
+    # --- privacy routes -------------------------------------------------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        """Liveness: the process answers."""
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        """Readiness: the store and the upstream are reachable."""
+        store_ok = self.store is not None and await self.store.ping()
+        upstream_ok = await self.proxy.upstream_reachable()
+        ready = store_ok and upstream_ok
+        body = {"ready": ready, "store": store_ok, "upstream": upstream_ok}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def create_app(loaded: LoadedConfig) -> Gateway:
+    """Build the ASGI app for a validated config."""
+    return Gateway(loaded)
+
+
+def factory() -> Gateway:
+    """Granian's app factory: each worker loads the config the `run` command validated."""
+    overrides = json.loads(os.environ.get(OVERRIDES_ENV, "{}"))
+    return create_app(load_config(Path(os.environ[CONFIG_ENV]), overrides or None))

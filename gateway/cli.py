@@ -1,0 +1,71 @@
+"""The `consentgate` command line (contract: ../shared/contract.md, "Command line")."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_CONFIG = Path("policies.yaml")
+
+
+def resolve_config_path(given: str | None) -> Path:
+    """`--config`, else `./policies.yaml`, else `$CONSENTGATE_CONFIG` (contract order)."""
+    if given:
+        return Path(given)
+    if DEFAULT_CONFIG.exists() or "CONSENTGATE_CONFIG" not in os.environ:
+        return DEFAULT_CONFIG
+    return Path(os.environ["CONSENTGATE_CONFIG"])
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="path to policies.yaml (default ./policies.yaml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="consentgate", description="Privacy-first consent and personalization gateway."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="start the demo storefront with the gateway in front")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--data-dir", help="where the demo keeps its store and config")
+
+    run = sub.add_parser("run", help="serve the gateway")
+    _add_config(run)
+    run.add_argument("--upstream", help="override the config's gateway.upstream")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--workers", type=int)
+
+    check = sub.add_parser("check", help="validate the config, rule files and catalog")
+    _add_config(check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script and of `python -m gateway`."""
+    args = build_parser().parse_args(argv)
+    if args.command == "check":
+        from gateway.commands import check
+
+        return check(resolve_config_path(args.config))
+    if args.command == "run":
+        from gateway.server import serve
+
+        return serve(
+            resolve_config_path(args.config),
+            upstream=args.upstream,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+        )
+    if args.command == "demo":
+        from gateway.demo.world import run_demo
+
+        return run_demo(port=args.port, data_dir=Path(args.data_dir) if args.data_dir else None)
+    print(f"consentgate: unknown command {args.command}", file=sys.stderr)  # pragma: no cover
+    return 2  # pragma: no cover

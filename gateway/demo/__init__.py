@@ -1,0 +1,1 @@
+"""The bundled demo world: a storefront, a geo database and offline weather."""

@@ -1,0 +1,1 @@
+"""The streaming HTML pipeline: a tag scanner and ordered rewrite stages."""

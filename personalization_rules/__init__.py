@@ -1,0 +1,1 @@
+"""Personalization: rules, geo, weather and recommendations (pure core, I/O shells)."""

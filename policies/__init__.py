@@ -1,0 +1,1 @@
+"""Policies: the typed configuration, its validation and the privacy regimes."""
