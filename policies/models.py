@@ -3,17 +3,26 @@
 Every section forbids unknown keys so a misspelt option is a `consentgate check` error with
 FILE:LINE instead of a silently ignored setting. Relative paths are resolved against the
 directory of the config file by the loader (`policies.loader`), never against the CWD.
-Later issues add sections (purposes, regimes, rules, audit); each is its own model here.
+Later issues add sections (rules, audit); each is its own model here.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -113,6 +122,283 @@ class RulesSettings(Section):
     directory: Path = Path("rules")
 
 
+# --- Consent: policy, regimes, jurisdiction, purposes (issue 3) ---------------------------------
+
+Mechanism = Literal["opt_in", "opt_out", "notice_only"]
+LegalBasis = Literal["consent", "legitimate_interests", "contract", "legal_obligation"]
+
+_ID = re.compile(r"[a-z0-9_-]{1,64}")
+# fideslang keys: snake_case labels joined by dots, e.g. marketing.advertising.third_party.targeted
+_DATA_USE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_SUBDIVISION = re.compile(r"[A-Z]{2}-[A-Z0-9]{1,3}")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+# RFC 6265 §4.1.1: cookie-name is a token (RFC 2616 §2.2: no CTLs, spaces or separators);
+# '*' is our only wildcard and is not a token character either.
+_COOKIE_GLOB = re.compile(r"[!#$%&'+\-.^_`|~0-9A-Za-z*]{1,256}")
+
+# EU 27 + EEA (IS, LI, NO) + GB (UK GDPR) + CH (revFADP).
+GDPR_COUNTRIES: tuple[str, ...] = (
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
+    "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
+    "IS", "LI", "NO", "GB", "CH",
+)  # fmt: skip
+# US states whose comprehensive privacy laws give an opt-out of sale/sharing/targeted ads.
+US_OPTOUT_SUBDIVISIONS: tuple[str, ...] = (
+    "US-CA", "US-CO", "US-CT", "US-VA", "US-UT", "US-TX", "US-OR", "US-MT", "US-IA", "US-DE",
+    "US-NH", "US-NJ", "US-NE", "US-TN", "US-MN", "US-MD", "US-IN", "US-KY", "US-RI",
+)  # fmt: skip
+
+
+class PolicySettings(Section):
+    """The consent policy as a whole: its version and how long choices last."""
+
+    # A new version makes every opt-in choice owed again (the text people agreed to changed).
+    version: Annotated[str, Field(min_length=1, max_length=64)] = "1"
+    # CNIL guidance (2020 cookie guidelines): re-ask about 6 months after a choice.
+    gdpr_choice_ttl_days: Annotated[int, Field(ge=1, le=3650)] = 182
+    # Cal. Civ. Code §1798.135(c)(4): wait at least 12 months before asking to opt back in.
+    optout_reask_days: Annotated[int, Field(ge=365, le=3650)] = 365
+    # What a GPC signal opts out of (fideslang data uses, matched by prefix).
+    gpc_data_uses: list[str] = Field(
+        default_factory=lambda: ["marketing.advertising", "third_party_sharing"]
+    )
+
+    @field_validator("gpc_data_uses")
+    @classmethod
+    def _data_use_keys(cls, value: list[str]) -> list[str]:
+        return [_data_use_key(v) for v in value]
+
+
+class RegimeSettings(Section):
+    """Where a privacy regime applies: ISO 3166-1 countries and ISO 3166-2 subdivisions."""
+
+    countries: list[str] = Field(default_factory=list)
+    subdivisions: list[str] = Field(default_factory=list)
+
+    @field_validator("countries", mode="before")
+    @classmethod
+    def _norway_problem(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted NO (Norway) as false: say so instead of "not a string".
+        if isinstance(value, list) and any(isinstance(v, bool) for v in value):
+            raise ValueError("a country code was read as true/false: quote it, e.g. \"NO\"")
+        return value
+
+    @field_validator("countries")
+    @classmethod
+    def _countries(cls, value: list[str]) -> list[str]:
+        out = [v.strip().upper() for v in value]
+        for code in out:
+            if not _COUNTRY.fullmatch(code):
+                raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 code such as 'DE'")
+        return out
+
+    @field_validator("subdivisions")
+    @classmethod
+    def _subdivisions(cls, value: list[str]) -> list[str]:
+        out = [v.strip().upper() for v in value]
+        for code in out:
+            if not _SUBDIVISION.fullmatch(code):
+                raise ValueError(f"{code!r} is not an ISO 3166-2 code such as 'US-CA'")
+        return out
+
+
+def _default_regimes() -> dict[str, RegimeSettings]:
+    return {
+        "gdpr": RegimeSettings(countries=list(GDPR_COUNTRIES)),
+        "us-optout": RegimeSettings(subdivisions=list(US_OPTOUT_SUBDIVISIONS)),
+        "default": RegimeSettings(),
+    }
+
+
+class EdgeHeaders(Section):
+    """Request headers a trusted edge (CDN, load balancer) sets with the visitor's location.
+
+    Believed only from `gateway.trusted_proxies`; the first listed header present wins.
+    """
+
+    country: list[str] = Field(default_factory=list)  # e.g. CF-IPCountry
+    region: list[str] = Field(default_factory=list)  # e.g. X-Region-Code ("CA" or "US-CA")
+
+
+class JurisdictionSettings(Section):
+    """How a visitor's location picks a regime."""
+
+    # Fail closed: a visitor whose location is unknown gets the strictest regime.
+    unknown: str = "gdpr"
+    # A known country that has subdivision-level regimes but no known subdivision; unset means
+    # `unknown` (fail closed).
+    unknown_subdivision: str | None = None
+    edge_headers: EdgeHeaders = EdgeHeaders()
+
+
+class Localized(Section):
+    """One text in every language the banner speaks."""
+
+    en: Annotated[str, Field(min_length=1)]
+    ar: Annotated[str, Field(min_length=1)]
+    th: Annotated[str, Field(min_length=1)]
+
+
+class Purpose(Section):
+    """Why data is processed, in the privacy team's words (fideslang data uses) and the
+    gateway's (cookie patterns, third-party hosts, how consent works per regime)."""
+
+    id: str
+    names: Localized
+    descriptions: Localized
+    legal_basis: LegalBasis
+    data_uses: Annotated[list[str], Field(min_length=1)]
+    cookies: list[str] = Field(default_factory=list)
+    hosts: list[str] = Field(default_factory=list)
+    # One mechanism for every regime, or per regime name; a regime left out gets opt_in.
+    mechanism: Mechanism | dict[str, Mechanism] = "opt_in"
+    # Per regime: is an opt_out purpose on before any choice (default true)?
+    default: dict[str, bool] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not _ID.fullmatch(value):
+            raise ValueError("purpose id must match [a-z0-9_-]+ (at most 64 characters)")
+        return value
+
+    @field_validator("data_uses")
+    @classmethod
+    def _data_uses(cls, value: list[str]) -> list[str]:
+        return [_data_use_key(v) for v in value]
+
+    @field_validator("cookies")
+    @classmethod
+    def _cookie_globs(cls, value: list[str]) -> list[str]:
+        for glob in value:
+            if not _COOKIE_GLOB.fullmatch(glob):
+                raise ValueError(
+                    f"cookie pattern {glob!r} may hold only cookie-name characters and '*'"
+                )
+            if not glob.strip("*"):
+                # Would drop the shop's own session and cart cookies too.
+                raise ValueError(f"cookie pattern {glob!r} matches every cookie")
+        return value
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        return [_host_pattern(v) for v in value]
+
+    def mechanism_in(self, regime: str) -> Mechanism:
+        """The mechanism under `regime`; a regime the purpose does not name gets opt_in."""
+        if isinstance(self.mechanism, str):
+            return self.mechanism
+        # Fail closed: nobody decided how this purpose works there, so ask first.
+        return self.mechanism.get(regime, "opt_in")
+
+
+def _data_use_key(value: str) -> str:
+    if not _DATA_USE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a fideslang data use key such as analytics.reporting")
+    return value
+
+
+def _host_pattern(value: str) -> str:
+    host = value.strip().lower().rstrip(".")
+    wildcard = host.startswith("*.")
+    labels = (host[2:] if wildcard else host).split(".")
+    if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(f"{value!r} is not a host name (a leading '*.' means its subdomains)")
+    if wildcard and len(labels) < 2:
+        raise ValueError(f"{value!r} is too broad: '*.' needs a registrable domain after it")
+    return host
+
+
+Problem = tuple[tuple[str | int, ...], str]  # (where under the field, message)
+
+
+def _raise_at(title: str, problems: list[Problem]) -> None:
+    """Report cross-check problems at their exact place (loaders map `loc` to a YAML line);
+    pydantic prefixes each `loc` with the field being validated."""
+    if problems:
+        raise ValidationError.from_exception_data(
+            title,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError("value_error", "{message}", {"message": message}),
+                    loc=loc,
+                    input=None,
+                )
+                for loc, message in problems
+            ],
+        )
+
+
+def check_regimes(regimes: dict[str, RegimeSettings]) -> None:
+    """Regime names are ids, `default` exists, and no place belongs to two regimes."""
+    problems: list[Problem] = []
+    if "default" not in regimes:
+        problems.append(((), "regimes must include 'default' (known places no regime lists)"))
+    seen: dict[str, str] = {}
+    for name, regime in regimes.items():
+        if not _ID.fullmatch(name):
+            problems.append(((name,), f"regime name {name!r} must match [a-z0-9_-]+"))
+        for key in ("countries", "subdivisions"):
+            for i, code in enumerate(getattr(regime, key)):
+                if code in seen and seen[code] != name:
+                    message = f"{code} is listed under both {seen[code]!r} and {name!r}"
+                    problems.append(((name, key, i), message))
+                seen[code] = name
+    _raise_at("regimes", problems)
+
+
+def check_jurisdiction(jurisdiction: JurisdictionSettings, regimes: dict[str, object]) -> None:
+    """The fallbacks name configured regimes."""
+    problems: list[Problem] = []
+    for key in ("unknown", "unknown_subdivision"):
+        name = getattr(jurisdiction, key)
+        if name is not None and name not in regimes:
+            problems.append(((key,), f"{name!r} is not a configured regime"))
+    _raise_at("jurisdiction", problems)
+
+
+def check_purposes(
+    purposes: list[Purpose], regimes: dict[str, object], policy: PolicySettings
+) -> None:
+    """Cross-checks that need the regimes and the policy."""
+    problems: list[Problem] = []
+    ids: set[str] = set()
+    for i, p in enumerate(purposes):
+        if p.id in ids:
+            problems.append(((i, "id"), f"duplicate purpose id {p.id!r}"))
+        ids.add(p.id)
+        named = [] if isinstance(p.mechanism, str) else list(p.mechanism)
+        places = [("mechanism", r) for r in named] + [("default", r) for r in p.default]
+        for key, regime in places:
+            if regime not in regimes:
+                problems.append(((i, key, regime), f"{regime!r} is not a configured regime"))
+        for regime in p.default:
+            # CJEU C-673/17 (Planet49): a pre-ticked box is no consent, so only opt_out
+            # purposes have a default to override.
+            if p.mechanism_in(regime) != "opt_out":
+                message = "default applies only where the mechanism is opt_out"
+                problems.append(((i, "default", regime), message))
+        used = {p.mechanism} if isinstance(p.mechanism, str) else set(p.mechanism.values())
+        if "notice_only" in used:
+            if p.legal_basis == "consent":
+                message = "a consent-based purpose cannot be notice_only"
+                problems.append(((i, "legal_basis"), message))
+            if any(_overlap(u, g) for u in p.data_uses for g in policy.gpc_data_uses):
+                message = "notice_only, yet covers a GPC opt-out data use (policy.gpc_data_uses)"
+                problems.append(((i, "data_uses"), message))
+        if p.id == "essential" and p.mechanism != "notice_only":
+            message = "the essential purpose must be `mechanism: notice_only`"
+            problems.append(((i, "mechanism"), message))
+    _raise_at("purposes", problems)
+
+
+def _overlap(a: str, b: str) -> bool:
+    # Same rule as policies.purposes.data_uses_overlap (kept here to avoid an import cycle).
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
 class Config(Section):
     """The whole of `policies.yaml`."""
 
@@ -123,3 +409,30 @@ class Config(Section):
     weather: WeatherSettings = WeatherSettings()
     rules: RulesSettings = RulesSettings()
     catalog: Path | None = None
+    # Consent (issue 3). Order matters: each validator below reads the sections before it.
+    policy: PolicySettings = PolicySettings()
+    regimes: dict[str, RegimeSettings] = Field(default_factory=_default_regimes)
+    jurisdiction: JurisdictionSettings = JurisdictionSettings()
+    purposes: list[Purpose] = Field(default_factory=list)
+
+    @field_validator("regimes")
+    @classmethod
+    def _regimes(cls, value: dict[str, RegimeSettings]) -> dict[str, RegimeSettings]:
+        check_regimes(value)
+        return value
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _jurisdiction(
+        cls, value: JurisdictionSettings, info: ValidationInfo
+    ) -> JurisdictionSettings:
+        if "regimes" in info.data:
+            check_jurisdiction(value, info.data["regimes"])
+        return value
+
+    @field_validator("purposes")
+    @classmethod
+    def _purposes(cls, value: list[Purpose], info: ValidationInfo) -> list[Purpose]:
+        if "regimes" in info.data and "policy" in info.data:
+            check_purposes(value, info.data["regimes"], info.data["policy"])
+        return value

@@ -1,0 +1,133 @@
+"""Render the consent banner (server-side, injected only when a choice is owed).
+
+Design rules, each from a regulator's guidance:
+- EDPB Guidelines 03/2022 (deceptive designs) and CNIL: "Reject all" sits on the first layer,
+  same size, colour and weight as "Accept all".
+- GDPR Art. 7(1): `shown_text` is the exact text shown; its hash goes into the consent record.
+- WCAG 2.2: native form controls (keyboard-operable), visible focus, a labelled region,
+  `dir="rtl"` for Arabic.
+Works with JavaScript off (a plain form post that redirects back); with it on, the post goes
+through `fetch` and the banner is removed without a reload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from consent.language import direction
+from consent.texts import UI
+
+_ENV = Environment(
+    loader=PackageLoader("consent", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_BANNER = _ENV.get_template("banner.html")
+
+
+@dataclass(frozen=True)
+class PurposeView:
+    """One purpose as a person sees it, in one language."""
+
+    id: str
+    name: str
+    description: str
+    granted: bool
+    locked: bool  # notice-only / strictly necessary: shown, cannot be switched off
+
+
+@dataclass(frozen=True)
+class BannerView:
+    """Everything the banner shows; rendering is a pure function of it."""
+
+    language: str
+    policy_version: str
+    purposes: Sequence[PurposeView]
+    action: str  # where the form posts, e.g. /_privacy/consent
+    return_to: str  # the page to come back to (a same-origin path)
+    csrf: str
+
+
+def shown_text(view: BannerView) -> str:
+    """The exact words shown, in order, one per line: what the record's text hash covers."""
+    t = UI[view.language]
+    lines = [view.policy_version, view.language, t["title"], t["body"], t["reject_all"]]
+    lines += [t["accept_all"], t["customize"]]
+    for p in view.purposes:
+        lines += [p.id, p.name, p.description, t["always_on"] if p.locked else ""]
+    lines.append(t["save"])
+    return "\n".join(lines)
+
+
+def text_hash(view: BannerView) -> str:
+    """SHA-256 (hex) of `shown_text(view)` in UTF-8."""
+    return hashlib.sha256(shown_text(view).encode()).hexdigest()
+
+
+def render_banner(view: BannerView) -> str:
+    """The banner's HTML; its root element has `id="consentgate-banner"` (contract)."""
+    return _BANNER.render(
+        t=UI[view.language],
+        lang=view.language,
+        dir=direction(view.language),
+        policy_version=view.policy_version,
+        purposes=view.purposes,
+        action=view.action,
+        return_to=view.return_to,
+        csrf=view.csrf,
+    )
+
+
+_PREFERENCES = _ENV.get_template("preferences.html")
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One past choice as the preference center lists it."""
+
+    ts: str
+    method: str
+    granted: Sequence[str]
+    denied: Sequence[str]
+
+
+@dataclass(frozen=True)
+class PreferencesView:
+    """Everything the preference center shows."""
+
+    language: str
+    regime: str
+    policy_version: str
+    purposes: Sequence[PurposeView]
+    history: Sequence[HistoryRow]
+    subject_ref: str | None
+    gpc_honored: bool
+    prefix: str
+    csrf: str
+    saved: bool = False
+
+
+def render_preferences(view: PreferencesView) -> str:
+    """The preference center page (contract: `GET /_privacy/preferences`)."""
+    return _PREFERENCES.render(
+        t=UI[view.language],
+        lang=view.language,
+        dir=direction(view.language),
+        regime=view.regime,
+        policy_version=view.policy_version,
+        purposes=view.purposes,
+        history=view.history,
+        subject_ref=view.subject_ref,
+        gpc_honored=view.gpc_honored,
+        prefix=view.prefix,
+        action=f"{view.prefix}/consent",
+        self_url=f"{view.prefix}/preferences",
+        csrf=view.csrf,
+        saved=view.saved,
+    )

@@ -1,0 +1,80 @@
+"""The small, self-contained HTML pages the gateway answers with when it cannot proxy.
+
+No external assets, no request data echoed back (nothing to inject), never a traceback.
+Pages are rendered once at import; sending one costs two ASGI messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from gateway.target import ALLOWED_METHODS
+
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+_TITLES = {
+    400: ("Bad Request", "The request could not be understood by the gateway."),
+    405: ("Method Not Allowed", "This method is not accepted here."),
+    502: ("Bad Gateway", "The shop could not be reached. Please try again in a moment."),
+    504: ("Gateway Timeout", "The shop took too long to answer. Please try again in a moment."),
+}
+
+_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{status} {title}</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:15vh auto;padding:0 1rem;
+color:#222}}h1{{font-size:1.4rem}}p{{color:#555}}</style></head>
+<body><h1>{status} {title}</h1><p>{text}</p></body></html>
+"""
+
+
+def render(status: int) -> bytes:
+    """The page body for one of the statuses in `_TITLES` (400, 405, 502, 504)."""
+    title, text = _TITLES[status]
+    return _TEMPLATE.format(status=status, title=title, text=text).encode("utf-8")
+
+
+_PAGES = {status: render(status) for status in _TITLES}
+
+
+def headers(status: int, length: int) -> list[tuple[bytes, bytes]]:
+    """Response fields for an error page of `length` bytes."""
+    fields = [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-length", str(length).encode("ascii")),
+        # Errors are transient: no cache may keep one in place of the shop's page.
+        (b"cache-control", b"no-store"),
+        (b"x-content-type-options", b"nosniff"),
+    ]
+    if status == 405:
+        # RFC 9110 §15.5.6: a 405 carries Allow.
+        fields.append((b"allow", ALLOWED_METHODS.encode("ascii")))
+    return fields
+
+
+async def send_error(send: Send, status: int, *, head: bool = False) -> None:
+    """Answer an ASGI HTTP request with the error page for `status` (no body for HEAD)."""
+    body = _PAGES[status]
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers(status, len(body))}
+    )
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def send_websocket_error(send: Send, status: int, extensions: object) -> None:
+    """Refuse a WebSocket handshake: the HTML page if the server supports
+    `websocket.http.response` (ASGI spec 2.4 extension), else a plain close (HTTP 403)."""
+    if isinstance(extensions, dict) and "websocket.http.response" in extensions:
+        body = _PAGES[status]
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": headers(status, len(body)),
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1011})

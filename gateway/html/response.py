@@ -1,0 +1,77 @@
+"""The async edge of the HTML pipeline: decode, rewrite, re-encode a streamed body."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from gateway.html.charset import charset_from_content_type, codec_for_label, is_scannable
+from gateway.html.compression import (
+    Decoder,
+    Encoder,
+    make_decoder,
+    make_encoder,
+    negotiate,
+    parse_content_encoding,
+)
+from gateway.html.rewriter import HtmlRewriter
+from gateway.html.stage import Stage
+
+
+@dataclass
+class HtmlRewrite:
+    """A rewritten body and the Content-Encoding to announce for it (None = identity)."""
+
+    content_encoding: str | None
+    body: AsyncIterator[bytes]
+
+
+def rewrite_html(
+    body: AsyncIterator[bytes],
+    *,
+    content_type: str,
+    content_encoding: str | None,
+    accept_encoding: str | None,
+    stages: Sequence[Stage],
+    max_decoded_bytes: int,
+) -> HtmlRewrite | None:
+    """Stream an upstream `text/html` body through `stages`, or None to pass it through.
+
+    None when the type is not text/html, the Content-Encoding is unknown, or the header's
+    charset is not ASCII-compatible (UTF-16/32 …). The caller applies it to 2xx responses,
+    drops Content-Length (the length changes) and sends `content_encoding`. Iterating the
+    body raises `BodyDecodeError` (e.g. `DecodedBodyTooLarge` past `max_decoded_bytes` of a
+    content-coded body); the proxy then closes the connection.
+    """
+    if content_type.partition(";")[0].strip().lower() != "text/html":
+        return None
+    codings = parse_content_encoding(content_encoding)
+    if codings is None:
+        return None
+    label = charset_from_content_type(content_type)
+    # WHATWG Encoding §4.2: an unknown label is ignored (the page's <meta> then decides).
+    codec = codec_for_label(label) if label else None
+    if codec is not None and not is_scannable(codec):
+        return None
+    rewriter = HtmlRewriter(stages, charset=codec)
+    coding = negotiate(accept_encoding)
+    stream = _stream(body, make_decoder(codings, max_decoded_bytes), rewriter, make_encoder(coding))
+    return HtmlRewrite(content_encoding=coding, body=stream)
+
+
+async def _stream(
+    body: AsyncIterator[bytes], decoder: Decoder, rewriter: HtmlRewriter, encoder: Encoder
+) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in body:
+            for piece in decoder.decode(chunk):
+                out = encoder.compress(rewriter.feed(piece))
+                if out:
+                    yield out
+        tail = encoder.compress(rewriter.close()) + encoder.finish()
+        if tail:
+            yield tail
+    finally:
+        aclose = getattr(body, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -1,0 +1,488 @@
+"""The synchronous streaming HTML rewriter: bytes in, bytes out, stages in between.
+
+`HtmlRewriter.feed()` returns every byte it can already decide on; it holds back only an
+unfinished tag (at most `max_pending` bytes, past which the `<` is passed on as text), the
+few bytes that might start a raw-text end tag, and the original children of a slot being
+replaced (at most `max_slot_bytes`). Nothing else is buffered, so the first bytes of a page
+leave before upstream has sent the rest.
+
+With no stage changing anything, the output is byte-identical to the input. Bytes are never
+decoded except the attribute values of the tags a stage asked for (see `scanner.py`).
+
+Known approximation: the tree builder is not simulated. Raw-text elements are recognised
+everywhere except inside `<svg>`/`<math>` (left by `</svg>`, `</math>` or an HTML breakout
+tag), and a slot ends at its matching end tag (a `<p>` slot also at a tag that closes `p`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from gateway.html.charset import PRESCAN_BYTES, is_scannable, prescan_meta, sniff_bom
+from gateway.html.scanner import (
+    COMMENT_END,
+    FOREIGN_BREAKOUT,
+    FOREIGN_ROOTS,
+    P_CLOSERS,
+    PLAINTEXT,
+    RAW_TEXT,
+    SCRIPT_DATA,
+    SCRIPT_DOUBLE,
+    SCRIPT_ESCAPED,
+    TAG,
+    VOID,
+    parse_attributes,
+    raw_text_end,
+    skip_pattern,
+)
+from gateway.html.stage import ALL, DocumentEnd, EndTag, Stage, StartTag
+
+DEFAULT_MAX_PENDING = 64 * 1024
+DEFAULT_MAX_SLOT_BYTES = 1024 * 1024
+
+# Tokenizer states (HTML §13.2.5), reduced to what decides where markup is.
+_DATA, _RAW, _SCRIPT, _COMMENT, _BOGUS, _PLAINTEXT = range(6)
+# Script data sub-states (HTML §13.2.5.4, §13.2.5.20, §13.2.5.27).
+_S_DATA, _S_ESCAPED, _S_DOUBLE = range(3)
+_UNQUOTED_TAIL = re.compile(rb"=[\t\n\f\r ]*+[^\t\n\f\r >\"'][^\t\n\f\r >]*+\Z")
+_ALPHA = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+class _Drop:
+    """The original children of a slot whose content a stage replaced."""
+
+    __slots__ = ("name", "depth", "parts", "size")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.depth = 1
+        self.parts: list[bytes] = []
+        self.size = 0
+
+
+class HtmlRewriter:
+    """Streams one HTML document through `stages`; `feed()` chunks, then `close()` once."""
+
+    def __init__(
+        self,
+        stages: Sequence[Stage],
+        *,
+        charset: str | None = None,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        max_slot_bytes: int = DEFAULT_MAX_SLOT_BYTES,
+    ) -> None:
+        """`charset` is the Python codec named by the Content-Type header (None: sniff).
+
+        Raises ValueError for a codec the byte scanner cannot handle (`is_scannable`).
+        """
+        if charset is not None and not is_scannable(charset):
+            raise ValueError(f"charset {charset!r} is not ASCII-compatible")
+        self._stages = tuple(stages)
+        self._header_codec = charset
+        self._max_pending = max_pending
+        self._max_slot_bytes = max_slot_bytes
+        self._decode = self._encode = charset or "cp1252"
+        self._decided = False
+        self._passthrough = False
+        self._closed = False
+        self._buf = b""
+        self._mark = 0
+        self._out: list[bytes] = []
+        self._state = _DATA
+        self._raw_name = b""
+        self._script = _S_DATA
+        self._foreign = 0
+        self._drop: _Drop | None = None
+
+        self._all_start = any(ALL in s.tags for s in self._stages)
+        self._all_end = any(ALL in s.end_tags for s in self._stages)
+        names = frozenset().union(*(s.tags for s in self._stages)) - {ALL}
+        self._base_start = names | RAW_TEXT | FOREIGN_ROOTS | {PLAINTEXT}
+        self._base_end = frozenset().union(*(s.end_tags for s in self._stages)) - {ALL}
+        self._base_end |= FOREIGN_ROOTS
+        self._attr_names = frozenset().union(*(s.attributes for s in self._stages))
+        self._attr_probe = (
+            re.compile(b"|".join(re.escape(a.encode()) for a in self._attr_names), re.IGNORECASE)
+            if self._attr_names
+            else None
+        )
+        self._by_start: dict[str, tuple[Stage, ...]] = {}
+        self._by_end: dict[str, tuple[Stage, ...]] = {}
+        self._refresh()
+
+    @property
+    def charset(self) -> str | None:
+        """Codec used for attribute values once decided (None before the first bytes)."""
+        return self._decode if self._decided else None
+
+    @property
+    def passthrough(self) -> bool:
+        """True when the page turned out not to be scannable (e.g. a UTF-16 BOM)."""
+        return self._passthrough
+
+    def feed(self, data: bytes) -> bytes:
+        """Take the next chunk of the page; return the output bytes ready so far."""
+        if self._closed:
+            raise RuntimeError("feed() after close()")
+        if self._passthrough:
+            return data
+        self._buf = self._buf + data if self._buf else data
+        if not self._decided:
+            if not self._decide(final=False):
+                return b""
+            if self._passthrough:
+                out, self._buf = self._buf, b""
+                return out
+        self._run(final=False)
+        return self._take()
+
+    def close(self) -> bytes:
+        """End of the page: return the remaining output, then what end-of-document hooks add."""
+        if self._closed:
+            return b""
+        self._closed = True
+        if not self._decided:
+            self._decide(final=True)
+        if self._passthrough:
+            out, self._buf = self._buf, b""
+            return out
+        self._run(final=True)
+        if self._drop is not None:
+            self._recover()
+        doc = DocumentEnd()
+        for stage in self._stages:
+            stage.end_document(doc)
+        self._out.extend(self._enc(h) for h in doc._appended)
+        return self._take()
+
+    # -- charset ---------------------------------------------------------------------------
+
+    def _decide(self, *, final: bool) -> bool:
+        need = 3 if self._header_codec else PRESCAN_BYTES
+        if len(self._buf) < need and not final:
+            return False
+        # WHATWG Encoding §6: a BOM overrides the Content-Type charset.
+        codec = sniff_bom(self._buf) or self._header_codec or prescan_meta(self._buf)
+        self._decided = True
+        if codec is None:
+            # Unknown charset: decode leniently, insert pure ASCII (character references are
+            # correct in every ASCII-compatible charset the browser may pick).
+            self._decode, self._encode = "cp1252", "ascii"
+        elif is_scannable(codec):
+            self._decode = self._encode = codec
+        else:
+            self._passthrough = True
+        return True
+
+    def _enc(self, html: str) -> bytes:
+        return html.encode(self._encode, "xmlcharrefreplace")
+
+    # -- output ----------------------------------------------------------------------------
+
+    def _take(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def _sink(self) -> list[bytes]:
+        return self._drop.parts if self._drop is not None else self._out
+
+    def _flush(self, buf: bytes, upto: int) -> None:
+        """Send the untouched bytes `buf[mark:upto]` to the current sink."""
+        if upto <= self._mark:
+            return
+        piece = buf[self._mark : upto]
+        self._mark = upto
+        drop = self._drop
+        if drop is None:
+            self._out.append(piece)
+            return
+        drop.parts.append(piece)
+        drop.size += len(piece)
+        if drop.size > self._max_slot_bytes:
+            self._recover()
+
+    def _recover(self) -> None:
+        """Give up replacing a slot whose end never came: close it, keep its original bytes."""
+        drop = self._drop
+        assert drop is not None
+        self._drop = None
+        self._out.append(b"</" + drop.name.encode("ascii", "ignore") + b">")
+        self._out.extend(drop.parts)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Pick the skip pattern for the current state (what counts as interesting)."""
+        start: frozenset[str] | None = None
+        end: frozenset[str] | None = None
+        if not self._all_start:
+            start = self._base_start
+            if self._foreign:
+                start = start | FOREIGN_BREAKOUT
+            if self._drop is not None:
+                start = start | {self._drop.name}
+                if self._drop.name == "p":
+                    start = start | P_CLOSERS
+        if not self._all_end:
+            end = self._base_end
+            if self._drop is not None:
+                end = end | {self._drop.name}
+        self._pattern = skip_pattern(start, end, self._attr_names)
+
+    # -- the scanner loop ------------------------------------------------------------------
+
+    def _run(self, *, final: bool) -> None:
+        buf = self._buf
+        n = len(buf)
+        pos = 0
+        self._mark = 0
+        while pos < n:
+            state = self._state
+            if state == _DATA:
+                skipped = self._pattern.match(buf, pos)
+                assert skipped is not None  # the pattern may match empty, never fails
+                pos = skipped.end()
+                if pos >= n:
+                    break
+                new = self._markup(buf, pos)
+            elif state == _RAW:
+                new = self._raw_text(buf, pos)
+            elif state == _SCRIPT:
+                new = self._script_data(buf, pos)
+            elif state == _COMMENT:
+                found = COMMENT_END.search(buf, pos)
+                if found is not None:
+                    self._state = _DATA
+                    new = found.end()
+                else:
+                    new = max(pos, n - 3)  # keep what may start `--!>`
+            elif state == _BOGUS:
+                gt = buf.find(b">", pos)
+                if gt >= 0:
+                    self._state = _DATA
+                    new = gt + 1
+                else:
+                    new = n
+            else:  # _PLAINTEXT: HTML §13.2.5.5, the rest of the document is text
+                new = n
+            if new == pos:
+                if final:
+                    pos = n  # EOF inside markup: the bytes leave as they came
+                break
+            pos = new
+        self._flush(buf, pos)
+        self._buf = buf[pos:]
+        self._mark = 0
+
+    def _markup(self, buf: bytes, pos: int) -> int:
+        """At a `<` the skip pattern stopped on; return the position after what it starts."""
+        n = len(buf)
+        if pos + 1 >= n:
+            return pos
+        c = buf[pos + 1]
+        if c in _ALPHA:
+            return self._tag(buf, pos)
+        if c == 0x21:  # `<!`
+            if buf.startswith(b"<!--", pos):
+                # Unfinished comment (complete ones never get here): stream it, once three
+                # content bytes rule out the abrupt `<!-->` / `<!--->` ends.
+                if n - pos < 7:
+                    return pos
+                self._state = _COMMENT
+                return pos + 4
+            if n - pos < 4 and b"<!--".startswith(buf[pos:n]):
+                return pos
+            self._state = _BOGUS
+            return pos + 2
+        if c == 0x3F:  # `<?`
+            self._state = _BOGUS
+            return pos + 2
+        if c == 0x2F:  # `</`
+            if pos + 2 >= n:
+                return pos
+            c2 = buf[pos + 2]
+            if c2 in _ALPHA:
+                return self._tag(buf, pos)
+            if c2 == 0x3E:  # `</>` is dropped by the tokenizer
+                return pos + 3
+            self._state = _BOGUS
+            return pos + 2
+        return pos + 1
+
+    def _tag(self, buf: bytes, pos: int) -> int:
+        m = TAG.match(buf, pos)
+        assert m is not None  # `<` + letter always starts a tag
+        if m.group(4) is None:
+            if len(buf) - pos > self._max_pending:
+                return pos + 1  # bound memory: pass the `<` on as text
+            return pos
+        name = m.group(2).lower().decode("latin-1")
+        if m.group(1):
+            return self._end_tag(buf, pos, m.end(), name)
+        return self._start_tag(buf, pos, m.end(), name, m.group(3))
+
+    def _raw_text(self, buf: bytes, pos: int) -> int:
+        found = raw_text_end(self._raw_name).search(buf, pos)
+        if found is None:
+            # Hold back only from a `<` that may start the end tag.
+            lt = buf.rfind(b"<", max(pos, len(buf) - len(self._raw_name) - 2))
+            return lt if lt >= 0 else len(buf)
+        return self._close_raw(buf, found.start())
+
+    def _script_data(self, buf: bytes, pos: int) -> int:
+        # HTML §13.2.5.4-§13.2.5.31: `<!--` escapes, `<script>` inside that double-escapes
+        # (so `</script>` does not end it), `-->` unescapes.
+        while True:
+            if self._script == _S_DATA:
+                found = SCRIPT_DATA.search(buf, pos)
+            elif self._script == _S_ESCAPED:
+                found = SCRIPT_ESCAPED.search(buf, pos)
+            else:
+                found = SCRIPT_DOUBLE.search(buf, pos)
+            if found is None:
+                return max(pos, len(buf) - 8)
+            token = found.group()
+            if token == b"<!--":
+                self._script = _S_ESCAPED
+                pos = found.start() + 2  # its dashes may end it: `<!-->`
+            elif token == b"-->":
+                self._script = _S_DATA
+                pos = found.end()
+            elif token[1] != 0x2F:  # `<script`: double-escape
+                self._script = _S_DOUBLE
+                pos = found.end()
+            elif self._script == _S_DOUBLE:  # `</script` leaves double-escape only
+                self._script = _S_ESCAPED
+                pos = found.end()
+            else:
+                return self._close_raw(buf, found.start())
+
+    def _close_raw(self, buf: bytes, at: int) -> int:
+        """Handle the end tag at `at` that closes the raw-text element."""
+        m = TAG.match(buf, at)
+        assert m is not None
+        if m.group(4) is None:
+            if len(buf) - at > self._max_pending:
+                return at + 2  # bound memory: treat `</` as text, keep looking
+            return at  # the raw text before it is done; wait for the rest of the tag
+        self._state = _DATA
+        self._script = _S_DATA
+        return self._end_tag(buf, at, m.end(), m.group(2).lower().decode("latin-1"))
+
+    # -- tags ------------------------------------------------------------------------------
+
+    def _start_tag(self, buf: bytes, pos: int, end: int, name: str, region: bytes) -> int:
+        drop = self._drop
+        if drop is not None:
+            if drop.name == "p" and name in P_CLOSERS:
+                # HTML §13.2.6.4.7: this start tag closes the open `p`, ending the slot.
+                self._flush(buf, pos)
+                self._drop = None
+                self._refresh()
+            elif name == drop.name and name not in VOID:
+                drop.depth += 1
+        self_closing = region.endswith(b"/") and not _UNQUOTED_TAIL.search(region)
+
+        named = self._by_start.get(name)
+        if named is None:
+            named = self._by_start[name] = tuple(
+                s for s in self._stages if name in s.tags or ALL in s.tags
+            )
+        hit = self._attr_probe is not None and self._attr_probe.search(region) is not None
+        if named or hit:
+            attrs = parse_attributes(region, self._decode)
+            chosen = named
+            if hit:
+                present = {k for k, _ in attrs}
+                chosen = tuple(
+                    s
+                    for s in self._stages
+                    if s in named or not s.attributes.isdisjoint(present)
+                )
+            if chosen:
+                tag = StartTag(name, attrs, buf[pos:end], self_closing)
+                for stage in chosen:
+                    stage.start_tag(tag)
+                self._emit_start(buf, pos, end, tag)
+
+        if self._foreign:
+            if name in FOREIGN_BREAKOUT:
+                self._foreign = 0
+                self._refresh()
+            elif name in FOREIGN_ROOTS and not self_closing:
+                self._foreign += 1
+        elif name in FOREIGN_ROOTS:
+            if not self_closing:
+                self._foreign = 1
+                self._refresh()
+        elif name in RAW_TEXT:
+            self._raw_name = name.encode("ascii")
+            self._state = _SCRIPT if name == "script" else _RAW
+            self._script = _S_DATA
+        elif name == PLAINTEXT:
+            self._state = _PLAINTEXT
+        return end
+
+    def _emit_start(self, buf: bytes, pos: int, end: int, tag: StartTag) -> None:
+        fill = tag._content is not None and tag.name not in VOID and self._drop is None
+        if not (tag._before or tag._after or tag._modified or fill) and tag._replacement is None:
+            return
+        self._flush(buf, pos)
+        sink = self._sink()
+        sink.extend(self._enc(h) for h in tag._before)
+        if tag._replacement is not None:
+            sink.append(self._enc(tag._replacement))
+        elif tag._modified:
+            sink.append(self._enc(_serialize(tag)))
+        else:
+            sink.append(tag.raw)
+        sink.extend(self._enc(h) for h in tag._after)
+        self._mark = end
+        if fill:
+            assert tag._content is not None
+            sink.append(self._enc(tag._content))
+            self._drop = _Drop(tag.name)
+            self._refresh()
+
+    def _end_tag(self, buf: bytes, pos: int, end: int, name: str) -> int:
+        drop = self._drop
+        if drop is not None and name == drop.name:
+            drop.depth -= 1
+            if drop.depth == 0:
+                self._flush(buf, pos)
+                self._drop = None  # the slot's original children are discarded
+                self._refresh()
+        if self._foreign and name in FOREIGN_ROOTS:
+            self._foreign -= 1
+            if not self._foreign:
+                self._refresh()
+        stages = self._by_end.get(name)
+        if stages is None:
+            stages = self._by_end[name] = tuple(
+                s for s in self._stages if name in s.end_tags or ALL in s.end_tags
+            )
+        if stages:
+            tag = EndTag(name, buf[pos:end])
+            for stage in stages:
+                stage.end_tag(tag)
+            if tag._before or tag._after:
+                self._flush(buf, pos)
+                sink = self._sink()
+                sink.extend(self._enc(h) for h in tag._before)
+                sink.append(tag.raw)
+                sink.extend(self._enc(h) for h in tag._after)
+                self._mark = end
+        return end
+
+
+def _serialize(tag: StartTag) -> str:
+    parts = ["<", tag.name]
+    for name, value in tag._attrs:
+        if value:
+            escaped = value.replace("&", "&amp;").replace('"', "&quot;")
+            parts.append(f' {name}="{escaped}"')
+        else:
+            parts.append(f" {name}")
+    parts.append("/>" if tag.self_closing else ">")
+    return "".join(parts)

@@ -1,0 +1,165 @@
+"""Byte-level HTML token grammar: the regexes the streaming rewriter runs.
+
+The patterns follow the WHATWG tokenizer (HTML Living Standard §13.2.5) closely enough that
+tag boundaries are exact: quotes only count in attribute-value position, `=` may start an
+attribute name, `/` between attributes is a separator, and comments end at `-->`, `--!>` or
+abruptly at `<!-->` / `<!--->`. They work on bytes, so they hold for every charset in which
+the ASCII bytes `<>/="'` and whitespace only ever mean themselves (see `charset.py`).
+
+Every repetition is possessive: on a truncated buffer a pattern fails in linear time instead
+of backtracking into a different (wrong) parse.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+# HTML §13.2.5: ASCII whitespace is TAB, LF, FF, CR, SPACE.
+_WS = rb"\t\n\f\r "
+
+# One attribute, exactly per the tokenizer: a name (which may start with `=`), then either a
+# value after `=` (double-quoted, single-quoted, unquoted, or empty right before `>`), or no `=`.
+# The value is mandatory once `=` is seen, so a value cut by the buffer end fails the whole tag.
+_ATTR = (
+    rb"[^" + _WS + rb"/>][^" + _WS + rb"/>=]*+"
+    rb"(?:[" + _WS + rb"]*+=[" + _WS + rb"]*+"
+    rb"(?:\"[^\"]*+\"|'[^']*+'|[^" + _WS + rb">\"'][^" + _WS + rb">]*+|(?=>))"
+    rb"|(?![" + _WS + rb"]*+=))"
+)
+_SEP = rb"[" + _WS + rb"/]++"
+_NAME = rb"[A-Za-z][^" + _WS + rb"/>]*+"
+
+#: A complete start or end tag at the match position; group 4 is None when the buffer ends
+#: inside the tag.
+TAG = re.compile(
+    rb"<(/?)(" + _NAME + rb")((?:" + _SEP + rb"|" + _ATTR + rb")*+)(>)?",
+)
+
+# Attributes inside the attribute region of a complete tag (no `>` in the region, so an empty
+# value can only sit at the region's end).
+_ATTR_PARTS = re.compile(
+    rb"([^" + _WS + rb"/>][^" + _WS + rb"/>=]*+)"
+    rb"(?:[" + _WS + rb"]*+=[" + _WS + rb"]*+"
+    rb"(?:\"([^\"]*+)\"|'([^']*+)'|([^" + _WS + rb">\"'][^" + _WS + rb">]*+)|()))?"
+)
+
+#: Where a comment opened by `<!--` ends (searched from 4 bytes after `<`), `--!>` included.
+COMMENT_END = re.compile(rb"--!?>")
+
+#: Elements whose content the tokenizer does not parse as markup (HTML §13.2.6.4.7, with
+#: scripting enabled, as in every browser: `noscript` is raw text too).
+RAW_TEXT = frozenset(
+    {"script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "textarea", "title"}
+)
+PLAINTEXT = "plaintext"
+
+#: HTML §13.1.2: elements that never have content or an end tag.
+VOID = frozenset(
+    {
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+        "source", "track", "wbr",
+    }
+)  # fmt: skip
+
+#: HTML §13.2.6.5: start tags that break out of SVG/MathML foreign content.
+FOREIGN_BREAKOUT = frozenset(
+    """b big blockquote body br center code dd div dl dt em embed h1 h2 h3 h4 h5 h6 head hr
+    i img li listing menu meta nobr ol p pre ruby s small span strong strike sub sup table
+    tt u ul var""".split()
+)
+FOREIGN_ROOTS = frozenset({"svg", "math"})
+
+#: HTML §13.2.6.4.7 ("in body", start tags that close a `p` element in button scope).
+P_CLOSERS = frozenset(
+    """address article aside blockquote center details dialog dir div dl fieldset
+    figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr listing main menu nav ol
+    p plaintext pre search section summary table ul xmp""".split()
+)
+
+
+@lru_cache(maxsize=4096)
+def raw_text_end(name: bytes) -> re.Pattern[bytes]:
+    """Pattern finding the end tag that closes raw-text element `name` (`</name` + delimiter)."""
+    return re.compile(rb"</" + re.escape(name) + rb"[" + _WS + rb"/>]", re.IGNORECASE)
+
+
+# HTML §13.2.5.4-§13.2.5.31: script data with its escaped and double-escaped states. The
+# rewriter walks these three patterns; see `HtmlRewriter._script`.
+_SCRIPT_END = rb"</script[" + _WS + rb"/>]"
+SCRIPT_DATA = re.compile(rb"<!--|" + _SCRIPT_END, re.IGNORECASE)
+SCRIPT_ESCAPED = re.compile(rb"-->|" + _SCRIPT_END + rb"|<script[" + _WS + rb"/>]", re.IGNORECASE)
+SCRIPT_DOUBLE = re.compile(rb"-->|" + _SCRIPT_END, re.IGNORECASE)
+
+
+def _trie(words: list[bytes]) -> bytes:
+    """Alternation of `words` factored by prefix (`s(?:cript|tyle|vg)`): fewer retries."""
+    rest = [w for w in words if w]
+    if len(rest) < len(words):
+        return b"(?:" + _trie(rest) + b")?" if rest else b""
+    groups: dict[bytes, list[bytes]] = {}
+    for word in rest:
+        groups.setdefault(word[:1], []).append(word[1:])
+    alts = [re.escape(head) + _trie(tails) for head, tails in sorted(groups.items())]
+    return alts[0] if len(alts) == 1 else b"(?:" + b"|".join(alts) + b")"
+
+
+def _not(names: Iterable[str], delimiters: bytes) -> bytes:
+    """Negative lookahead refusing any of `names` followed by whitespace or `delimiters`."""
+    words = sorted({n.lower().encode("ascii", "ignore") for n in names} - {b""})
+    return rb"(?!" + _trie(words) + rb"[" + _WS + delimiters + rb"])" if words else b""
+
+
+@lru_cache(maxsize=256)
+def skip_pattern(
+    start_names: frozenset[str] | None,
+    end_names: frozenset[str] | None,
+    attr_names: frozenset[str],
+) -> re.Pattern[bytes]:
+    """Pattern that consumes a run of bytes nobody needs to look at.
+
+    It stops at the first interesting thing: a start tag named in `start_names` (None: every
+    start tag) or carrying an attribute in `attr_names`, an end tag named in `end_names`
+    (None: every end tag), or markup that the buffer cuts off. Text, comments, doctypes and
+    all other tags go by in one C-level match.
+    """
+    alts = [rb"[^<]++"]
+    if start_names is not None:
+        not_name = _not(start_names, rb"/>")
+        not_attr = _not(attr_names, rb"/>=")
+        alts.append(rb"<" + not_name + _NAME + rb"(?:" + _SEP + rb"|" + not_attr + _ATTR + rb")*+>")
+    if end_names is not None:
+        not_name = _not(end_names, rb"/>")
+        alts.append(rb"</" + not_name + _NAME + rb"(?:" + _SEP + rb"|" + _ATTR + rb")*+>")
+    alts += [
+        rb"<!--(?:>|->|(?s:.*?)--!?>)",  # comment, including the abrupt `<!-->` and `<!--->`
+        rb"<(?=[^!/?A-Za-z])",  # a `<` that starts no markup is text
+        rb"<!(?!--)[^>]*+>",  # doctype and bogus comments
+        rb"<\?[^>]*+>",  # processing-instruction-like bogus comment
+        rb"</(?:>|(?=[^>A-Za-z])[^>]*+>)",  # `</>` is dropped; `</1..>` is a bogus comment
+    ]
+    return re.compile(rb"(?:" + rb"|".join(alts) + rb")*+", re.IGNORECASE)
+
+
+def parse_attributes(region: bytes, codec: str) -> list[tuple[str, str]]:
+    """Decode the attribute region of a complete tag into `(name, value)` pairs in order.
+
+    Names are ASCII-lowercased; a repeated name keeps its first value (HTML §13.2.5.33);
+    values are decoded in the page's charset and have character references resolved.
+    """
+    attrs: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    # findall gives b"" for absent groups: a valueless attribute and `a=""` both read "".
+    for raw_name, dq, sq, uq, _ in _ATTR_PARTS.findall(region):
+        name = raw_name.lower().decode(codec, "replace")
+        if name in seen:
+            continue
+        seen.add(name)
+        raw = dq or sq or uq
+        value = raw.decode(codec, "replace") if raw else ""
+        if "&" in value:
+            value = html.unescape(value)
+        attrs.append((name, value))
+    return attrs

@@ -1,0 +1,326 @@
+"""The streaming reverse proxy: one ASGI callable in front of the configured upstream.
+
+Bodies stream both ways in chunks (flat memory for any size); the upstream pool is one aiohttp
+`ClientSession` with keep-alive. Header policy lives in `gateway.headers` and
+`gateway.forwarded`, target checks in `gateway.target`; this module only moves bytes and maps
+upstream failures to `gateway.error_pages` (502 unreachable, 504 timeout, never a traceback).
+Non-HTML responses, HEAD, 204 and 304 pass byte-for-byte; 2xx `text/html` goes through the HTML
+pipeline when a stage factory is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from urllib.parse import urlsplit
+
+import aiohttp
+from starlette.types import Receive, Scope, Send
+from yarl import URL
+
+from gateway import error_pages, target, websocket
+from gateway.forwarded import FORWARDING, TrustedProxies, View, forwarding_fields, resolve
+from gateway.headers import (
+    Field,
+    LocationRewriter,
+    field_value,
+    forwardable,
+    media_type,
+    varies_on,
+)
+from gateway.html.compression import BodyDecodeError
+from gateway.html.response import rewrite_html
+from gateway.html.stage import Stage
+from policies.models import GatewaySettings
+
+log = logging.getLogger("consentgate.proxy")
+
+# Builds the HTML pipeline's stages for one request; an empty list means pass through.
+StageFactory = Callable[[Scope], Sequence[Stage]]
+
+# Inbound fields we replace: Host names the upstream (nginx proxy_pass default), forwarding
+# fields are rebuilt, and Expect/100-continue was already answered by the ASGI server.
+_REQUEST_DROP = FORWARDING | {b"host", b"expect"}
+_WEBSOCKET_DROP = _REQUEST_DROP | websocket.HANDSHAKE
+# aiohttp would otherwise invent these; the client's own fields must pass as given.
+_SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+# RFC 9110 §6.4.1: no content in responses to HEAD, 1xx, 204 and 304.
+_NO_BODY_STATUSES = frozenset({204, 304})
+_REDIRECT_STATUSES = frozenset({201, 301, 302, 303, 307, 308})
+_MAX_FIELD = 64 * 1024
+_READY_TIMEOUT = 2.0
+
+
+class Proxy:
+    """ASGI app for `http` and `websocket` scopes that forwards to `settings.upstream`."""
+
+    def __init__(self, settings: GatewaySettings, stages: StageFactory | None = None) -> None:
+        self._settings = settings
+        self._stages = stages
+        self._base = settings.upstream
+        parts = urlsplit(settings.upstream)
+        # The upstream's own authority, as nginx's proxy_pass sends `Host: $proxy_host`.
+        self._upstream_host = parts.netloc
+        self._upstream_addr = (
+            parts.hostname or "",
+            parts.port or (443 if parts.scheme == "https" else 80),
+        )
+        self._ws_base = ("wss" if parts.scheme == "https" else "ws") + self._base[
+            len(parts.scheme) :
+        ]
+        self._trusted = TrustedProxies(settings.trusted_proxies)
+        self._locations = LocationRewriter(settings.upstream)
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=settings.timeouts.connect, sock_read=settings.timeouts.read
+        )
+        self._ws_timeout = aiohttp.ClientWSTimeout(ws_receive=None, ws_close=settings.timeouts.read)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Open the keep-alive pool (needs the running event loop)."""
+        connector = aiohttp.TCPConnector(limit=self._settings.pool_size, limit_per_host=0)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            auto_decompress=False,
+            skip_auto_headers=_SKIP_AUTO_HEADERS,
+            # Privacy: a shared jar would replay one visitor's upstream cookies for another.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+            max_line_size=_MAX_FIELD,
+            max_field_size=_MAX_FIELD,
+        )
+
+    async def close(self) -> None:
+        """Close the pool."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def upstream_reachable(self) -> bool:
+        """True if a TCP connection to the upstream opens within a short timeout."""
+        host, port = self._upstream_addr
+        timeout = min(self._settings.timeouts.connect, _READY_TIMEOUT)
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+
+    # --- HTTP -------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        head = method == "HEAD"
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+        query: bytes = scope.get("query_string", b"")
+        rejection = target.check(method, raw_path, query, self._settings.prefix)
+        if rejection is not None:
+            log.info("refused %s: %s", method, rejection.reason)
+            await error_pages.send_error(send, rejection.status, head=head)
+            return
+        session = self._session
+        if session is None:
+            log.error("proxy used before start()")
+            await error_pages.send_error(send, 502, head=head)
+            return
+        fields: list[Field] = scope["headers"]
+        view, out_headers = self._upstream_headers(scope, fields, _REQUEST_DROP)
+        body = _request_body(receive) if _has_body(fields) else None
+        try:
+            response = await session.request(
+                method,
+                URL(target.upstream_url(self._base, raw_path, query), encoded=True),
+                headers=out_headers,
+                data=body,
+                allow_redirects=False,
+                compress=None,
+            )
+        except TimeoutError:
+            log.warning("upstream timeout before response head: %s", method)
+            await _try_error(send, 504, head)
+            return
+        except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
+            log.warning("upstream unreachable: %s %s", method, type(exc).__name__)
+            await _try_error(send, 502, head)
+            return
+        except (aiohttp.ClientError, OSError) as exc:
+            # e.g. the upstream closed the connection, or the client aborted its upload.
+            log.warning("upstream failed before response head: %s %s", method, type(exc).__name__)
+            await _try_error(send, 502, head)
+            return
+        except Exception:
+            log.exception("proxy failed before response head: %s", method)
+            await _try_error(send, 502, head)
+            return
+        try:
+            await self._respond(scope, send, response, head, view)
+        finally:
+            # Releases a fully read connection to the pool; an unfinished one is closed.
+            response.release()
+
+    def _upstream_headers(
+        self, scope: Scope, fields: list[Field], drop: frozenset[bytes]
+    ) -> tuple[View, list[tuple[str, str]]]:
+        client = scope.get("client")
+        view = resolve(client[0] if client else "", scope["scheme"], fields, self._trusted)
+        kept = forwardable(fields, drop)
+        if any(name == b"transfer-encoding" for name, _ in fields):
+            # RFC 9112 §6.3: Transfer-Encoding overrides Content-Length; never forward both.
+            kept = [(n, v) for n, v in kept if n != b"content-length"]
+        out = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in kept]
+        out.append(("Host", self._upstream_host))
+        out.extend(forwarding_fields(view))
+        return view, out
+
+    async def _respond(
+        self,
+        scope: Scope,
+        send: Send,
+        response: aiohttp.ClientResponse,
+        head: bool,
+        view: View,
+    ) -> None:
+        try:
+            headers, body = self._response_head(scope, response, head, view)
+        except Exception:
+            log.exception("proxy failed preparing the response head")
+            await _try_error(send, 502, head)
+            return
+        sending = True  # tells a client that went away from an upstream or pipeline failure
+        try:
+            await send(
+                {"type": "http.response.start", "status": response.status, "headers": headers}
+            )
+            if body is not None:
+                sending = False
+                async for chunk in body:
+                    sending = True
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    sending = False
+            sending = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except Exception as exc:
+            # Head already sent: all we can do is cut the connection so the client sees a
+            # truncated body (missing bytes or final chunk), never a complete-looking one.
+            if sending:
+                log.info("client went away mid-response: %s", type(exc).__name__)
+            elif isinstance(exc, aiohttp.ClientError | TimeoutError | BodyDecodeError):
+                log.warning("upstream body aborted: %s", type(exc).__name__)
+            else:
+                log.exception("response body failed mid-stream")
+
+    def _response_head(
+        self, scope: Scope, response: aiohttp.ClientResponse, head: bool, view: View
+    ) -> tuple[list[Field], AsyncIterator[bytes] | None]:
+        """The fields to send and the body to stream (None: the response has no content)."""
+        status = response.status
+        headers = forwardable(response.raw_headers)
+        if status in _REDIRECT_STATUSES:
+            headers = self._rewrite_locations(headers, view.origin)
+        if head or status in _NO_BODY_STATUSES or status < 200:
+            return headers, None
+        body: AsyncIterator[bytes] = response.content.iter_any()
+        if self._stages is not None and 200 <= status < 300:
+            return self._maybe_rewrite(scope, headers, body)
+        return headers, body
+
+    def _rewrite_locations(self, headers: list[Field], origin: bytes | None) -> list[Field]:
+        return [
+            (n, self._locations.rewrite(v, origin)) if n.lower() == b"location" else (n, v)
+            for n, v in headers
+        ]
+
+    def _maybe_rewrite(
+        self, scope: Scope, headers: list[Field], body: AsyncIterator[bytes]
+    ) -> tuple[list[Field], AsyncIterator[bytes]]:
+        content_type = field_value(headers, b"content-type")
+        if media_type(content_type) != b"text/html" or self._stages is None:
+            return headers, body
+        stages = self._stages(scope)
+        if not stages:
+            return headers, body
+        encoding = field_value(headers, b"content-encoding")
+        accept = field_value(scope["headers"], b"accept-encoding")
+        rewrite = rewrite_html(
+            body,
+            content_type=(content_type or b"").decode("latin-1"),
+            content_encoding=encoding.decode("latin-1") if encoding is not None else None,
+            accept_encoding=accept.decode("latin-1") if accept is not None else None,
+            stages=stages,
+            max_decoded_bytes=self._settings.max_html_bytes,
+        )
+        if rewrite is None:
+            return headers, body
+        kept = [
+            (n, v) for n, v in headers if n.lower() not in (b"content-length", b"content-encoding")
+        ]
+        if rewrite.content_encoding:
+            kept.append((b"content-encoding", rewrite.content_encoding.encode("latin-1")))
+        if not varies_on(kept, b"accept-encoding"):
+            kept.append((b"vary", b"Accept-Encoding"))
+        return kept, rewrite.body
+
+    # --- WebSocket --------------------------------------------------------------------
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+        query: bytes = scope.get("query_string", b"")
+        rejection = target.check("GET", raw_path, query, self._settings.prefix)
+        if rejection is not None or self._session is None:
+            await receive()
+            await error_pages.send_websocket_error(
+                send, rejection.status if rejection else 502, scope.get("extensions")
+            )
+            return
+        _, headers = self._upstream_headers(scope, scope["headers"], _WEBSOCKET_DROP)
+        url = target.upstream_url(self._ws_base, raw_path, query)
+        try:
+            await websocket.relay(
+                self._session, url, headers, scope, receive, send, self._ws_timeout
+            )
+        except Exception:
+            log.exception("websocket relay failed")
+
+
+def _has_body(fields: list[Field]) -> bool:
+    # RFC 9112 §6.3: a request has content only if it carries Transfer-Encoding or a
+    # non-zero Content-Length; anything else must not make us send a chunked empty body.
+    for name, value in fields:
+        if name == b"transfer-encoding":
+            return True
+        if name == b"content-length":
+            return value.strip() not in (b"0", b"")
+    return False
+
+
+async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionResetError("client went away during the request body")
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+async def _try_error(send: Send, status: int, head: bool) -> None:
+    # The client may already be gone (it aborted its upload); nothing is left to tell it.
+    try:
+        await error_pages.send_error(send, status, head=head)
+    except Exception as exc:
+        log.info("could not send %s page: %s", status, type(exc).__name__)

@@ -1,0 +1,270 @@
+"""The store: one async SQLAlchemy engine on `storage.url`, its schema migrated at open.
+
+SQLite (`sqlite+aiosqlite:////abs/path.db`, the embedded default) gets its pragmas on every new
+connection; PostgreSQL (`postgresql+asyncpg://...`) lets several gateway nodes share one store.
+Tables are SQLAlchemy Core; schema components and migrations live in `gateway.schema`.
+
+Transactions: reads use `store.engine.begin()` / `connect()`; anything that writes should use
+`store.write()`, which on SQLite begins with `BEGIN IMMEDIATE` so a read-then-write
+transaction waits for the write lock up front instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import URL, event, make_url, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from gateway import schema
+from gateway.schema import (
+    SQLITE_BEGIN,
+    Component,
+    Migration,
+    SchemaError,
+    cg_meta,
+    cg_schema,
+    create_tables,
+    execute,
+    register_component,
+    registered_components,
+)
+
+__all__ = [
+    "Component",
+    "Migration",
+    "SchemaError",
+    "Store",
+    "StoreUnavailable",
+    "create_tables",
+    "execute",
+    "open_store",
+    "parse_store_url",
+    "register_component",
+]
+
+Dialect = Literal["sqlite", "postgresql"]
+DRIVERS: dict[str, Dialect] = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg": "postgresql"}
+
+BUSY_TIMEOUT_MS = 5000
+PING_TIMEOUT_S = 2.0
+
+# Run on every new SQLite connection (most pragmas are per connection, not stored in the file).
+SQLITE_PRAGMAS = (
+    # Wait for a competing writer (another worker process) instead of failing at once.
+    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+    # WAL: readers never block the writer and vice versa; the mode persists in the file.
+    "PRAGMA journal_mode = WAL",
+    # Durability trade-off (sqlite.org/pragma.html#pragma_synchronous): in WAL mode NORMAL skips
+    # the fsync per commit, so a power loss or OS crash may roll back the last transactions;
+    # a process crash (even SIGKILL) loses nothing, because a commit has reached the OS before
+    # it returns. Consent records must survive SIGKILL of the gateway - WAL+NORMAL gives that;
+    # power-loss durability would need FULL at the price of one fsync per commit.
+    "PRAGMA synchronous = NORMAL",
+    # SQLite does not enforce FOREIGN KEY constraints unless asked, per connection.
+    "PRAGMA foreign_keys = ON",
+    # GDPR Art. 17 erasure: overwrite deleted content with zeros instead of leaving it in free
+    # pages (sqlite.org/pragma.html#pragma_secure_delete). WAL frames go at the next checkpoint.
+    "PRAGMA secure_delete = ON",
+)
+
+
+class StoreUnavailable(RuntimeError):
+    """The store could not be reached or opened (server down, unwritable path)."""
+
+
+def parse_store_url(url: str) -> URL:
+    """Validate a storage URL; a `ValueError` names what is wrong.
+
+    Accepted: `sqlite+aiosqlite:////absolute/path.db` and `postgresql+asyncpg://...`.
+    Relative SQLite paths are refused here because the config loader resolves them against the
+    config file's directory; a path relative to the working directory would silently open a
+    different, empty store.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ValueError(f"storage.url {url!r} is not a database URL: {exc}") from None
+    if parsed.drivername not in DRIVERS:
+        raise ValueError(
+            f"storage.url driver {parsed.drivername!r} is not supported; "
+            "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
+        )
+    if DRIVERS[parsed.drivername] == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or parsed.query.get("mode") == "memory":
+            # Each pooled connection would see its own empty in-memory database.
+            raise ValueError("storage.url: in-memory SQLite is not supported; give a file path")
+        if not Path(database).is_absolute():
+            raise ValueError(
+                f"storage.url: SQLite path {database!r} must be absolute "
+                "(sqlite+aiosqlite:////abs/path.db)"
+            )
+    return parsed
+
+
+@dataclass
+class Store:
+    """An open store: the engine plus the dialect name the code branches on."""
+
+    engine: AsyncEngine
+    dialect: Dialect
+
+    async def ping(self, timeout: float = PING_TIMEOUT_S) -> bool:
+        """True when a round trip to the store succeeds within `timeout`; never raises."""
+        if self.dialect == "sqlite" and not _sqlite_dir(self.engine.url).is_dir():
+            # Don't let aiosqlite fail a connect: its worker thread then reports to the event
+            # loop after the fact, which raises in that thread if the loop has closed meanwhile.
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except Exception:  # readiness reports any failure as "not ready"
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that writes: committed on exit, rolled back on error.
+
+        On SQLite it starts with `BEGIN IMMEDIATE` (the write lock waits up to busy_timeout).
+        """
+        async with self.engine.connect() as conn:
+            await conn.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+            async with conn.begin():
+                yield conn
+
+    async def versions(self) -> dict[str, int]:
+        """The schema version stored for each component."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(cg_schema.c.component, cg_schema.c.version))
+            return {name: version for name, version in rows}
+
+    async def get_meta(self, key: str) -> str | None:
+        """The `cg_meta` value under `key`, or None."""
+        async with self.engine.connect() as conn:
+            value: str | None = await conn.scalar(
+                select(cg_meta.c.value).where(cg_meta.c.key == key)
+            )
+            return value
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Insert or replace the `cg_meta` value under `key`."""
+        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        statement = insert(cg_meta).values(key=key, value=value)
+        statement = statement.on_conflict_do_update(
+            index_elements=[cg_meta.c.key], set_={"value": statement.excluded.value}
+        )
+        async with self.write() as conn:
+            await conn.execute(statement)
+
+    async def checkpoint(self) -> None:
+        """SQLite: copy the WAL into the database and truncate it, so erased rows' old page
+        images leave the -wal file too. PostgreSQL: nothing (VACUUM is the erasure code's job).
+        """
+        if self.dialect == "sqlite":
+            async with self.engine.connect() as conn:
+                await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+
+async def open_store(
+    url: str, *, migrate: bool = True, components: Sequence[Component] | None = None
+) -> Store:
+    """Open the store at `url` and, unless `migrate=False`, bring its schema up to date.
+
+    `components` defaults to every registered one (`gateway.schema.register_component`).
+    Raises `ValueError` for a bad URL, `StoreUnavailable` when the store cannot be reached,
+    `SchemaError` when the stored schema is newer than this code.
+    """
+    parsed = parse_store_url(url)
+    dialect = DRIVERS[parsed.drivername]
+    if dialect == "sqlite" and not _sqlite_dir(parsed).is_dir():
+        raise StoreUnavailable(f"cannot open store {parsed}: no directory {_sqlite_dir(parsed)}")
+    engine = _sqlite_engine(parsed) if dialect == "sqlite" else _postgres_engine(parsed)
+    store = Store(engine, dialect)
+    if migrate:
+        try:
+            await _migrate(store, components)
+        except BaseException:
+            await store.close()
+            raise
+    return store
+
+
+async def _migrate(store: Store, components: Sequence[Component] | None) -> None:
+    chosen = registered_components() if components is None else components
+    try:
+        await schema.migrate(store.engine, chosen)
+    except (OSError, DBAPIError) as exc:
+        shown = store.engine.url.render_as_string(hide_password=True)
+        reason = getattr(exc, "orig", None) or exc
+        raise StoreUnavailable(f"cannot open store {shown}: {reason}") from exc
+
+
+def _sqlite_dir(url: URL) -> Path:
+    return Path(url.database or "").parent
+
+
+def _sqlite_engine(url: URL) -> AsyncEngine:
+    _create_private_file(Path(url.database or ""))
+    engine = create_async_engine(url)
+    event.listen(engine.sync_engine, "connect", _sqlite_connect)
+    event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _create_private_file(path: Path) -> None:
+    # The store holds personal data: create it owner-only (0600); SQLite gives its -wal and
+    # -shm files the database file's permissions (os_unix.c findCreateFileMode).
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _sqlite_connect(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+    # Take transaction control away from the sqlite3 module's legacy mode, which skips BEGIN
+    # before DDL and SELECT (SQLAlchemy docs, "Transactions with SQLite and the sqlite3
+    # driver"); `_sqlite_begin` emits BEGIN itself, so DDL and reads are transactional too.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}")
+
+
+def _postgres_engine(url: URL) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        # Nodes lose connections on failover or idle timeouts; test each one before use.
+        pool_pre_ping=True,
+        # Per worker process at most 5 kept + 5 burst: nine worker processes (e.g. 3 nodes x 3
+        # workers) stay under PostgreSQL's default max_connections of 100.
+        pool_size=5,
+        max_overflow=5,
+        pool_timeout=10,
+        pool_recycle=1800,
+        connect_args={"timeout": 10, "server_settings": {"application_name": "consentgate"}},
+    )

@@ -1,0 +1,86 @@
+import re
+
+import pytest
+
+from consent.banner import BannerView, PurposeView, render_banner, shown_text, text_hash
+
+
+def view(language: str = "en", **kw: object) -> BannerView:
+    purposes = [
+        PurposeView("essential", "Essential", "Keeps the shop working", True, True),
+        PurposeView("analytics", "Analytics <b>", "Counts visits", False, False),
+    ]
+    base: dict[str, object] = dict(
+        language=language, policy_version="2026-11-01", purposes=purposes,
+        action="/_privacy/consent", return_to="/p?x=1&y=\"2\"", csrf="tok",
+    )
+    base.update(kw)
+    return BannerView(**base)  # type: ignore[arg-type]
+
+
+def test_root_element_and_both_first_layer_buttons() -> None:
+    html = render_banner(view())
+    assert html.startswith('<div id="consentgate-banner"')
+    reject = re.search(r'<button[^>]*value="reject_all"[^>]*class="([^"]+)"', html)
+    accept = re.search(r'<button[^>]*value="accept_all"[^>]*class="([^"]+)"', html)
+    assert reject and accept
+    # Equal prominence: both first-layer buttons share every style rule (only the class differs).
+    assert "cg-reject{" not in html and "cg-accept{" not in html
+
+
+def test_arabic_is_right_to_left() -> None:
+    html = render_banner(view("ar"))
+    assert 'dir="rtl"' in html and 'lang="ar"' in html
+    assert "رفض الكل" in html
+
+
+def test_values_are_escaped() -> None:
+    html = render_banner(view())
+    assert "Analytics &lt;b&gt;" in html
+    assert 'value="/p?x=1&amp;y=&#34;2&#34;"' in html
+
+
+def test_locked_purpose_cannot_be_unchecked() -> None:
+    html = render_banner(view())
+    assert re.search(r'id="cg-p-essential"[^>]*checked disabled', html)
+    assert not re.search(r'id="cg-p-analytics"[^>]*checked', html)
+
+
+@pytest.mark.parametrize("language", ["en", "ar", "th"])
+def test_text_hash_covers_language_and_purposes(language: str) -> None:
+    a = text_hash(view(language))
+    assert len(a) == 64
+    assert a != text_hash(view(language, policy_version="2027-01-01"))
+    other = [PurposeView("analytics", "Analytics", "Counts visits and sells them", False, False)]
+    assert a != text_hash(view(language, purposes=other))
+    assert view(language).language in shown_text(view(language))
+
+
+def prefs(**kw: object) -> str:
+    from consent.banner import HistoryRow, PreferencesView, render_preferences
+
+    base: dict[str, object] = dict(
+        language="en", regime="us-optout", policy_version="v1",
+        purposes=view().purposes,
+        history=[HistoryRow("2026-11-23T10:00:00Z", "gpc", [], ["marketing"])],
+        subject_ref="CG-ABC", gpc_honored=True, prefix="/_privacy", csrf="t",
+    )
+    base.update(kw)
+    return render_preferences(PreferencesView(**base))  # type: ignore[arg-type]
+
+
+def test_preferences_us_optout_with_gpc() -> None:
+    html = prefs()
+    assert "Do Not Sell or Share My Personal Information" in html
+    assert "Opt-Out Request Honored" in html
+    assert "CG-ABC" in html and "marketing" in html
+
+
+def test_preferences_gdpr_without_gpc_or_subject() -> None:
+    html = prefs(regime="gdpr", gpc_honored=False, subject_ref=None, history=[])
+    assert "Do Not Sell" not in html and "Opt-Out Request Honored" not in html
+    assert "No data is linked" in html and "/my-data/delete" not in html
+
+
+def test_preferences_arabic_rtl() -> None:
+    assert '<html lang="ar" dir="rtl">' in prefs(language="ar")
