@@ -20,9 +20,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
+from consent.store import ConsentStore
+from gateway.enforcement import CsrfTokens, Enforcement
+from gateway.forwarded import TrustedProxies
+from gateway.master_key import load_master_key
+from gateway.privacy_api import PrivacyApi
 from gateway.proxy import Proxy
 from gateway.storage import Store, open_store
+from gateway.visitor import VisitorResolver
+from personalization_rules.geo import GeoDatabaseError, GeoReader
 from policies.loader import LoadedConfig, load_config
+from policies.models import GeoSettings
 
 log = logging.getLogger("consentgate")
 
@@ -36,15 +44,24 @@ class Gateway:
 
     def __init__(self, loaded: LoadedConfig) -> None:
         self.loaded = loaded
-        settings = loaded.config.gateway
+        config = loaded.config
+        settings = config.gateway
         self.prefix = settings.prefix
-        self.proxy = Proxy(settings)
+        self.master_key = load_master_key(config.keys.master_key_file)
+        self.geo = open_geo(config.geo)
+        self.resolver = VisitorResolver(
+            config, TrustedProxies(settings.trusted_proxies), self.geo, consent=None
+        )
+        self.enforcement = Enforcement(config, self.resolver, CsrfTokens(self.master_key))
+        self.proxy = Proxy(settings, exchange=self.enforcement)
+        self.api = PrivacyApi(self.enforcement)
         self.store: Store | None = None
         self._store_task: asyncio.Task[None] | None = None
         self.privacy = Router(
             routes=[
                 Route(f"{self.prefix}/healthz", self.healthz, methods=["GET", "HEAD"]),
                 Route(f"{self.prefix}/readyz", self.readyz, methods=["GET", "HEAD"]),
+                *self.api.routes(),
             ]
         )
 
@@ -101,17 +118,27 @@ class Gateway:
         """Open the upstream pool, then the store (retried in the background if down)."""
         await self.proxy.start()
         try:
-            self.store = await open_store(self.loaded.config.storage.url)
+            await self._open_store()
         except Exception as exc:
-            # Readiness reports it; pages keep flowing and we retry until the store is back.
+            # Readiness reports it; pages keep flowing (consent fails closed) and we retry
+            # until the store is back.
             log.warning("store unavailable at start, retrying: %s", exc)
             self._store_task = asyncio.create_task(self._reopen_store())
+
+    async def _open_store(self) -> None:
+        store = await open_store(self.loaded.config.storage.url)
+        try:
+            self.resolver.consent = await ConsentStore.open(store, self.master_key)
+        except Exception:
+            await store.close()
+            raise
+        self.store = store
 
     async def _reopen_store(self) -> None:
         while self.store is None:
             await asyncio.sleep(STORE_RETRY_SECONDS)
             try:
-                self.store = await open_store(self.loaded.config.storage.url)
+                await self._open_store()
                 log.info("store available again")
             except Exception as exc:
                 log.warning("store still unavailable: %s", exc)
@@ -139,6 +166,21 @@ class Gateway:
         ready = store_ok and upstream_ok
         body = {"ready": ready, "store": store_ok, "upstream": upstream_ok}
         return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def open_geo(settings: GeoSettings) -> GeoReader | None:
+    """The geo database, opened once (memory-mapped); None when none is configured, or when
+    it is missing/corrupt and the config marks geo optional (every visitor is then "unknown",
+    which picks the strictest regime)."""
+    if settings.database is None:
+        return None
+    try:
+        return GeoReader(settings.database)
+    except GeoDatabaseError as exc:
+        if settings.optional:
+            log.warning("geo database unusable, geo is unknown: %s", exc)
+            return None
+        raise
 
 
 def create_app(loaded: LoadedConfig) -> Gateway:

@@ -43,6 +43,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate the config, rule files and catalog")
     _add_config(check)
+
+    keys = sub.add_parser("keys", help="pseudonymization keys").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION"
+    )
+    _add_config(keys.add_parser("rotate", help="start a new pseudonymization key version"))
+
+    audit = sub.add_parser("audit", help="verify or export the tamper-evident audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = audit_sub.add_parser(
+        "verify",
+        help="check the whole chain and every signed checkpoint (exit 0 intact, 1 not, 2 error)",
+    )
+    _add_config(verify)
+    verify.add_argument(
+        "--public-key", help="the log's public key file (default: next to the signing key)"
+    )
+    export = audit_sub.add_parser("export", help="write audit entries to stdout")
+    _add_config(export)
+    export.add_argument("--since", help="RFC 3339 time or date, inclusive")
+    export.add_argument("--until", help="RFC 3339 time or date, exclusive")
+    export.add_argument("--subject", metavar="REF", help="only this subject's entries")
+    export.add_argument("--format", required=True, choices=["jsonl", "csv"])
     return parser
 
 
@@ -53,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gateway.commands import check
 
         return check(resolve_config_path(args.config))
+    if args.command == "keys":
+        from gateway.keys_commands import rotate
+
+        return rotate(resolve_config_path(args.config))
     if args.command == "run":
         from gateway.server import serve
 
@@ -62,6 +88,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
+        )
+    if args.command == "audit":
+        from gateway import audit_commands
+
+        config = resolve_config_path(args.config)
+        if args.audit_command == "verify":
+            public_key = Path(args.public_key) if args.public_key else None
+            return audit_commands.verify(config, public_key)
+        return audit_commands.export(
+            config, fmt=args.format, since=args.since, until=args.until, subject=args.subject
         )
     if args.command == "demo":
         from gateway.demo.world import run_demo

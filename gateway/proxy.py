@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -37,8 +38,29 @@ from policies.models import GatewaySettings
 
 log = logging.getLogger("consentgate.proxy")
 
-# Builds the HTML pipeline's stages for one request; an empty list means pass through.
-StageFactory = Callable[[Scope], Sequence[Stage]]
+
+
+class Exchange(Protocol):
+    """What the gateway adds to one request/response pair (consent, personalization).
+
+    The proxy asks for it once the client's view is known; it must never raise (a failing
+    lookup gives an exchange that enforces defaults: consent fails closed).
+    """
+
+    def upstream_fields(self) -> list[tuple[str, str]]:
+        """Fields added to the upstream request after hop-by-hop stripping."""
+        ...
+
+    def response_fields(self, fields: list[Field], rewritten: bool) -> list[Field]:
+        """The response fields to send (e.g. Set-Cookie filtered, cache headers added)."""
+        ...
+
+    def stages(self) -> Sequence[Stage]:
+        """The HTML stages for a 2xx text/html body; empty means pass through untouched."""
+        ...
+
+
+ExchangeFactory = Callable[[Scope, str, View], Awaitable[Exchange]]
 
 # Inbound fields we replace: Host names the upstream (nginx proxy_pass default), forwarding
 # fields are rebuilt, and Expect/100-continue was already answered by the ASGI server.
@@ -56,9 +78,9 @@ _READY_TIMEOUT = 2.0
 class Proxy:
     """ASGI app for `http` and `websocket` scopes that forwards to `settings.upstream`."""
 
-    def __init__(self, settings: GatewaySettings, stages: StageFactory | None = None) -> None:
+    def __init__(self, settings: GatewaySettings, exchange: ExchangeFactory | None = None) -> None:
         self._settings = settings
-        self._stages = stages
+        self._exchange = exchange
         self._base = settings.upstream
         parts = urlsplit(settings.upstream)
         # The upstream's own authority, as nginx's proxy_pass sends `Host: $proxy_host`.
@@ -138,6 +160,13 @@ class Proxy:
             return
         fields: list[Field] = scope["headers"]
         view, out_headers = self._upstream_headers(scope, fields, _REQUEST_DROP)
+        exchange = None
+        if self._exchange is not None:
+            client = scope.get("client")
+            exchange = await self._exchange(scope, client[0] if client else "", view)
+            # Added after the client's hop-by-hop fields were stripped (RFC 9110 §7.6.1), so a
+            # client-sent `Connection: X-Consent-State` cannot remove ours.
+            out_headers.extend(exchange.upstream_fields())
         body = _request_body(receive) if _has_body(fields) else None
         try:
             response = await session.request(
@@ -166,7 +195,7 @@ class Proxy:
             await _try_error(send, 502, head)
             return
         try:
-            await self._respond(scope, send, response, head, view)
+            await self._respond(scope, send, response, head, view, exchange)
         finally:
             # Releases a fully read connection to the pool; an unfinished one is closed.
             response.release()
@@ -192,9 +221,10 @@ class Proxy:
         response: aiohttp.ClientResponse,
         head: bool,
         view: View,
+        exchange: Exchange | None,
     ) -> None:
         try:
-            headers, body = self._response_head(scope, response, head, view)
+            headers, body = self._response_head(scope, response, head, view, exchange)
         except Exception:
             log.exception("proxy failed preparing the response head")
             await _try_error(send, 502, head)
@@ -223,18 +253,26 @@ class Proxy:
                 log.exception("response body failed mid-stream")
 
     def _response_head(
-        self, scope: Scope, response: aiohttp.ClientResponse, head: bool, view: View
+        self,
+        scope: Scope,
+        response: aiohttp.ClientResponse,
+        head: bool,
+        view: View,
+        exchange: Exchange | None,
     ) -> tuple[list[Field], AsyncIterator[bytes] | None]:
         """The fields to send and the body to stream (None: the response has no content)."""
         status = response.status
         headers = forwardable(response.raw_headers)
         if status in _REDIRECT_STATUSES:
             headers = self._rewrite_locations(headers, view.origin)
-        if head or status in _NO_BODY_STATUSES or status < 200:
-            return headers, None
-        body: AsyncIterator[bytes] = response.content.iter_any()
-        if self._stages is not None and 200 <= status < 300:
-            return self._maybe_rewrite(scope, headers, body)
+        body: AsyncIterator[bytes] | None = None
+        rewritten = False
+        if not (head or status in _NO_BODY_STATUSES or status < 200):
+            body = response.content.iter_any()
+            if exchange is not None and 200 <= status < 300:
+                headers, body, rewritten = self._maybe_rewrite(scope, headers, body, exchange)
+        if exchange is not None:
+            headers = exchange.response_fields(headers, rewritten)
         return headers, body
 
     def _rewrite_locations(self, headers: list[Field], origin: bytes | None) -> list[Field]:
@@ -244,14 +282,14 @@ class Proxy:
         ]
 
     def _maybe_rewrite(
-        self, scope: Scope, headers: list[Field], body: AsyncIterator[bytes]
-    ) -> tuple[list[Field], AsyncIterator[bytes]]:
+        self, scope: Scope, headers: list[Field], body: AsyncIterator[bytes], exchange: Exchange
+    ) -> tuple[list[Field], AsyncIterator[bytes], bool]:
         content_type = field_value(headers, b"content-type")
-        if media_type(content_type) != b"text/html" or self._stages is None:
-            return headers, body
-        stages = self._stages(scope)
+        if media_type(content_type) != b"text/html":
+            return headers, body, False
+        stages = exchange.stages()
         if not stages:
-            return headers, body
+            return headers, body, False
         encoding = field_value(headers, b"content-encoding")
         accept = field_value(scope["headers"], b"accept-encoding")
         rewrite = rewrite_html(
@@ -263,7 +301,7 @@ class Proxy:
             max_decoded_bytes=self._settings.max_html_bytes,
         )
         if rewrite is None:
-            return headers, body
+            return headers, body, False
         kept = [
             (n, v) for n, v in headers if n.lower() not in (b"content-length", b"content-encoding")
         ]
@@ -271,7 +309,7 @@ class Proxy:
             kept.append((b"content-encoding", rewrite.content_encoding.encode("latin-1")))
         if not varies_on(kept, b"accept-encoding"):
             kept.append((b"vary", b"Accept-Encoding"))
-        return kept, rewrite.body
+        return kept, rewrite.body, True
 
     # --- WebSocket --------------------------------------------------------------------
 

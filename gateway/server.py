@@ -49,6 +49,15 @@ def serve(
         return 1
     settings = loaded.config.gateway
     log.info("config loaded path=%s sha256=%s", loaded.path, loaded.sha256)
+    from gateway.app import open_geo
+    from personalization_rules.geo import GeoDatabaseError
+
+    try:
+        open_geo(loaded.config.geo)
+    except GeoDatabaseError as exc:
+        # A missing or corrupt geo database is a clear error at start, unless geo.optional.
+        print(f"consentgate: {exc} (set geo.optional: true to run without it)", file=sys.stderr)
+        return 1
 
     from granian import Granian
     from granian.constants import Interfaces, Loops

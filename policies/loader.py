@@ -197,22 +197,39 @@ class _Loading:
                 self.error(("storage", "url"), f"storage.url: not a database URL: {exc}")
 
     def resolved(self, config: Config) -> Config:
-        """`config` with every relative path absolute (against the config file's directory)."""
+        """`config` with every relative path absolute (against the config file's directory).
 
-        def absolute(p: Path) -> Path:
-            return p if p.is_absolute() else Path(os.path.normpath(self.base / p))
+        Generic over the models: any `Path` field, in any section, at any depth, is resolved,
+        so a new section's file option needs no change here.
+        """
+        resolved = _absolute_paths(config, self.base)
+        storage = _with(
+            resolved.storage, url=_absolute_sqlite(resolved.storage.url, self.base)
+        )
+        return resolved.model_copy(update={"storage": storage})
 
-        def optional(p: Path | None) -> Path | None:
-            return None if p is None else absolute(p)
 
-        update: dict[str, object] = {
-            "rules": _with(config.rules, directory=absolute(config.rules.directory)),
-            "geo": _with(config.geo, database=optional(config.geo.database)),
-            "weather": _with(config.weather, offline_file=optional(config.weather.offline_file)),
-            "storage": _with(config.storage, url=_absolute_sqlite(config.storage.url, self.base)),
-            "catalog": optional(config.catalog),
-        }
-        return config.model_copy(update=update)
+def _absolute_paths(model: _Model, base: Path) -> _Model:
+    """`model` with every `Path` field (also inside sections and lists) made absolute."""
+
+    def fix(value: object) -> object:
+        if isinstance(value, Path):
+            return value if value.is_absolute() else Path(os.path.normpath(base / value))
+        if isinstance(value, BaseModel):
+            return _absolute_paths(value, base)
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        if isinstance(value, dict):
+            return {k: fix(v) for k, v in value.items()}
+        return value
+
+    updates = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        fixed = fix(value)
+        if fixed != value:
+            updates[name] = fixed
+    return model.model_copy(update=updates) if updates else model
 
 
 def _absolute_sqlite(url: str, base: Path) -> str:

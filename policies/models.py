@@ -126,6 +126,11 @@ class RulesSettings(Section):
 
 Mechanism = Literal["opt_in", "opt_out", "notice_only"]
 LegalBasis = Literal["consent", "legitimate_interests", "contract", "legal_obligation"]
+# Google Consent Mode v2 consent types.
+ConsentModeKey = Literal[
+    "ad_storage", "ad_user_data", "ad_personalization", "analytics_storage",
+    "functionality_storage", "personalization_storage", "security_storage",
+]  # fmt: skip
 
 _ID = re.compile(r"[a-z0-9_-]{1,64}")
 # fideslang keys: snake_case labels joined by dots, e.g. marketing.advertising.third_party.targeted
@@ -399,6 +404,93 @@ def _overlap(a: str, b: str) -> bool:
     return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
 
+class KeySettings(Section):
+    """Where the master key lives (it seals the pseudonym keyring and per-subject keys).
+
+    `$CONSENTGATE_MASTER_KEY` (base64 of 32 bytes) wins when set; otherwise this file, created
+    with mode 0600 on first start. Keep it out of backups of the database.
+    """
+
+    master_key_file: Path = Path("consentgate-master.key")
+
+
+class ConsentSettings(Section):
+    """How the gateway carries a visitor's consent."""
+
+    # The single first-party cookie: a random 128-bit visitor id (never set under gdpr
+    # before a choice).
+    cookie_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "cg_id"
+    # CNIL: consent cookies live at most 13 months.
+    cookie_max_age_days: Annotated[int, Field(ge=1, le=395)] = 395
+    # The upstream request carries the visitor's consent state in this header.
+    upstream_header: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")] = "X-Consent-State"
+
+
+class AuditSettings(Section):
+    """The tamper-evident audit log (`audit/`): its chain, signing key and checkpoint sinks."""
+
+    # Envelope chain id (audit.envelope.CHAIN_RE).
+    chain: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")] = "main"
+    # C2SP tlog-checkpoint origin line; also the key name of a newly generated signing key,
+    # so it must be a signed-note key name: no spaces, no '+'.
+    origin: Annotated[str, Field(pattern=r"^[^\s+\x00-\x1f\x7f]{1,200}$")] = "consentgate/audit"
+    # PRIVATE+KEY+... (audit.signing_key); created 0600 with `<file>.pub` on first start.
+    signing_key_file: Path = Path("audit-signing.key")
+    checkpoint_every_entries: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    checkpoint_every_seconds: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    # Append-only copies of every signed checkpoint, kept where the operator cannot rewrite
+    # them; `consentgate audit verify` reads the file to detect a rolled-back store.
+    sink_file: Path | None = None
+    webhook_url: str | None = None
+    queue_size: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    batch_max: Annotated[int, Field(ge=1, le=10_000)] = 256
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_is_http(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("webhook_url must be an http:// or https:// URL with a host")
+        return value
+
+
+_CONSENT_MODE_KEYS: dict[ConsentModeKey, str] = {
+    "analytics_storage": "analytics",
+    "ad_storage": "marketing",
+    "ad_user_data": "marketing",
+    "ad_personalization": "marketing",
+    "personalization_storage": "personalization",
+    "functionality_storage": "essential",
+    "security_storage": "essential",
+}
+
+
+class ConsentModeSettings(Section):
+    """Google Consent Mode v2: which purpose decides each consent type (off by default)."""
+
+    enabled: bool = False
+    # Google's seven consent types (developers.google.com/tag-platform/security/guides/consent)
+    # → the purpose whose grant turns each one to "granted".
+    keys: dict[ConsentModeKey, str] = Field(default_factory=lambda: dict(_CONSENT_MODE_KEYS))
+    # Milliseconds Google tags wait for an update after the default (the gateway sends the
+    # update in the same snippet, so none is needed unless the shop updates client-side).
+    wait_for_update: Annotated[int, Field(ge=0, le=60_000)] | None = None
+
+
+def check_consent_mode(settings: ConsentModeSettings, purposes: list[Purpose]) -> None:
+    """Each consent type names a configured purpose (checked when enabled or keys are set)."""
+    if not settings.enabled and "keys" not in settings.model_fields_set:
+        return
+    ids = {p.id for p in purposes}
+    problems: list[Problem] = [
+        (("keys", key), f"{pid!r} is not a configured purpose")
+        for key, pid in settings.keys.items()
+        if pid not in ids
+    ]
+    _raise_at("consent_mode", problems)
+
+
 class Config(Section):
     """The whole of `policies.yaml`."""
 
@@ -414,6 +506,10 @@ class Config(Section):
     regimes: dict[str, RegimeSettings] = Field(default_factory=_default_regimes)
     jurisdiction: JurisdictionSettings = JurisdictionSettings()
     purposes: list[Purpose] = Field(default_factory=list)
+    consent: ConsentSettings = ConsentSettings()
+    keys: KeySettings = KeySettings()
+    consent_mode: ConsentModeSettings = ConsentModeSettings()
+    audit: AuditSettings = AuditSettings()
 
     @field_validator("regimes")
     @classmethod
@@ -435,4 +531,13 @@ class Config(Section):
     def _purposes(cls, value: list[Purpose], info: ValidationInfo) -> list[Purpose]:
         if "regimes" in info.data and "policy" in info.data:
             check_purposes(value, info.data["regimes"], info.data["policy"])
+        return value
+
+    @field_validator("consent_mode")
+    @classmethod
+    def _consent_mode(
+        cls, value: ConsentModeSettings, info: ValidationInfo
+    ) -> ConsentModeSettings:
+        if "purposes" in info.data:
+            check_consent_mode(value, info.data["purposes"])
         return value

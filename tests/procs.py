@@ -132,7 +132,7 @@ def wait_http(url: str, process: subprocess.Popen[bytes], log_path: Path) -> Non
 @contextlib.contextmanager
 def start_upstream() -> Iterator[Server]:
     """Run `tests/upstream_app.py` (see its docstring for routes) on a port it picks itself."""
-    with _log_file("upstream") as (log, log_path):
+    with log_file("upstream") as (log, log_path):
         process = spawn([sys.executable, "-m", "tests.upstream_app", "--port", "0"], log)
         try:
             port = _wait_listening(process, log_path)
@@ -168,7 +168,7 @@ def start_gateway(config: Path, extra_env: Mapping[str, str] | None = None) -> I
     host, port = section.get("host", "127.0.0.1"), int(section["port"])
     prefix = section.get("prefix", "/_privacy")
     url = f"http://{host}:{port}"
-    with _log_file("gateway") as (log, log_path):
+    with log_file("gateway") as (log, log_path):
         process = spawn(
             [sys.executable, "-m", "gateway", "run", "--config", str(config)], log, extra_env
         )
@@ -220,7 +220,7 @@ def _wait_listening(process: subprocess.Popen[bytes], log_path: Path) -> int:
 
 
 @contextlib.contextmanager
-def _log_file(name: str) -> Iterator[tuple[IO[bytes], Path]]:
+def log_file(name: str) -> Iterator[tuple[IO[bytes], Path]]:
     handle = tempfile.NamedTemporaryFile(prefix=f"consentgate-{name}-", suffix=".log", delete=False)
     try:
         yield handle, Path(handle.name)

@@ -553,12 +553,25 @@ def in_process(
     from gateway.proxy import Proxy
     from policies.models import GatewaySettings
 
-    def factory(scope: Any) -> list[Any]:
-        calls.append(scope["path"])
-        return [SlotFill({"hero-banner": "<b>HI</b>"})] if stages is None else stages
+    class StaticExchange:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def upstream_fields(self) -> list[tuple[str, str]]:
+            return [("X-Test-Added", "1")]
+
+        def response_fields(self, fields: list[Any], rewritten: bool) -> list[Any]:
+            return [*fields, (b"x-rewritten", b"yes" if rewritten else b"no")]
+
+        def stages(self) -> list[Any]:
+            calls.append(self.path)
+            return [SlotFill({"hero-banner": "<b>HI</b>"})] if stages is None else stages
+
+    async def factory(scope: Any, peer: str, view: Any) -> StaticExchange:
+        return StaticExchange(scope["path"])
 
     async def go() -> Recorder:
-        proxy = Proxy(GatewaySettings(upstream=upstream.url), stages=factory)
+        proxy = Proxy(GatewaySettings(upstream=upstream.url), exchange=factory)
         await proxy.start()
         recorder = Recorder()
         scope = {
@@ -589,6 +602,7 @@ def test_html_is_rewritten_when_stages_apply(upstream: procs.Server) -> None:
     assert recorder.header(b"content-length") == []
     assert recorder.header(b"content-encoding") == [b"gzip"]
     assert recorder.header(b"vary") == [b"Accept-Encoding"]
+    assert recorder.header(b"x-rewritten") == [b"yes"]
     assert b"<b>HI</b>" in gzip.decompress(recorder.body)
 
 
@@ -600,6 +614,7 @@ def test_html_passes_byte_for_byte_when_no_stage_applies(upstream: procs.Server)
     assert recorder.body == direct.content
     assert recorder.header(b"content-length") == [str(len(direct.content)).encode()]
     assert recorder.header(b"content-encoding") == []
+    assert recorder.header(b"x-rewritten") == [b"no"]
 
 
 def test_stages_are_not_built_for_non_html(upstream: procs.Server) -> None:
@@ -613,11 +628,21 @@ def test_failing_stage_factory_is_a_502_page(upstream: procs.Server) -> None:
     from gateway.proxy import Proxy
     from policies.models import GatewaySettings
 
-    def broken(scope: Any) -> list[Any]:
-        raise RuntimeError("stage bug")
+    class Broken:
+        def upstream_fields(self) -> list[tuple[str, str]]:
+            return []
+
+        def response_fields(self, fields: list[Any], rewritten: bool) -> list[Any]:
+            return fields
+
+        def stages(self) -> list[Any]:
+            raise RuntimeError("stage bug")
+
+    async def broken(scope: Any, peer: str, view: Any) -> Broken:
+        return Broken()
 
     async def go() -> Recorder:
-        proxy = Proxy(GatewaySettings(upstream=upstream.url), stages=broken)
+        proxy = Proxy(GatewaySettings(upstream=upstream.url), exchange=broken)
         await proxy.start()
         recorder = Recorder()
         scope = {

@@ -1,0 +1,286 @@
+"""Where consent lives: subjects, pseudonymous visitor links and append-only consent records.
+
+An I/O shell around `consent.state` and `consent.pseudonyms`. What is stored:
+- `cg_keyring`: the HMAC keyring, sealed under the master key (never in plaintext).
+- `cg_subjects`: a random subject id (`sub_<32 hex>`, the audit log's subject) and the random
+  `subject_ref` customers see. Neither is derived from the cookie.
+- `cg_visitors`: HMAC pseudonym of the visitor id → subject. The raw visitor id (the cookie
+  value) is never stored.
+- `cg_consent_records`: one row per choice, never updated (GDPR Art. 7(1): proof of each
+  consent as given). Erasure deletes the subject; rows go with it (ON DELETE CASCADE).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from audit.subject_crypto import new_subject_id
+from consent.pseudonyms import Keyring, new_subject_ref
+from consent.state import ConsentRecord, Method
+from gateway.schema import Migration, create_tables, register_component
+from gateway.storage import Store
+
+metadata = MetaData()
+
+cg_keyring = Table(
+    "cg_keyring",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sealed", LargeBinary, nullable=False),
+)
+cg_subjects = Table(
+    "cg_subjects",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("ref", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+cg_visitors = Table(
+    "cg_visitors",
+    metadata,
+    Column("pseudonym", String(80), primary_key=True),
+    Column(
+        "subject_id",
+        String(64),
+        ForeignKey("cg_subjects.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+)
+cg_consent_records = Table(
+    "cg_consent_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "subject_id",
+        String(64),
+        ForeignKey("cg_subjects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Column("text_hash", String(64), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("regime", String(32), nullable=False),
+    Column("granted", Text, nullable=False),  # JSON list of purpose ids
+    Column("denied", Text, nullable=False),
+    Column("gpc", Boolean, nullable=False),
+    Column("gpc_override", Boolean, nullable=False),
+    Column("chosen_at", DateTime(timezone=True), nullable=True),
+    Index("ix_cg_consent_records_subject", "subject_id", "id"),
+)
+
+CONSENT = register_component(
+    "consent",
+    [Migration("keyring, subjects, visitors, records", create_tables(*metadata.sorted_tables))],
+)
+
+Random = Callable[[int], bytes]
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A data subject: the audit log's random id and the reference the customer sees."""
+
+    id: str
+    ref: str
+
+
+def _utc(ts: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+
+
+def _record(row: object) -> ConsentRecord:
+    r = row._mapping  # type: ignore[attr-defined]
+    method: Method = r["method"]
+    return ConsentRecord(
+        policy_version=r["policy_version"],
+        text_hash=r["text_hash"],
+        language=r["language"],
+        method=method,
+        ts=_utc(r["ts"]),
+        regime=r["regime"],
+        granted=frozenset(json.loads(r["granted"])),
+        denied=frozenset(json.loads(r["denied"])),
+        gpc=bool(r["gpc"]),
+        gpc_confirmed_override=bool(r["gpc_override"]),
+        chosen_at=_utc(r["chosen_at"]) if r["chosen_at"] is not None else None,
+    )
+
+
+class ConsentStore:
+    """Subjects and their consent records, looked up by the visitor's pseudonym."""
+
+    def __init__(self, store: Store, keyring: Keyring, rand: Random = os.urandom) -> None:
+        self.store = store
+        self.keyring = keyring
+        self._rand = rand
+
+    @classmethod
+    async def open(cls, store: Store, master_key: bytes, rand: Random = os.urandom) -> ConsentStore:
+        """Load the sealed keyring, creating it on first start (under the write lock, so two
+        nodes starting together agree on one keyring)."""
+        async with store.write() as conn:
+            sealed = await conn.scalar(select(cg_keyring.c.sealed).where(cg_keyring.c.id == 1))
+            if sealed is None:
+                keyring = Keyring.generate(rand)
+                await conn.execute(
+                    insert(cg_keyring).values(id=1, sealed=keyring.seal(master_key, rand))
+                )
+            else:
+                keyring = Keyring.open(sealed, master_key)
+        return cls(store, keyring, rand)
+
+    @staticmethod
+    async def rotate(store: Store, master_key: bytes, rand: Random = os.urandom) -> Keyring:
+        """`consentgate keys rotate`: add a key version; existing visitors are re-keyed lazily
+        on their next visit (`find_subject` looks up every version, newest first)."""
+        async with store.write() as conn:
+            sealed = await conn.scalar(select(cg_keyring.c.sealed).where(cg_keyring.c.id == 1))
+            if sealed is None:
+                keyring = Keyring.generate(rand)
+                await conn.execute(
+                    insert(cg_keyring).values(id=1, sealed=keyring.seal(master_key, rand))
+                )
+                return keyring
+            keyring = Keyring.open(sealed, master_key).rotate(rand)
+            await conn.execute(
+                update(cg_keyring)
+                .where(cg_keyring.c.id == 1)
+                .values(sealed=keyring.seal(master_key, rand))
+            )
+            return keyring
+
+    async def find_subject(self, visitor_id: str) -> Subject | None:
+        """The subject linked to this visitor id, under any key version (re-keying an old
+        link to the current version)."""
+        candidates = list(self.keyring.candidates(visitor_id))
+        async with self.store.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(cg_visitors.c.pseudonym, cg_subjects.c.id, cg_subjects.c.ref)
+                    .join(cg_subjects, cg_subjects.c.id == cg_visitors.c.subject_id)
+                    .where(cg_visitors.c.pseudonym.in_(candidates))
+                )
+            ).all()
+        if not rows:
+            return None
+        by_pseudonym = {r.pseudonym: Subject(r.id, r.ref) for r in rows}
+        current = candidates[0]
+        if current in by_pseudonym:
+            return by_pseudonym[current]
+        old = next(p for p in candidates if p in by_pseudonym)
+        subject = by_pseudonym[old]
+        async with self.store.write() as conn:
+            await conn.execute(
+                update(cg_visitors).where(cg_visitors.c.pseudonym == old).values(pseudonym=current)
+            )
+        return subject
+
+    async def create_subject(self, visitor_id: str, now: datetime) -> Subject:
+        """A new subject for a new visitor id."""
+        subject = Subject(new_subject_id(self._rand(16)), new_subject_ref(self._rand))
+        async with self.store.write() as conn:
+            await conn.execute(
+                insert(cg_subjects).values(id=subject.id, ref=subject.ref, created_at=now)
+            )
+            await conn.execute(
+                insert(cg_visitors).values(
+                    pseudonym=self.keyring.pseudonym(visitor_id), subject_id=subject.id
+                )
+            )
+        return subject
+
+    async def subject_by_ref(self, ref: str) -> Subject | None:
+        """The subject a customer's reference names (officer requests, CLI)."""
+        async with self.store.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(cg_subjects.c.id, cg_subjects.c.ref).where(cg_subjects.c.ref == ref)
+                )
+            ).first()
+        return Subject(row.id, row.ref) if row is not None else None
+
+    async def latest(self, subject_id: str) -> ConsentRecord | None:
+        """The subject's most recent record."""
+        async with self.store.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(cg_consent_records)
+                    .where(cg_consent_records.c.subject_id == subject_id)
+                    .order_by(cg_consent_records.c.id.desc())
+                    .limit(1)
+                )
+            ).first()
+        return _record(row) if row is not None else None
+
+    async def history(self, subject_id: str) -> list[ConsentRecord]:
+        """Every record of the subject, oldest first."""
+        async with self.store.engine.connect() as conn:
+            rows = await conn.execute(
+                select(cg_consent_records)
+                .where(cg_consent_records.c.subject_id == subject_id)
+                .order_by(cg_consent_records.c.id)
+            )
+            return [_record(r) for r in rows]
+
+    async def append(self, subject_id: str, record: ConsentRecord) -> None:
+        """Append a record; committed (durable) when this returns."""
+        async with self.store.write() as conn:
+            await _append(conn, subject_id, record)
+
+    async def delete_subject(self, subject_id: str) -> bool:
+        """Erase the subject, its visitor links and consent records; False if unknown."""
+        async with self.store.write() as conn:
+            # Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign_keys on,
+            # and an erasure must not depend on a connection setting.
+            await conn.execute(
+                delete(cg_consent_records).where(cg_consent_records.c.subject_id == subject_id)
+            )
+            await conn.execute(delete(cg_visitors).where(cg_visitors.c.subject_id == subject_id))
+            result = await conn.execute(delete(cg_subjects).where(cg_subjects.c.id == subject_id))
+        return bool(result.rowcount)
+
+
+async def _append(conn: AsyncConnection, subject_id: str, record: ConsentRecord) -> None:
+    await conn.execute(
+        insert(cg_consent_records).values(
+            subject_id=subject_id,
+            ts=record.ts,
+            policy_version=record.policy_version,
+            text_hash=record.text_hash,
+            language=record.language,
+            method=record.method,
+            regime=record.regime,
+            granted=json.dumps(sorted(record.granted)),
+            denied=json.dumps(sorted(record.denied)),
+            gpc=record.gpc,
+            gpc_override=record.gpc_confirmed_override,
+            chosen_at=record.chosen_at,
+        )
+    )

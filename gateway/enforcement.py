@@ -1,0 +1,182 @@
+"""Consent enforced on the server, per request: the proxy's `Exchange`.
+
+For each proxied request: the upstream learns the visitor's consent state (a header, so the
+shop can respect it too); the response loses `Set-Cookie`s of ungranted purposes and gains
+the visitor cookie when one was just created; HTML runs through prior blocking, Google Consent
+Mode, the banner (only when a choice is owed) and slot filling. A rewritten page depends on
+who asked, so it is `Cache-Control: private` with `Vary: Cookie`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from starlette.types import Scope
+
+from consent.banner import BannerView, PurposeView, render_banner
+from consent.cookies import CookieFilter
+from consent.state import ConsentState
+from gateway.forwarded import View
+from gateway.html.stage import Stage
+from gateway.stages.banner import BannerInjection
+from gateway.stages.prior_blocking import PriorBlocking
+from gateway.visitor import Visitor, VisitorResolver
+from policies.models import Config
+from policies.purposes import HostIndex
+
+log = logging.getLogger("consentgate.enforcement")
+
+Field = tuple[bytes, bytes]
+# Extra stages (personalization) for one visitor; added after consent's own.
+StageSource = Callable[[Visitor, Scope], Sequence[Stage]]
+
+
+def consent_header_value(state: ConsentState, gpc: bool) -> str:
+    """The visitor's state as an RFC 8941 dictionary, e.g.
+    `regime="gdpr", gpc=?0, essential, analytics=?0` (a bare key is true)."""
+    items = [f'regime="{state.regime}"', "gpc" if gpc else "gpc=?0"]
+    items += [pid if on else f"{pid}=?0" for pid, on in state.purposes.items()]
+    return ", ".join(items)
+
+
+def purpose_views(config: Config, state: ConsentState, language: str) -> list[PurposeView]:
+    """The configured purposes as the banner and preference center show them."""
+    return [
+        PurposeView(
+            id=p.id,
+            name=getattr(p.names, language),
+            description=getattr(p.descriptions, language),
+            granted=state.purposes.get(p.id, False),
+            locked=p.mechanism_in(state.regime) == "notice_only",
+        )
+        for p in config.purposes
+    ]
+
+
+class CsrfTokens:
+    """Stateless CSRF tokens: HMAC(key, day ‖ visitor id), valid for the day they were minted
+    and the next. Cross-site posts are refused by Origin first; the token covers browsers that
+    send no Origin (OWASP CSRF cheat sheet: verify origin with standard headers, then a token)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = hashlib.sha256(b"consentgate csrf\x00" + key).digest()
+
+    def _mint(self, visitor_id: str | None, day: int) -> str:
+        data = f"{day}:{visitor_id or '-'}".encode()
+        return hmac.new(self._key, data, hashlib.sha256).hexdigest()[:32]
+
+    def mint(self, visitor_id: str | None, now: datetime) -> str:
+        """A token for this visitor (or for a visitor without an id yet)."""
+        return self._mint(visitor_id, int(now.timestamp()) // 86400)
+
+    def check(self, token: str | None, visitor_id: str | None, now: datetime) -> bool:
+        """True if `token` was minted for this visitor today or yesterday."""
+        if not token:
+            return False
+        today = int(now.timestamp()) // 86400
+        return any(
+            hmac.compare_digest(token, self._mint(v, d))
+            for d in (today, today - 1)
+            for v in {visitor_id, None}
+        )
+
+
+class ConsentExchange:
+    """One request's enforcement (implements `gateway.proxy.Exchange`)."""
+
+    def __init__(self, owner: Enforcement, visitor: Visitor, scope: Scope) -> None:
+        self.owner = owner
+        self.visitor = visitor
+        self.scope = scope
+
+    def upstream_fields(self) -> list[tuple[str, str]]:
+        """The consent-state header (config `consent.upstream_header`)."""
+        state = consent_header_value(self.visitor.state, self.visitor.gpc)
+        return [(self.owner.config.consent.upstream_header, state)]
+
+    def response_fields(self, fields: list[Field], rewritten: bool) -> list[Field]:
+        """Drop Set-Cookies of ungranted purposes; add ours; make rewritten pages private."""
+        granted = self.visitor.state.purposes
+        out: list[Field] = []
+        for name, value in fields:
+            low = name.lower()
+            if low == b"set-cookie" and self.owner.cookies.should_drop(
+                value.decode("latin-1"), granted
+            ):
+                continue  # contract: dropped while its purpose is not granted
+            if rewritten and low == b"cache-control":
+                continue  # replaced below
+            out.append((name, value))
+        if self.visitor.set_cookie is not None:
+            out.append((b"set-cookie", self.visitor.set_cookie.encode("latin-1")))
+        if rewritten:
+            # Contract: no shared cache may serve one visitor's page to another.
+            out.append((b"cache-control", b"private, no-cache"))
+            out.append((b"vary", b"Cookie"))
+        return out
+
+    def stages(self) -> Sequence[Stage]:
+        """Prior blocking always; the banner when a choice is owed; then personalization."""
+        visitor, owner = self.visitor, self.owner
+        stages: list[Stage] = []
+        if owner.config.purposes:
+            # Without purposes nothing is consent-gated (and the page streams untouched).
+            stages.append(PriorBlocking(visitor.state.purposes, owner.hosts))
+        if visitor.state.choice_owed:
+            stages.append(BannerInjection(owner.banner_html(visitor, self.scope)))
+        if owner.extra is not None:
+            try:
+                stages.extend(owner.extra(visitor, self.scope))
+            except Exception:
+                # Personalization fails open: the page is served unpersonalized.
+                log.exception("personalization failed; serving the page unpersonalized")
+        return stages
+
+
+class Enforcement:
+    """Built once per app: the proxy's exchange factory."""
+
+    def __init__(
+        self,
+        config: Config,
+        resolver: VisitorResolver,
+        csrf: CsrfTokens,
+        extra: StageSource | None = None,
+    ) -> None:
+        self.config = config
+        self.resolver = resolver
+        self.csrf = csrf
+        self.extra = extra
+        self.hosts = HostIndex.build(config.purposes)
+        self.cookies = CookieFilter.build(config.purposes)
+        self.prefix = config.gateway.prefix
+
+    def banner_view(self, visitor: Visitor, return_to: str) -> BannerView:
+        """What the banner shows this visitor (also what its text hash covers)."""
+        return BannerView(
+            language=visitor.language,
+            policy_version=self.config.policy.version,
+            purposes=purpose_views(self.config, visitor.state, visitor.language),
+            action=f"{self.prefix}/consent",
+            return_to=return_to,
+            csrf=self.csrf.mint(visitor.visitor_id, datetime.now(UTC)),
+        )
+
+    def banner_html(self, visitor: Visitor, scope: Scope) -> str:
+        """The rendered banner for this page."""
+        query = scope.get("query_string", b"").decode("latin-1")
+        return_to = scope["path"] + ("?" + query if query else "")
+        return render_banner(self.banner_view(visitor, return_to))
+
+    async def __call__(self, scope: Scope, peer: str, view: View) -> ConsentExchange:
+        """The exchange for one request; never raises (fails closed on any error)."""
+        try:
+            visitor = await self.resolver.resolve(peer, view, scope["headers"])
+        except Exception:
+            log.exception("visitor resolution failed; enforcing the strictest defaults")
+            visitor = self.resolver.fail_closed(view)
+        return ConsentExchange(self, visitor, scope)

@@ -1,0 +1,37 @@
+"""`consentgate keys rotate`: start a new pseudonymization key version.
+
+Existing visitors are not orphaned: lookups try every key version, newest first, and re-key a
+visitor's link to the current version on their next visit (`consent.store.ConsentStore`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from consent.store import ConsentStore
+from gateway.master_key import load_master_key
+from gateway.storage import open_store
+from policies.loader import ConfigInvalid, load_config
+
+
+async def _rotate(config_path: Path) -> int:
+    loaded = load_config(config_path)
+    master = load_master_key(loaded.config.keys.master_key_file)
+    store = await open_store(loaded.config.storage.url)
+    try:
+        keyring = await ConsentStore.rotate(store, master)
+    finally:
+        await store.close()
+    print(f"ok: pseudonymization key version {keyring.current} is now current")
+    return 0
+
+
+def rotate(config_path: Path) -> int:
+    """Rotate and print the new version; 1 with a reason on an invalid config."""
+    try:
+        return asyncio.run(_rotate(config_path))
+    except ConfigInvalid as exc:
+        print(str(exc), file=sys.stderr)
+        return 1

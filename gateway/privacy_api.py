@@ -1,0 +1,333 @@
+"""The visitor-facing `/_privacy` endpoints: consent state, choices, the preference center and
+`/.well-known/gpc.json` (contract: "HTTP, on the gateway's own address").
+
+Every endpoint acts only on the requesting visitor (identified by their own cookie). Posts are
+refused cross-site: a foreign `Origin` or `Sec-Fetch-Site` is a 403; without either, a CSRF
+token is required (OWASP CSRF cheat sheet: verify the origin, then a token).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from consent.banner import HistoryRow, PreferencesView, render_preferences, text_hash
+from consent.state import (
+    ConsentRecord,
+    Method,
+    action_choices,
+    choice_record,
+    gpc_conflicts,
+    resolve,
+)
+from gateway.enforcement import Enforcement, purpose_views
+from gateway.forwarded import resolve as resolve_view
+from gateway.visitor import Visitor
+from policies.purposes import gpc_purposes
+
+log = logging.getLogger("consentgate.privacy")
+
+MAX_BODY = 16 * 1024
+MAX_RETURN_TO = 2048
+GPC_LAST_UPDATE = "2026-11-23"
+_FORM_METHODS: frozenset[str] = frozenset({"banner", "preferences"})
+_SAME_SITE = frozenset({"same-origin", "none"})
+
+# Called after a choice is durable: (visitor, previous record, new record). The audit log
+# plugs in here.
+OnRecord = Callable[[Visitor, ConsentRecord | None, ConsentRecord], Awaitable[None]]
+
+
+class BadRequest(Exception):
+    """A 4xx with a reason the client can read."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def _error(exc: BadRequest) -> Response:
+    return JSONResponse({"error": exc.reason}, status_code=exc.status)
+
+
+def safe_return_to(value: str | None) -> str:
+    """A same-origin path to redirect to; anything else becomes "/" (no open redirect)."""
+    if (
+        not value
+        or len(value) > MAX_RETURN_TO
+        or not value.startswith("/")
+        or value.startswith(("//", "/\\"))
+        or any(c in value for c in "\r\n\t\x00\\")
+    ):
+        return "/"
+    return value
+
+
+class PrivacyApi:
+    """Route handlers over one `Enforcement` (config, visitor resolver, CSRF tokens)."""
+
+    def __init__(self, enforcement: Enforcement, on_record: OnRecord | None = None) -> None:
+        self.enforcement = enforcement
+        self.config = enforcement.config
+        self.resolver = enforcement.resolver
+        self.on_record = on_record
+        self.prefix = enforcement.prefix
+
+    def routes(self) -> list[Route]:
+        """The Starlette routes this module answers."""
+        p = self.prefix
+        return [
+            Route(f"{p}/consent", self.get_consent, methods=["GET", "HEAD"]),
+            Route(f"{p}/consent", self.post_consent, methods=["POST"]),
+            Route(f"{p}/preferences", self.preferences, methods=["GET", "HEAD"]),
+            Route("/.well-known/gpc.json", self.gpc_json, methods=["GET", "HEAD"]),
+        ]
+
+    async def visitor(self, request: Request) -> Visitor:
+        """The requesting visitor (their own cookie, their own address)."""
+        peer = request.scope.get("client")
+        peer_ip = peer[0] if peer else ""
+        fields = request.scope["headers"]
+        view = resolve_view(peer_ip, request.scope["scheme"], fields, self.resolver.trusted)
+        return await self.resolver.resolve(peer_ip, view, fields)
+
+    def _with_cookie(self, response: Response, visitor: Visitor) -> Response:
+        if visitor.set_cookie is not None:
+            response.headers.append("set-cookie", visitor.set_cookie)
+        response.headers["cache-control"] = "no-store"
+        return response
+
+    # --- GET /.well-known/gpc.json ------------------------------------------------------
+
+    async def gpc_json(self, request: Request) -> Response:
+        """GPC spec §4.1: the site declares that it honours the signal."""
+        return JSONResponse(
+            {"gpc": True, "lastUpdate": GPC_LAST_UPDATE},
+            headers={"cache-control": "public, max-age=86400"},
+        )
+
+    # --- GET /consent -------------------------------------------------------------------
+
+    async def get_consent(self, request: Request) -> Response:
+        """This visitor's state (contract fields)."""
+        visitor = await self.visitor(request)
+        response = JSONResponse(visitor.state.to_json())
+        response.headers["x-csrf-token"] = self.enforcement.csrf.mint(
+            visitor.visitor_id, datetime.now(UTC)
+        )
+        return self._with_cookie(response, visitor)
+
+    # --- POST /consent ------------------------------------------------------------------
+
+    def _check_origin(self, request: Request, visitor: Visitor, token: str | None) -> None:
+        origin = request.headers.get("origin")
+        if origin is not None and origin != "null":
+            expected = visitor.view.origin
+            if expected is None or origin.encode("latin-1", "replace") != expected:
+                raise BadRequest(403, "cross-site request refused (Origin does not match)")
+            return
+        site = request.headers.get("sec-fetch-site")
+        if site is not None:
+            if site not in _SAME_SITE:
+                raise BadRequest(403, "cross-site request refused (Sec-Fetch-Site)")
+            return
+        if not self.enforcement.csrf.check(token, visitor.visitor_id, datetime.now(UTC)):
+            raise BadRequest(403, "missing or invalid CSRF token")
+
+    async def _body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+            raise BadRequest(413, f"body larger than {MAX_BODY} bytes")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise BadRequest(413, f"body larger than {MAX_BODY} bytes")
+        return body
+
+    def _parse(self, request: Request, body: bytes, visitor: Visitor) -> dict[str, Any]:
+        """Normalize a JSON or form post to {choices, method, confirm, return_to, token, form}."""
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype == "application/json":
+            return self._parse_json(body, request, visitor)
+        if ctype == "application/x-www-form-urlencoded":
+            return self._parse_form(body, visitor)
+        raise BadRequest(415, "send application/json or a form (application/x-www-form-urlencoded)")
+
+    def _parse_json(self, body: bytes, request: Request, visitor: Visitor) -> dict[str, Any]:
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest(400, "body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise BadRequest(400, "body must be a JSON object")
+        unknown = set(data) - {"purposes", "action", "confirm_gpc_override"}
+        if unknown:
+            raise BadRequest(400, f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
+        confirm = data.get("confirm_gpc_override", False)
+        if not isinstance(confirm, bool):
+            raise BadRequest(400, "confirm_gpc_override must be true or false")
+        if ("purposes" in data) == ("action" in data):
+            raise BadRequest(400, "send exactly one of 'purposes' or 'action'")
+        if "action" in data:
+            choices = self._action(data["action"], visitor)
+        else:
+            purposes = data["purposes"]
+            if not isinstance(purposes, dict) or not all(
+                isinstance(k, str) and isinstance(v, bool) for k, v in purposes.items()
+            ):
+                raise BadRequest(400, "purposes must map purpose ids to true/false")
+            choices = purposes
+        return {
+            "choices": choices,
+            "method": "api",
+            "confirm": confirm,
+            "return_to": None,
+            "token": request.headers.get("x-csrf-token"),
+            "language": visitor.language,
+        }
+
+    def _action(self, action: object, visitor: Visitor) -> dict[str, bool]:
+        if action in ("accept_all", "reject_all"):
+            return action_choices(self.config, visitor.regime, action)
+        if action == "opt_out_sale_sharing":
+            # CCPA §1798.120: the "Do Not Sell or Share" link refuses what GPC would refuse.
+            switchable = action_choices(self.config, visitor.regime, "reject_all")
+            return {pid: False for pid in gpc_purposes(self.config) if pid in switchable}
+        raise BadRequest(400, "action must be accept_all, reject_all or opt_out_sale_sharing")
+
+    def _parse_form(self, body: bytes, visitor: Visitor) -> dict[str, Any]:
+        try:
+            form = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
+        except (UnicodeDecodeError, ValueError):
+            raise BadRequest(400, "form is not valid UTF-8 or has too many fields") from None
+
+        def one(name: str) -> str | None:
+            values = form.get(name)
+            return values[0] if values else None
+
+        action = one("action") or "save"
+        if action == "save":
+            checked = set(form.get("purpose", []))
+            known = {p.id for p in self.config.purposes}
+            if not checked <= known:
+                raise BadRequest(400, f"unknown purpose(s): {', '.join(sorted(checked - known))}")
+            switchable = action_choices(self.config, visitor.regime, "reject_all")
+            choices = {pid: pid in checked for pid in switchable}
+        else:
+            choices = self._action(action, visitor)
+        method = one("method")
+        language = one("lang")
+        return {
+            "choices": choices,
+            "method": method if method in _FORM_METHODS else "banner",
+            "confirm": one("confirm_gpc_override") == "1",
+            "return_to": safe_return_to(one("return_to")),
+            "token": one("csrf"),
+            "language": language if language in ("en", "ar", "th") else visitor.language,
+        }
+
+    async def post_consent(self, request: Request) -> Response:
+        """Record a choice (append-only), durable before the response confirms it."""
+        try:
+            visitor = await self.visitor(request)
+            if visitor.degraded:
+                raise BadRequest(503, "consent store unavailable; nothing was recorded")
+            parsed = self._parse(request, await self._body(request), visitor)
+            self._check_origin(request, visitor, parsed["token"])
+            return await self._record(visitor, parsed)
+        except BadRequest as exc:
+            return _error(exc)
+
+    async def _record(self, visitor: Visitor, parsed: Mapping[str, Any]) -> Response:
+        now = datetime.now(UTC)
+        language: str = parsed["language"]
+        shown = self.enforcement.banner_view(
+            _in_language(visitor, language), parsed["return_to"] or "/"
+        )
+        method: Method = parsed["method"]
+        try:
+            record = choice_record(
+                self.config,
+                visitor.regime,
+                visitor.latest,
+                parsed["choices"],
+                method=method,
+                shown_text_hash=text_hash(shown),
+                language=language,
+                gpc=visitor.gpc,
+                now=now,
+                confirmed_gpc_override=parsed["confirm"],
+            )
+        except ValueError as exc:
+            raise BadRequest(400, str(exc)) from None
+        subject = await self.resolver.ensure_subject(visitor, now)
+        assert self.resolver.consent is not None  # ensure_subject raised otherwise
+        previous = visitor.latest
+        await self.resolver.consent.append(subject.id, record)
+        if self.on_record is not None:
+            await self.on_record(visitor, previous, record)
+        visitor.latest = record
+        visitor.state = resolve(
+            self.config, visitor.regime, record, visitor.gpc, now, subject.ref
+        )
+        if parsed["return_to"] is not None:
+            target = parsed["return_to"]
+            if method == "preferences":
+                target = f"{self.prefix}/preferences?saved=1"
+            # 303: the browser follows with a GET (RFC 9110 §15.4.4).
+            return self._with_cookie(RedirectResponse(target, status_code=303), visitor)
+        body: dict[str, object] = visitor.state.to_json()
+        pending = gpc_conflicts(self.config, parsed["choices"], visitor.gpc)
+        if pending and not parsed["confirm"]:
+            # 11 CCR §7025(c)(3): a choice that conflicts with GPC needs the visitor's
+            # confirmation; until then GPC wins.
+            body["gpc_confirmation_required"] = sorted(pending)
+        return self._with_cookie(JSONResponse(body), visitor)
+
+    # --- GET /preferences ---------------------------------------------------------------
+
+    async def preferences(self, request: Request) -> Response:
+        """The preference center: current choices, their history, and the controls."""
+        visitor = await self.visitor(request)
+        history: list[ConsentRecord] = []
+        if visitor.subject is not None and self.resolver.consent is not None:
+            history = await self.resolver.consent.history(visitor.subject.id)
+        view = PreferencesView(
+            language=visitor.language,
+            regime=visitor.regime,
+            policy_version=self.config.policy.version,
+            purposes=purpose_views(self.config, visitor.state, visitor.language),
+            history=[
+                HistoryRow(
+                    ts=r.ts.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                    method=r.method,
+                    granted=sorted(r.granted),
+                    denied=sorted(r.denied),
+                )
+                for r in reversed(history)
+            ],
+            subject_ref=visitor.subject.ref if visitor.subject else None,
+            gpc_honored=visitor.state.gpc_honored,
+            prefix=self.prefix,
+            csrf=self.enforcement.csrf.mint(visitor.visitor_id, datetime.now(UTC)),
+            saved=request.query_params.get("saved") == "1",
+        )
+        return self._with_cookie(HTMLResponse(render_preferences(view)), visitor)
+
+
+def _in_language(visitor: Visitor, language: str) -> Visitor:
+    if language == visitor.language:
+        return visitor
+    from dataclasses import replace
+
+    return replace(visitor, language=language)

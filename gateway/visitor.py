@@ -1,0 +1,183 @@
+"""Who is asking: location, regime, identity and consent state for one request.
+
+The I/O shell that joins the pure parts: `gateway.forwarded` (the client address, believed
+only from trusted proxies), `personalization_rules.geo` and `policies.jurisdictions` (the
+regime), `consent.pseudonyms` (the cookie → pseudonym), `consent.store` (the latest record)
+and `consent.state` (what is granted now). Failure policy: consent enforcement fails closed —
+when the store cannot be read, the visitor is treated as having no record (under gdpr every
+opt-in purpose stays off) and nothing is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.cookies import SimpleCookie
+
+from consent.language import negotiate_language
+from consent.pseudonyms import new_visitor_id, parse_visitor_id
+from consent.signals import gpc_requested
+from consent.state import ConsentRecord, ConsentState, gpc_record, gpc_transition, resolve
+from consent.store import ConsentStore, Subject
+from gateway.forwarded import TrustedProxies, View
+from personalization_rules.geo import GeoPlace, GeoReader
+from policies.jurisdictions import location_from_headers, regime_for
+from policies.models import Config
+
+log = logging.getLogger("consentgate.visitor")
+
+Field = tuple[bytes, bytes]
+MAX_COOKIE_HEADER = 8192  # a longer Cookie header is hostile or broken: read no identity
+
+
+@dataclass
+class Visitor:
+    """One request's visitor, as the proxy and the privacy routes see them."""
+
+    view: View
+    place: GeoPlace | None
+    regime: str
+    language: str
+    gpc: bool
+    visitor_id: str | None
+    subject: Subject | None
+    latest: ConsentRecord | None
+    state: ConsentState
+    # A Set-Cookie value to send (the visitor id was just created), or None.
+    set_cookie: str | None = None
+    # The store could not be read: consent is enforced from defaults (fail closed).
+    degraded: bool = False
+
+
+def _header(fields: list[Field], name: bytes) -> str | None:
+    for key, value in fields:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def read_cookie(fields: list[Field], name: str) -> str | None:
+    """The value of cookie `name` from the request's Cookie header(s), or None."""
+    for key, value in fields:
+        if key != b"cookie" or len(value) > MAX_COOKIE_HEADER:
+            continue
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(value.decode("latin-1"))
+        except Exception:  # http.cookies raises CookieError on hostile input
+            continue
+        if name in jar:
+            return jar[name].value
+    return None
+
+
+class VisitorResolver:
+    """Built once per app; `resolve` runs per request."""
+
+    def __init__(
+        self,
+        config: Config,
+        trusted: TrustedProxies,
+        geo: GeoReader | None,
+        consent: ConsentStore | None,
+    ) -> None:
+        self.config = config
+        self.trusted = trusted
+        self.geo = geo
+        self.consent = consent
+        self.cookie_name = config.consent.cookie_name
+
+    def cookie_header(self, visitor_id: str, secure: bool) -> str:
+        """Set-Cookie for the visitor id: HttpOnly, SameSite=Lax, Secure on https."""
+        max_age = self.config.consent.cookie_max_age_days * 86400
+        value = f"{self.cookie_name}={visitor_id}; Path=/; Max-Age={max_age}"
+        value += "; HttpOnly; SameSite=Lax"
+        return value + "; Secure" if secure else value
+
+    def locate(self, peer: str, view: View, fields: list[Field]) -> tuple[GeoPlace | None, str]:
+        """(place, regime): trusted edge headers first, then the geo database."""
+        place = self.geo.lookup(view.client) if self.geo is not None else None
+        country = place.country if place else None
+        subdivision = place.subdivision if place else None
+        if peer in self.trusted:
+            edge = self.config.jurisdiction.edge_headers
+            if edge.country or edge.region:
+                pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in fields]
+                edge_country, edge_region = location_from_headers(pairs, edge)
+                if edge_country:
+                    country, subdivision = edge_country, edge_region
+        return place, regime_for(country, subdivision, self.config)
+
+    async def resolve(
+        self, peer: str, view: View, fields: list[Field], now: datetime | None = None
+    ) -> Visitor:
+        """The visitor behind one request; writes a GPC record when the signal changed."""
+        now = now or datetime.now(UTC)
+        place, regime = self.locate(peer, view, fields)
+        language = negotiate_language(_header(fields, b"accept-language"))
+        gpc = gpc_requested(fields)
+        visitor_id = parse_visitor_id(read_cookie(fields, self.cookie_name))
+        subject: Subject | None = None
+        latest: ConsentRecord | None = None
+        degraded = self.consent is None
+        if visitor_id is not None and self.consent is not None:
+            try:
+                subject = await self.consent.find_subject(visitor_id)
+                if subject is not None:
+                    latest = await self.consent.latest(subject.id)
+            except Exception as exc:
+                # Fail closed: no readable consent state means nothing opt-in is granted.
+                log.warning("consent store unreadable, enforcing defaults: %s", type(exc).__name__)
+                subject, latest, degraded = None, None, True
+        state = resolve(self.config, regime, latest, gpc, now, subject.ref if subject else None)
+        visitor = Visitor(
+            view, place, regime, language, gpc, visitor_id, subject, latest, state,
+            degraded=degraded,
+        )  # fmt: skip
+        if not degraded and gpc_transition(latest, gpc, choice_owed=state.choice_owed):
+            await self._record_gpc(visitor, now)
+        return visitor
+
+    def fail_closed(self, view: View) -> Visitor:
+        """A visitor for when resolution itself failed: unknown place (→ the strictest regime),
+        no identity, nothing recorded, every opt-in purpose off."""
+        regime = self.config.jurisdiction.unknown
+        state = resolve(self.config, regime, None, True, datetime.now(UTC), None)
+        return Visitor(view, None, regime, "en", True, None, None, None, state, degraded=True)
+
+    async def _record_gpc(self, visitor: Visitor, now: datetime) -> None:
+        # Recorded once per change of the signal (consent.state.gpc_transition).
+        record = gpc_record(
+            self.config, visitor.regime, visitor.latest, visitor.gpc,
+            language=visitor.language, now=now,
+        )  # fmt: skip
+        try:
+            await self.ensure_subject(visitor, now)
+            assert visitor.subject is not None and self.consent is not None
+            await self.consent.append(visitor.subject.id, record)
+        except Exception as exc:
+            log.warning("could not record the GPC signal: %s", type(exc).__name__)
+            return
+        visitor.latest = record
+        visitor.state = resolve(
+            self.config, visitor.regime, record, visitor.gpc, now, visitor.subject.ref
+        )
+
+    async def ensure_subject(self, visitor: Visitor, now: datetime) -> Subject:
+        """The visitor's subject, creating it (and a new visitor id cookie) if needed.
+
+        Call only when there is something to record (a choice, a GPC change): under gdpr no
+        identifier is set before a choice.
+        """
+        if visitor.subject is not None:
+            return visitor.subject
+        if self.consent is None:
+            raise RuntimeError("the consent store is not available")
+        if visitor.visitor_id is None:
+            visitor.visitor_id = new_visitor_id(os.urandom)
+            secure = visitor.view.proto == "https"
+            visitor.set_cookie = self.cookie_header(visitor.visitor_id, secure)
+        visitor.subject = await self.consent.create_subject(visitor.visitor_id, now)
+        return visitor.subject

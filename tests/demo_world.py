@@ -1,0 +1,53 @@
+"""The demo world (shop + gateway) as real processes, for end-to-end tests of consent,
+personalization and audit. Visitors are played with `X-Forwarded-For` (the demo trusts
+loopback as a proxy, per the contract's demo table)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests import procs
+
+LONDON = "81.2.69.160"
+LINKOPING = "89.160.20.112"
+MILTON = "216.160.83.56"
+SAN_FRANCISCO = "198.51.100.7"
+BANGKOK = "203.0.113.9"
+RIYADH = "192.0.2.44"
+
+
+@dataclass
+class DemoWorld:
+    """A running `consentgate demo`: the gateway's base URL and the demo's data dir."""
+
+    url: str
+    data_dir: Path
+    server: procs.Server
+
+    @property
+    def config(self) -> Path:
+        return self.data_dir / "policies.yaml"
+
+
+@contextlib.contextmanager
+def start_demo(data_dir: Path) -> Iterator[DemoWorld]:
+    """`python -m gateway demo --port P --data-dir DATA_DIR`, ready once the gateway and the
+    shop behind it answer."""
+    port = procs.free_port()
+    url = f"http://127.0.0.1:{port}"
+    with procs.log_file("demo") as (log, log_path):
+        process = procs.spawn(
+            [sys.executable, "-m", "gateway", "demo", "--port", str(port), "--data-dir",
+             str(data_dir)],
+            log,
+        )  # fmt: skip
+        try:
+            procs.wait_http(f"{url}/_privacy/healthz", process, log_path)
+            procs.wait_http(f"{url}/", process, log_path)
+            yield DemoWorld(url, data_dir, procs.Server(url, port, process, log_path))
+        finally:
+            procs.stop(process)

@@ -1,0 +1,292 @@
+"""`consentgate audit verify` / `audit export`, run as the real CLI against SQLite and PostgreSQL.
+
+Each tampering kind mutates the stored rows with plain SQL, as someone with database access
+would, and `python -m gateway audit verify` must exit 1 naming the first bad entry.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from audit.checkpoint import NoteSigner, open_note, parse_verifier_key, sign_note
+from audit.envelope import Entry, canonical_json
+from audit.verify import verify_log
+from tests import procs
+from tests.audit.audit_stores import (
+    SUBJECT_A,
+    populate,
+    sql,
+    write_config,
+)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        cwd=procs.REPO,
+        env=procs.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@dataclass
+class Log:
+    config: Path
+    url: str
+    entries: list[Entry]
+
+    def verify(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        return run_cli("audit", "verify", "--config", str(self.config), *extra)
+
+    def export(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        return run_cli("audit", "export", "--config", str(self.config), *extra)
+
+
+@pytest.fixture
+def log(store_url: str, tmp_path: Path) -> Log:
+    config = write_config(tmp_path, store_url)
+    return Log(config, store_url, populate(config, 12))
+
+
+def test_intact_log_verifies(log: Log) -> None:
+    result = log.verify()
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The first entry is checkpointed at once, then every 4th; close covers the tail.
+    assert result.stdout.startswith("ok: 12 entries, 4 checkpoints verified"), result.stdout
+    sizes = sql(log.url, "SELECT size FROM cg_audit_checkpoints ORDER BY idx")[0]
+    assert [size for (size,) in sizes] == [1, 5, 9, 12]
+
+
+def test_public_key_file_is_used(log: Log, tmp_path: Path) -> None:
+    pub = log.config.parent / "audit-signing.key.pub"
+    assert log.verify("--public-key", str(pub)).returncode == 0
+    stranger = tmp_path / "stranger.pub"
+    stranger.write_text(NoteSigner("consentgate/audit", bytes(32)).verifier().to_string())
+    result = log.verify("--public-key", str(stranger))
+    assert result.returncode == 1
+    assert "unknown_key" in result.stdout
+    missing = log.verify("--public-key", str(tmp_path / "absent.pub"))
+    assert missing.returncode == 2 and "cannot read public key" in missing.stderr
+
+
+def _resign_last_checkpoint(log: Log) -> None:
+    [[(idx, note)]] = sql(
+        log.url, "SELECT idx, note FROM cg_audit_checkpoints ORDER BY idx DESC LIMIT 1"
+    )
+    body = note[: note.rfind("\n\n") + 1]
+    forged = sign_note(body, [NoteSigner("consentgate/audit", b"\x07" * 32)])
+    sql(
+        log.url,
+        ("UPDATE cg_audit_checkpoints SET note = :n WHERE idx = :i", {"n": forged, "i": idx}),
+    )
+
+
+def _insert_forged_row(log: Log) -> None:
+    """A well-formed entry pushed in at seq 5; the genuine ones from 5 on renumbered."""
+    genuine = log.entries[4]
+    forged = Entry(
+        chain=genuine.chain,
+        seq=5,
+        ts=genuine.ts,
+        prev_hash=genuine.hash,
+        actor="admin:mallory",
+        action="consent.given",
+        subject=None,
+        data=None,
+    )
+    record = forged.to_record()
+    sql(
+        log.url,
+        "UPDATE cg_audit_entries SET seq = seq + 1000 WHERE seq >= 5",
+        "UPDATE cg_audit_entries SET seq = seq - 999 WHERE seq >= 1000",
+        (
+            "INSERT INTO cg_audit_entries (chain, seq, v, ts, prev_hash, hash, actor, action,"
+            " subject, data, leaf_hash) VALUES (:chain, :seq, :v, :ts, :prev_hash, :hash,"
+            " :actor, :action, NULL, NULL, :leaf)",
+            {
+                **{
+                    k: record[k]
+                    for k in ("chain", "seq", "v", "ts", "prev_hash", "hash", "actor", "action")
+                },
+                "leaf": forged.leaf_hash().hex(),
+            },  # fmt: skip
+        ),
+    )
+
+
+# (case id, tampering, expected in the output)
+TAMPERING: list[tuple[str, Callable[[Log], object], str]] = [
+    (
+        "changed field",
+        lambda log: sql(log.url, "UPDATE cg_audit_entries SET actor = 'mallory' WHERE seq = 5"),
+        "entry seq 5: changed",
+    ),
+    (
+        "changed data ciphertext",
+        lambda log: sql(
+            log.url,
+            'UPDATE cg_audit_entries SET data = replace(data, \'"kid":"1"\', \'"kid":"2"\')'
+            " WHERE seq = 7",
+        ),
+        "entry seq 7: changed",
+    ),
+    (
+        "deleted row",
+        lambda log: sql(log.url, "DELETE FROM cg_audit_entries WHERE seq = 5"),
+        "entry seq 5: deleted",
+    ),
+    ("inserted forged row", _insert_forged_row, "entry seq 5"),
+    (
+        "two rows' seq swapped",
+        lambda log: sql(
+            log.url,
+            "UPDATE cg_audit_entries SET seq = -1 WHERE seq = 5",
+            "UPDATE cg_audit_entries SET seq = 5 WHERE seq = 6",
+            "UPDATE cg_audit_entries SET seq = 6 WHERE seq = -1",
+        ),
+        "entry seq 5: changed",
+    ),
+    (
+        "tail dropped",
+        lambda log: sql(log.url, "DELETE FROM cg_audit_entries WHERE seq >= 10"),
+        "entry seq 10, checkpoint #3: truncated",
+    ),
+    (
+        "tail and its checkpoint dropped (rollback; the sink remembers)",
+        lambda log: sql(
+            log.url,
+            "DELETE FROM cg_audit_entries WHERE seq >= 9",
+            "DELETE FROM cg_audit_checkpoints WHERE size > 9",
+        ),
+        "entry seq 9, remembered checkpoint #0: rolled_back",
+    ),
+    (
+        "checkpoint re-signed by an unknown key",
+        _resign_last_checkpoint,
+        "checkpoint #3: unknown_key",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expected"), [(t, e) for _, t, e in TAMPERING], ids=[c for c, _, _ in TAMPERING]
+)
+def test_tampering_is_detected(log: Log, tamper: Callable[[Log], object], expected: str) -> None:
+    assert log.verify().returncode == 0
+    tamper(log)
+    result = log.verify()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith(f"audit verify failed: {expected}"), result.stdout
+
+
+def test_store_rolled_back_to_an_older_file_copy(tmp_path: Path) -> None:
+    """SQLite: restore yesterday's database file; the sink file saw a later checkpoint."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    config = write_config(tmp_path, url)
+    populate(config, 8)
+    shutil.copy(tmp_path / "store.db", tmp_path / "backup.db")
+    populate(config, 4)
+    assert run_cli("audit", "verify", "--config", str(config)).returncode == 0
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"store.db{suffix}").unlink(missing_ok=True)
+    shutil.copy(tmp_path / "backup.db", tmp_path / "store.db")
+    result = run_cli("audit", "verify", "--config", str(config))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "rolled_back" in result.stdout and "entry seq 8" in result.stdout, result.stdout
+
+
+def test_verify_without_any_key_is_an_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    result = run_cli("audit", "verify", "--config", str(config))
+    assert result.returncode == 2
+    assert "no public key" in result.stderr
+
+
+def test_verify_rejects_a_bad_config(tmp_path: Path) -> None:
+    config = tmp_path / "policies.yaml"
+    config.write_text("version: 1\ngateway: {upstream: 'http://x'}\naudit: {chian: main}\n")
+    result = run_cli("audit", "verify", "--config", str(config))
+    assert result.returncode == 2
+    assert "audit.chian: unknown key" in result.stderr
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+def _jsonl(result: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_export_jsonl_is_the_stored_chain_and_verifies(log: Log) -> None:
+    rows = _jsonl(log.export("--format", "jsonl"))
+    assert rows == [e.to_record() for e in log.entries]
+    assert list(rows[0]) == [
+        "seq", "ts", "chain", "prev_hash", "hash", "actor", "action", "subject", "data", "v",
+    ]  # fmt: skip
+    [rows_of_notes] = sql(log.url, "SELECT note FROM cg_audit_checkpoints ORDER BY idx")
+    notes = [note for (note,) in rows_of_notes]
+    verifier = parse_verifier_key((log.config.parent / "audit-signing.key.pub").read_text())
+    assert open_note(notes[0], [verifier]).verified_by == ("consentgate/audit",)
+    # An export plus the public key is enough to check the log offline.
+    report = verify_log(rows, notes, [verifier], origin="consentgate/audit")
+    assert report.ok and report.entries == 12
+
+
+def test_export_filters_by_time_and_subject(log: Log) -> None:
+    everything = _jsonl(log.export("--format", "jsonl"))
+    since, until = everything[3]["ts"], everything[7]["ts"]
+    window = _jsonl(log.export("--format", "jsonl", "--since", str(since), "--until", str(until)))
+    assert [r["seq"] for r in window] == [3, 4, 5, 6]
+    mine = _jsonl(log.export("--format", "jsonl", "--subject", SUBJECT_A))
+    assert mine and all(r["subject"] == SUBJECT_A for r in mine)
+    assert [r["seq"] for r in mine] == [r["seq"] for r in everything if r["subject"] == SUBJECT_A]
+    # 13:00:05+01:00 is 12:00:05Z: offsets are honoured, not dropped.
+    offset = _jsonl(log.export("--format", "jsonl", "--since", "2026-03-01T13:00:05+01:00"))
+    expected = [r for r in everything if str(r["ts"]) >= "2026-03-01T12:00:05.000000Z"]
+    assert offset == expected and 0 < len(expected) < len(everything)
+
+
+def test_export_csv_has_the_same_columns(log: Log) -> None:
+    result = log.export("--format", "csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout, newline="")))
+    assert len(rows) == 12
+    for row, entry in zip(rows, log.entries, strict=True):
+        record = entry.to_record()
+        assert row["hash"] == record["hash"] and row["seq"] == str(entry.seq)
+        assert row["subject"] == (entry.subject or "")
+        data = record["data"]
+        assert row["data"] == ("" if data is None else canonical_json(data).decode())
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--subject", "CG-AAAAAAAAAAAAAAAA"], 1, "unknown subject"),
+        (["--since", "yesterday"], 2, "--since: 'yesterday' is not an RFC 3339 time"),
+        (
+            ["--until", "2026-03-01T12:00:00"],
+            2,
+            "--until: '2026-03-01T12:00:00' needs a UTC offset",
+        ),
+    ],
+)
+def test_export_rejects(log: Log, args: list[str], code: int, message: str) -> None:
+    result = log.export("--format", "jsonl", *args)
+    assert result.returncode == code
+    assert message in result.stderr
+    assert result.stdout == ""
