@@ -51,3 +51,32 @@ def start_demo(data_dir: Path) -> Iterator[DemoWorld]:
             yield DemoWorld(url, data_dir, procs.Server(url, port, process, log_path))
         finally:
             procs.stop(process)
+
+
+@contextlib.contextmanager
+def start_world(data_dir: Path, store_url: str | None = None) -> Iterator[DemoWorld]:
+    """The demo shop and a gateway in front of it, started separately so a test can choose the
+    store (e.g. a fresh PostgreSQL database); the rest is the demo's own config."""
+    import yaml
+
+    from gateway.demo.world import prepare_data_dir, write_config
+
+    paths = prepare_data_dir(data_dir)
+    port, shop_port = procs.free_port(), procs.free_port()
+    config = write_config(paths, port, shop_port)
+    if store_url is not None:
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+        data["storage"]["url"] = store_url
+        config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with procs.log_file("shop") as (log, log_path):
+        shop = procs.spawn(
+            [sys.executable, "-m", "granian", "--interface", "asgi", "--no-ws", "--host",
+             "127.0.0.1", "--port", str(shop_port), "--no-access-log", "gateway.demo.shop:app"],
+            log,
+        )  # fmt: skip
+        try:
+            procs.wait_http(f"http://127.0.0.1:{shop_port}/", shop, log_path)
+            with procs.start_gateway(config) as gateway:
+                yield DemoWorld(gateway.url, data_dir, gateway)
+        finally:
+            procs.stop(shop)

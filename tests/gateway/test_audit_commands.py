@@ -7,6 +7,7 @@ would, and `python -m gateway audit verify` must exit 1 naming the first bad ent
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import shutil
@@ -94,36 +95,55 @@ def _resign_last_checkpoint(log: Log) -> None:
     )
 
 
-def _insert_forged_row(log: Log) -> None:
-    """A well-formed entry pushed in at seq 5; the genuine ones from 5 on renumbered."""
-    genuine = log.entries[4]
-    forged = Entry(
-        chain=genuine.chain,
+def _forged_at_5(log: Log) -> Entry:
+    return Entry(
+        chain="main",
         seq=5,
-        ts=genuine.ts,
-        prev_hash=genuine.hash,
+        ts=log.entries[4].ts,
+        prev_hash=log.entries[4].hash,
         actor="admin:mallory",
         action="consent.given",
         subject=None,
         data=None,
     )
-    record = forged.to_record()
+
+
+_INSERT = (
+    "INSERT INTO cg_audit_entries (chain, seq, v, ts, prev_hash, hash, actor, action, subject,"
+    " data, leaf_hash) VALUES (:chain, :seq, :v, :ts, :prev_hash, :hash, :actor, :action,"
+    " :subject, :data, :leaf_hash)"
+)
+
+
+def _row(entry: Entry) -> dict[str, object]:
+    return {
+        **{k: v for k, v in entry.to_record().items() if k != "data"},
+        "data": None if entry.data is None else canonical_json(entry.data.to_json()).decode(),
+        "leaf_hash": entry.leaf_hash().hex(),
+    }
+
+
+def _insert_forged_row(log: Log) -> None:
+    """A well-formed entry pushed in at seq 5; the genuine ones from 5 on renumbered."""
     sql(
         log.url,
         "UPDATE cg_audit_entries SET seq = seq + 1000 WHERE seq >= 5",
         "UPDATE cg_audit_entries SET seq = seq - 999 WHERE seq >= 1000",
-        (
-            "INSERT INTO cg_audit_entries (chain, seq, v, ts, prev_hash, hash, actor, action,"
-            " subject, data, leaf_hash) VALUES (:chain, :seq, :v, :ts, :prev_hash, :hash,"
-            " :actor, :action, NULL, NULL, :leaf)",
-            {
-                **{
-                    k: record[k]
-                    for k in ("chain", "seq", "v", "ts", "prev_hash", "hash", "actor", "action")
-                },
-                "leaf": forged.leaf_hash().hex(),
-            },  # fmt: skip
-        ),
+        (_INSERT, _row(_forged_at_5(log))),
+    )
+
+
+def _insert_forged_row_and_relink(log: Log) -> None:
+    """The careful forger: also re-numbers, re-links and re-hashes every later entry."""
+    rewritten = [_forged_at_5(log)]
+    for genuine in log.entries[5:]:
+        rewritten.append(
+            dataclasses.replace(genuine, seq=genuine.seq + 1, prev_hash=rewritten[-1].hash)
+        )
+    sql(
+        log.url,
+        "DELETE FROM cg_audit_entries WHERE seq >= 5",
+        *[(_INSERT, _row(entry)) for entry in rewritten],
     )
 
 
@@ -148,7 +168,14 @@ TAMPERING: list[tuple[str, Callable[[Log], object], str]] = [
         lambda log: sql(log.url, "DELETE FROM cg_audit_entries WHERE seq = 5"),
         "entry seq 5: deleted",
     ),
-    ("inserted forged row", _insert_forged_row, "entry seq 5"),
+    # The forged seq 5 links and hashes correctly; the first row that does not is the
+    # renumbered genuine entry after it, which is what the chain walk can name.
+    ("inserted forged row", _insert_forged_row, "entry seq 6: changed"),
+    (
+        "inserted forged row, later entries re-hashed",
+        _insert_forged_row_and_relink,
+        "entry seq 5, checkpoint #2: changed",
+    ),
     (
         "two rows' seq swapped",
         lambda log: sql(

@@ -1,0 +1,70 @@
+"""BannerInjection: right after the first `<body>` start tag, else at the end; once."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from consent.banner import BannerView, PurposeView, render_banner
+from gateway.html import HtmlRewriter
+from gateway.stages.banner import BannerInjection
+
+BANNER = '<div id="consentgate-banner">B</div>'
+
+
+def run(doc: bytes, html: str = BANNER) -> bytes:
+    """Rewrite `doc` whole, byte by byte and at every single cut: all must agree."""
+    outputs = set()
+    for cuts in [[], list(range(1, len(doc))), *([c] for c in range(1, len(doc)))]:
+        rewriter = HtmlRewriter([BannerInjection(html)], charset="utf-8")
+        out, last = [], 0
+        for cut in [*cuts, len(doc)]:
+            out.append(rewriter.feed(doc[last:cut]))
+            last = cut
+        out.append(rewriter.close())
+        outputs.add(b"".join(out))
+    assert len(outputs) == 1, outputs
+    return outputs.pop()
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        ("<html><head></head><body class=x><p>hi</p></body></html>",
+         f"<html><head></head><body class=x>{BANNER}<p>hi</p></body></html>"),
+        ("<BODY\nonload='x()'>text", f"<BODY\nonload='x()'>{BANNER}text"),
+        # Only once, even with a second <body> (the parser merges its attributes).
+        ("<body><body>", f"<body>{BANNER}<body>"),
+        # A <body> the tokenizer does not see as a tag does not count.
+        ("<!--<body>--><script>'<body>'</script><p>x", f"<!--<body>--><script>'<body>'</script>"
+         f"<p>x{BANNER}"),
+        # No <body> start tag: at the very end.
+        ("<p>no body</p></html>", f"<p>no body</p></html>{BANNER}"),
+        ("", BANNER),
+        # <bodyx> is another element.
+        ("<bodyx>", f"<bodyx>{BANNER}"),
+    ],
+)  # fmt: skip
+def test_placement(doc: str, expected: str) -> None:
+    assert run(doc.encode()) == expected.encode()
+
+
+def test_the_real_banner_goes_in_once_and_non_ascii_survives_a_legacy_charset() -> None:
+    view = BannerView(
+        language="ar",
+        policy_version="1",
+        purposes=[PurposeView("analytics", "التحليلات", "d", granted=False, locked=False)],
+        action="/_privacy/consent",
+        return_to="/",
+        csrf="t",
+    )
+    banner = render_banner(view)
+    out = run(b"<body><p>x</p>", banner)
+    assert out.count(b'id="consentgate-banner"') == 1
+    assert out.startswith(b"<body>" + banner.encode())
+    # In a page served as windows-1252 the Arabic text becomes character references.
+    rewriter = HtmlRewriter([BannerInjection(banner)], charset="cp1252")
+    legacy = rewriter.feed(b"<body>") + rewriter.close()
+    assert "التحليلات".encode() not in legacy
+    assert "التحليلات" in html.unescape(legacy.decode("cp1252"))
