@@ -23,6 +23,7 @@ from consent.state import ConsentState
 from gateway.forwarded import View
 from gateway.html.stage import Stage
 from gateway.stages.banner import BannerInjection
+from gateway.stages.consent_mode import ConsentMode, consent_mode_defaults, consent_mode_settings
 from gateway.stages.prior_blocking import PriorBlocking
 from gateway.visitor import Visitor, VisitorResolver
 from policies.models import Config
@@ -123,6 +124,12 @@ class ConsentExchange:
         """Prior blocking always; the banner when a choice is owed; then personalization."""
         visitor, owner = self.visitor, self.owner
         stages: list[Stage] = []
+        if owner.consent_mode_defaults is not None:
+            # Google Consent Mode v2: region-scoped defaults, then this visitor's update,
+            # before any gtag call on the page.
+            update = consent_mode_settings(owner.config, visitor.state)
+            wait = owner.config.consent_mode.wait_for_update
+            stages.append(ConsentMode(owner.consent_mode_defaults, update, wait_for_update=wait))
         if owner.config.purposes:
             # Without purposes nothing is consent-gated (and the page streams untouched).
             stages.append(PriorBlocking(visitor.state.purposes, owner.hosts))
@@ -154,6 +161,10 @@ class Enforcement:
         self.hosts = HostIndex.build(config.purposes)
         self.cookies = CookieFilter.build(config.purposes)
         self.prefix = config.gateway.prefix
+        # Computed once: the defaults depend only on the config.
+        self.consent_mode_defaults = (
+            consent_mode_defaults(config) if config.consent_mode.enabled else None
+        )
 
     def banner_view(self, visitor: Visitor, return_to: str) -> BannerView:
         """What the banner shows this visitor (also what its text hash covers)."""

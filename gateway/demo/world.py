@@ -118,6 +118,8 @@ def demo_config(paths: DemoPaths, port: int, shop_port: int) -> dict[str, Any]:
             "default": {},
         },
         "purposes": base["purposes"],
+        # Google Consent Mode v2 for the shop's gtag (region-scoped defaults + update).
+        "consent_mode": {"enabled": True},
     }
 
 

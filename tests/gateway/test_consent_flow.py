@@ -215,3 +215,18 @@ def test_no_raw_identifiers_in_the_store(world: DemoWorld) -> None:
         data = path.read_bytes()
         assert raw_id.encode() not in data, path
         assert LONDON.encode() not in data, path
+
+
+def test_consent_mode_snippet_precedes_every_script(world: DemoWorld) -> None:
+    with visitor(world, LONDON) as client:
+        page = client.get("/").text
+    default = page.find("gtag('consent','default'")
+    update = page.find("gtag('consent','update'")
+    assert 0 < default < update
+    first_other_script = page.find("<script", page.find("</script>", update))
+    assert update < first_other_script
+    update_args = page[update : page.find(");", update)]
+    assert '"analytics_storage":"denied"' in update_args
+    assert '"ad_storage":"denied"' in update_args
+    # Region-scoped: the gdpr default names the EU countries.
+    assert '"region":[' in page and '"GB"' in page

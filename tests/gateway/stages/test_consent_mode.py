@@ -219,7 +219,7 @@ def run(doc: bytes, make: Callable[[], Stage] = _Fixed) -> bytes:
         # No head at all: before the first script, or <body>, whichever comes first.
         ("<script>gtag()</script><body>", f"{MARK}<script>gtag()</script><body>"),
         ("<Body class=x><script>gtag()</script>", f"{MARK}<Body class=x><script>gtag()</script>"),
-        ("<p>a fragment</p><SCRIPT>gtag()</SCRIPT>", f"<p>a fragment</p>{MARK}<SCRIPT>gtag()</SCRIPT>"),
+        ("<p>fragment</p><SCRIPT>gtag()</SCRIPT>", f"<p>fragment</p>{MARK}<SCRIPT>gtag()</SCRIPT>"),
         # Scripts in comments and in other raw text are not scripts.
         (
             "<!-- <script> --><title><script></title><textarea></head></textarea><body>",

@@ -499,7 +499,8 @@ def elements(draw: st.DrawFn, urls: st.SearchStrategy[str], marked: bool) -> str
     value = f"{url} 1x, {draw(urls)} 2x" if attr == "srcset" else url
     attrs = _attr(attr, value, quote)
     if tag == "script" and draw(st.booleans()):
-        attrs = _attr("type", draw(st.sampled_from(["module", "text/javascript", ""])), quote) + attrs
+        script_type = draw(st.sampled_from(["module", "text/javascript", ""]))
+        attrs = _attr("type", script_type, quote) + attrs
     if marked and draw(st.booleans()):
         attrs += _attr("data-consent", draw(st.sampled_from(["analytics", "marketing"])), quote)
     name = tag.upper() if draw(st.booleans()) else tag
