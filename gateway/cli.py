@@ -44,6 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate the config, rule files and catalog")
     _add_config(check)
 
+    rules = sub.add_parser("rules", help="personalization rules").add_subparsers(
+        dest="rules_command", required=True, metavar="ACTION"
+    )
+    explain = rules.add_parser(
+        "explain", help="show how the rules decide one synthetic request, and why"
+    )
+    _add_config(explain)
+    explain.add_argument("--url", required=True, metavar="PATH", help="request path (and query)")
+    explain.add_argument("--ip", help="the visitor's address (located with the geo database)")
+    explain.add_argument(
+        "--header", action="append", default=[], metavar="'Name: v'", help="a request header"
+    )
+    explain.add_argument("--consent", metavar="p1,p2", help="granted purposes (default: regime)")
+    explain.add_argument("--visitor-type", metavar="T", help="new, returning, customer, ...")
+
     keys = sub.add_parser("keys", help="pseudonymization keys").add_subparsers(
         dest="keys_command", required=True, metavar="ACTION"
     )
@@ -75,6 +90,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gateway.commands import check
 
         return check(resolve_config_path(args.config))
+    if args.command == "rules":
+        from gateway.rules_commands import explain as explain_rules
+
+        return explain_rules(
+            resolve_config_path(args.config),
+            url=args.url,
+            ip=args.ip,
+            headers=args.header,
+            consent=args.consent,
+            visitor_type=args.visitor_type,
+        )
     if args.command == "keys":
         from gateway.keys_commands import rotate
 

@@ -244,6 +244,10 @@ class PrivacyApi:
                 raise BadRequest(503, "consent store unavailable; nothing was recorded")
             parsed = self._parse(request, await self._body(request), visitor)
             self._check_origin(request, visitor, parsed["token"])
+            if "application/json" in request.headers.get("accept", ""):
+                # The banner's script posts the form with fetch: answer JSON, not a redirect
+                # the browser would follow (a second, needless page load through the shop).
+                parsed = {**parsed, "return_to": None}
             return await self._record(visitor, parsed)
         except BadRequest as exc:
             return _error(exc)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from personalization_rules.rules import check_rule_files
 from policies.catalog_file import check_catalog
 from policies.config_errors import ConfigError, ConfigInvalid
 from policies.models import Config
@@ -105,6 +106,10 @@ class _Loading:
                 self.errors.append(ConfigError(self.path, p.line, p.message))
         parts: list[tuple[str, bytes]] = [("config", raw)]
         rule_files = self.check_rules(parts)
+        if config is not None:
+            # The rule schema lives with the rules; it needs the validated config (slots,
+            # purposes, data_purposes), so it runs only once the config itself is valid.
+            self.errors.extend(check_rule_files(rule_files, config))
         self.check_catalog(parts)
         self.check_local_files()
         self.check_storage_url()

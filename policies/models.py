@@ -491,6 +491,78 @@ def check_consent_mode(settings: ConsentModeSettings, purposes: list[Purpose]) -
     _raise_at("consent_mode", problems)
 
 
+# --- Personalization (issue 4) ----------------------------------------------------------------
+
+_SLOT = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_CATEGORY = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
+
+
+class NamedPlace(Section):
+    """A circle on the map; visitors inside it have its name in `geo.near`."""
+
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+    km: Annotated[float, Field(gt=0, le=20_000)]
+
+
+def _default_page_types() -> dict[str, list[str]]:
+    return {
+        "home": ["/"],
+        "category": ["/category/{category}"],
+        "product": ["/product/{sku}"],
+        "cart": ["/cart"],
+        "checkout": ["/checkout", "/checkout/**"],
+    }
+
+
+class PersonalizationSettings(Section):
+    """Slots rules may fill, which purpose covers each data category, and decision policy."""
+
+    # `data-slot` names rules may target; a rule naming another slot is a check error.
+    slots: list[str] = Field(default_factory=lambda: ["hero-banner", "recommendations"])
+    # Data category (personalization_rules.attributes) -> the purpose id that covers it, or
+    # "none" for data the operator treats as contextual. A category neither contextual nor
+    # listed here is never read (fail closed).
+    data_purposes: dict[str, str] = Field(default_factory=dict)
+    # Named circles for `geo.near` (GrowthBook has no geo operator; names keep rules simple).
+    places: dict[str, NamedPlace] = Field(default_factory=dict)
+    # page.type from the request path, first matching type wins (else "other"). Patterns:
+    # `*` one path segment part, `**` anything, `{name}` one segment captured as page.NAME.
+    page_types: dict[str, list[str]] = Field(default_factory=_default_page_types)
+    # Share of subjects (by pseudonym hash) who get no personalization, to measure its lift.
+    holdout: Annotated[float, Field(ge=0, le=0.5)] = 0.0
+    # Visitors without a subject in an experiment: the control (first variant) or a fresh
+    # bucket on each request (never sticky).
+    anonymous_variant: Literal["control", "per_request"] = "control"
+
+    @field_validator("slots")
+    @classmethod
+    def _slot_names(cls, value: list[str]) -> list[str]:
+        for slot in value:
+            if not _SLOT.fullmatch(slot):
+                raise ValueError(f"slot name {slot!r} must match [A-Za-z0-9_-]+")
+        return value
+
+    @field_validator("data_purposes")
+    @classmethod
+    def _category_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for category in value:
+            if not _CATEGORY.fullmatch(category):
+                raise ValueError(f"{category!r} is not a data category such as behavior.profile")
+        return value
+
+
+def check_personalization(settings: PersonalizationSettings, purposes: list[Purpose]) -> None:
+    """Every `data_purposes` value names a configured purpose (or `none`)."""
+    ids = {p.id for p in purposes}
+    problems: list[Problem] = [
+        (("data_purposes", category), f"{pid!r} is not a configured purpose (or 'none')")
+        for category, pid in settings.data_purposes.items()
+        if pid != "none" and pid not in ids
+    ]
+    _raise_at("personalization", problems)
+
+
 class Config(Section):
     """The whole of `policies.yaml`."""
 
@@ -510,6 +582,7 @@ class Config(Section):
     keys: KeySettings = KeySettings()
     consent_mode: ConsentModeSettings = ConsentModeSettings()
     audit: AuditSettings = AuditSettings()
+    personalization: PersonalizationSettings = PersonalizationSettings()
 
     @field_validator("regimes")
     @classmethod
@@ -540,4 +613,13 @@ class Config(Section):
     ) -> ConsentModeSettings:
         if "purposes" in info.data:
             check_consent_mode(value, info.data["purposes"])
+        return value
+
+    @field_validator("personalization")
+    @classmethod
+    def _personalization(
+        cls, value: PersonalizationSettings, info: ValidationInfo
+    ) -> PersonalizationSettings:
+        if "purposes" in info.data:
+            check_personalization(value, info.data["purposes"])
         return value

@@ -8,7 +8,7 @@ First start fills the data dir (default `$XDG_DATA_HOME/consentgate/demo`, else
     weather.json           offline weather: Open-Meteo `current` responses keyed "LAT,LON"
     consentgate.db         the SQLite store
     officer-password.txt   the demo officer's password (mode 0600)
-    rules/                 rule files (empty until the rules issue ships demo rules)
+    rules/                 rule files (the demo's own, copied from gateway/demo/rules)
 
 Then it runs two children, each in its own process group: the shop under granian on
 127.0.0.1:PORT+1 (or any free port) and `python -m gateway run` on PORT, waits until both
@@ -118,6 +118,7 @@ def demo_config(paths: DemoPaths, port: int, shop_port: int) -> dict[str, Any]:
             "default": {},
         },
         "purposes": base["purposes"],
+        "personalization": base["personalization"],
         # Google Consent Mode v2 for the shop's gtag (region-scoped defaults + update).
         "consent_mode": {"enabled": True},
     }
@@ -128,6 +129,9 @@ def prepare_data_dir(data_dir: Path) -> DemoPaths:
     paths = DemoPaths(data_dir.resolve())
     paths.data_dir.mkdir(parents=True, exist_ok=True)
     paths.rules.mkdir(exist_ok=True)
+    # The demo's own rule files are refreshed on every start; files the operator added stay.
+    for rule_file in sorted((HERE / "rules").glob("*.yaml")):
+        shutil.copyfile(rule_file, paths.rules / rule_file.name)
     try:
         GeoReader(paths.geo_database).close()
     except GeoDatabaseError:
