@@ -136,10 +136,17 @@ def _record(row: object) -> ConsentRecord:
 class ConsentStore:
     """Subjects and their consent records, looked up by the visitor's pseudonym."""
 
-    def __init__(self, store: Store, keyring: Keyring, rand: Random = os.urandom) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keyring: Keyring,
+        rand: Random = os.urandom,
+        master_key: bytes | None = None,
+    ) -> None:
         self.store = store
         self.keyring = keyring
         self._rand = rand
+        self._master_key = master_key
 
     @classmethod
     async def open(cls, store: Store, master_key: bytes, rand: Random = os.urandom) -> ConsentStore:
@@ -154,7 +161,7 @@ class ConsentStore:
                 )
             else:
                 keyring = Keyring.open(sealed, master_key)
-        return cls(store, keyring, rand)
+        return cls(store, keyring, rand, master_key)
 
     @staticmethod
     async def rotate(store: Store, master_key: bytes, rand: Random = os.urandom) -> Keyring:
@@ -178,7 +185,28 @@ class ConsentStore:
 
     async def find_subject(self, visitor_id: str) -> Subject | None:
         """The subject linked to this visitor id, under any key version (re-keying an old
-        link to the current version)."""
+        link to the current version). A miss reloads the keyring once: another node may have
+        rotated it and re-keyed this visitor under a version we have not seen."""
+        found = await self._find(visitor_id)
+        if found is None and await self._reload_keyring():
+            found = await self._find(visitor_id)
+        return found
+
+    async def _reload_keyring(self) -> bool:
+        """Re-read the sealed keyring; True if it changed."""
+        if self._master_key is None:
+            return False
+        async with self.store.engine.connect() as conn:
+            sealed = await conn.scalar(select(cg_keyring.c.sealed).where(cg_keyring.c.id == 1))
+        if sealed is None:
+            return False
+        keyring = Keyring.open(sealed, self._master_key)
+        if keyring.keys == self.keyring.keys:
+            return False
+        self.keyring = keyring
+        return True
+
+    async def _find(self, visitor_id: str) -> Subject | None:
         candidates = list(self.keyring.candidates(visitor_id))
         async with self.store.engine.connect() as conn:
             rows = (

@@ -40,6 +40,7 @@ from policies.models import PersonalizationSettings
 HOLDOUT_SEED: Final = "consentgate-holdout"
 # Hash version of GrowthBook's SDK spec whose second round removes v1's seed bias.
 HASH_VERSION: Final = 2
+MAX_PLANS: Final = 1024
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,10 @@ class Engine:
             for slot, found in by_slot.items()
         }
         self.slots = tuple(settings.slots)
+        self.page_types = frozenset(settings.page_types) | {"other"}
+        # (granted purposes, page type) -> slot -> the rules that can run there, in order.
+        # Few keys exist (purpose combinations x page types); the cap guards against a bug.
+        self._plans: dict[tuple[frozenset[str], str | None], dict[str, tuple[Rule, ...]]] = {}
         self.policy = DataPolicy(dict(settings.data_purposes))
         self.holdout = settings.holdout
         self.anonymous_variant = settings.anonymous_variant
@@ -154,11 +159,12 @@ class Engine:
             return self.explained(visit, slots, state, personal_ok)
         impressions = visit.impressions
         local_time = visit.local_time
+        page = attributes.get("page")
+        plan = self.plan(granted, page.get("type") if isinstance(page, dict) else None)
         for slot in slots:
-            for rule in self.by_slot.get(slot, ()):
-                # Hot loop: cheapest checks first, the condition last (see the module doc).
-                if not rule.purposes <= granted:
-                    continue
+            for rule in plan.get(slot, ()):
+                # Hot loop: consent gating and page type were settled by the plan; the
+                # rarer schedule and frequency checks next, the condition last.
                 if rule.schedule is not None and rule.schedule.why_not(local_time) is not None:
                     continue
                 if (
@@ -171,6 +177,22 @@ class Engine:
                     winners[slot] = self.slot_decision(rule, visit, state, personal_ok)
                     break
         return Decision(winners, (), False, state)
+
+    def plan(self, granted: frozenset[str], page_type: object) -> dict[str, tuple[Rule, ...]]:
+        """Per slot, the rules whose purposes are all granted and that can match the page type
+        (a rule's top-level `page.type` clause, when it has one), in priority order."""
+        known = page_type if isinstance(page_type, str) and page_type in self.page_types else None
+        key = (granted, known)
+        found = self._plans.get(key)
+        if found is None:
+            found = {
+                slot: tuple(r for r in rules if r.purposes <= granted and _fits_page(r, known))
+                for slot, rules in self.by_slot.items()
+            }
+            if len(self._plans) >= MAX_PLANS:
+                self._plans.clear()
+            self._plans[key] = found
+        return found
 
     def explained(
         self, visit: Visit, slots: tuple[str, ...], state: bool, personal_ok: bool
@@ -261,6 +283,13 @@ class Engine:
             index = choose_variation(visit.request_bucket, experiment.ranges)
             return (experiment.variants[index] if index >= 0 else control), False
         return control, False
+
+
+def _fits_page(rule: Rule, page_type: str | None) -> bool:
+    if page_type is None:
+        return True  # unknown page type: let the condition decide
+    wanted = rule.condition.required.get("page.type")
+    return wanted is None or page_type in wanted
 
 
 def failed_clause(rule: Rule, attributes: Mapping[str, Any]) -> str:

@@ -266,10 +266,10 @@ class _FileCheck:
 
     def run(self) -> list[Rule]:
         rules: list[Rule] = []
-        document = self.rule_file.document
+        subs = _rule_documents(self.rule_file.document)
         for i, raw in enumerate(self.rule_file.rules):
             # Each rule validates on its own, so one bad rule does not hide the others' errors.
-            sub = _sub_document(document, ("rules", i))
+            sub = subs[i]
             try:
                 spec = RuleSpec.model_validate(raw)
             except ValidationError as exc:
@@ -551,12 +551,14 @@ def load_rules(rule_files: Sequence[RuleFile], config: Config) -> list[Rule]:
     return rules
 
 
-def _sub_document(document: YamlDocument, prefix: Path_) -> YamlDocument:
-    """The part of `document` under `prefix`, as a document of its own (same line numbers)."""
-    n = len(prefix)
-    value: Any = document.data
-    for key in prefix:
-        value = value[key]
-    lines = {path[n:]: line for path, line in document.lines.items() if path[:n] == prefix}
-    broken = {path[n:] for path in document.broken if path[:n] == prefix}
-    return YamlDocument(value, lines, broken)
+def _rule_documents(document: YamlDocument) -> list[YamlDocument]:
+    """Each item of the `rules:` list as a document of its own (same line numbers)."""
+    rules = document.data["rules"] if isinstance(document.data, dict) else []
+    subs = [YamlDocument(rule, {}, set()) for rule in rules]
+    for path, line in document.lines.items():
+        if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
+            subs[path[1]].lines[path[2:]] = line
+    for path in document.broken:
+        if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
+            subs[path[1]].broken.add(path[2:])
+    return subs
