@@ -25,22 +25,31 @@ match, for `consentgate rules explain`. `render` turns a decision into slot HTML
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from personalization_rules.attributes import BEHAVIOR_PROFILE, DataPolicy, VisitorProfile
+from personalization_rules.attributes import (
+    BEHAVIOR_PROFILE,
+    VISITOR_TYPES,
+    DataPolicy,
+    VisitorProfile,
+)
 from personalization_rules.bucketing import bucket_hash, choose_variation
 from personalization_rules.recommender import RecommendContext, Recommender
 from personalization_rules.rules import Action, Banner, Recommend, Rule, Variant
 from personalization_rules.templates import render_products
+from personalization_rules.weather_codes import CONDITIONS
 from policies.models import PersonalizationSettings
 
 HOLDOUT_SEED: Final = "consentgate-holdout"
 # Hash version of GrowthBook's SDK spec whose second round removes v1's seed bias.
 HASH_VERSION: Final = 2
-MAX_PLANS: Final = 1024
+MAX_PLANS: Final = 4096
+
+Test = Callable[[Any], bool]
+Plan = dict[str, tuple[tuple[Test, Rule, bool], ...]]
 
 
 @dataclass(frozen=True)
@@ -110,10 +119,16 @@ class Engine:
             for slot, found in by_slot.items()
         }
         self.slots = tuple(settings.slots)
-        self.page_types = frozenset(settings.page_types) | {"other"}
-        # (granted purposes, page type) -> slot -> the rules that can run there, in order.
-        # Few keys exist (purpose combinations x page types); the cap guards against a bug.
-        self._plans: dict[tuple[frozenset[str], str | None], dict[str, tuple[Rule, ...]]] = {}
+        # Attributes with few possible values that rules commonly test by plain equality or
+        # $in: a plan per combination of their values skips the rules that cannot match.
+        self.discriminators: tuple[tuple[str, str, frozenset[str]], ...] = (
+            ("page", "type", frozenset(settings.page_types) | {"other"}),
+            ("visitor", "type", frozenset(VISITOR_TYPES)),
+            ("weather", "condition", frozenset(CONDITIONS)),
+        )
+        # (granted purposes, discriminator values) -> slot -> the rules that can run there.
+        # Keys are bounded by the enums above; the cap guards memory all the same.
+        self._plans: dict[tuple[frozenset[str], tuple[str | None, ...]], Plan] = {}
         self.policy = DataPolicy(dict(settings.data_purposes))
         self.holdout = settings.holdout
         self.anonymous_variant = settings.anonymous_variant
@@ -159,40 +174,59 @@ class Engine:
             return self.explained(visit, slots, state, personal_ok)
         impressions = visit.impressions
         local_time = visit.local_time
-        page = attributes.get("page")
-        plan = self.plan(granted, page.get("type") if isinstance(page, dict) else None)
+        plan = self.plan(granted, attributes)
         for slot in slots:
-            for rule in plan.get(slot, ()):
+            for test, rule, timed in plan.get(slot, ()):
                 # Hot loop: consent gating and page type were settled by the plan; the
                 # rarer schedule and frequency checks next, the condition last.
-                if rule.schedule is not None and rule.schedule.why_not(local_time) is not None:
+                if timed and not self.in_time(rule, local_time, state, impressions):
                     continue
-                if (
-                    rule.frequency is not None
-                    and state
-                    and impressions.get(rule.id, 0) >= rule.frequency.max
-                ):
-                    continue
-                if rule.condition.test(attributes):
+                if test(attributes):
                     winners[slot] = self.slot_decision(rule, visit, state, personal_ok)
                     break
         return Decision(winners, (), False, state)
 
-    def plan(self, granted: frozenset[str], page_type: object) -> dict[str, tuple[Rule, ...]]:
-        """Per slot, the rules whose purposes are all granted and that can match the page type
-        (a rule's top-level `page.type` clause, when it has one), in priority order."""
-        known = page_type if isinstance(page_type, str) and page_type in self.page_types else None
-        key = (granted, known)
+    def plan(self, granted: frozenset[str], attributes: Mapping[str, Any]) -> Plan:
+        """Per slot, in priority order, the rules whose purposes are all granted and whose
+        top-level clauses on the discriminating attributes (page.type, visitor.type,
+        weather.condition) accept this request's values; each as (test, rule, has schedule
+        or cap). The test leaves out the clauses the plan already settled."""
+        values: list[str | None] = []
+        for root, leaf, allowed in self.discriminators:
+            group = attributes.get(root)
+            value = group.get(leaf) if isinstance(group, dict) else None
+            values.append(value if isinstance(value, str) and value in allowed else None)
+        key = (granted, tuple(values))
         found = self._plans.get(key)
         if found is None:
+            known = {
+                f"{root}.{leaf}": value
+                for (root, leaf, _), value in zip(self.discriminators, values, strict=True)
+                if value is not None
+            }
             found = {
-                slot: tuple(r for r in rules if r.purposes <= granted and _fits_page(r, known))
+                slot: tuple(
+                    (_settled_test(r, known), r, r.schedule is not None or r.frequency is not None)
+                    for r in rules
+                    if r.purposes <= granted and _fits(r, known)
+                )
                 for slot, rules in self.by_slot.items()
             }
             if len(self._plans) >= MAX_PLANS:
                 self._plans.clear()
             self._plans[key] = found
         return found
+
+    @staticmethod
+    def in_time(
+        rule: Rule, local_time: datetime, state: bool, impressions: Mapping[str, int]
+    ) -> bool:
+        """The rule's schedule holds and its frequency cap (where state is kept) is not hit."""
+        if rule.schedule is not None and rule.schedule.why_not(local_time) is not None:
+            return False
+        if rule.frequency is not None and state:
+            return impressions.get(rule.id, 0) < rule.frequency.max
+        return True
 
     def explained(
         self, visit: Visit, slots: tuple[str, ...], state: bool, personal_ok: bool
@@ -285,11 +319,35 @@ class Engine:
         return control, False
 
 
-def _fits_page(rule: Rule, page_type: str | None) -> bool:
-    if page_type is None:
-        return True  # unknown page type: let the condition decide
-    wanted = rule.condition.required.get("page.type")
-    return wanted is None or page_type in wanted
+def _settled_test(rule: Rule, known: Mapping[str, str]) -> Test:
+    """The rule's test without the clauses `_fits` already proved true for `known` values."""
+    condition = rule.condition
+    settled = [name for name in known if name in condition.required]
+    if not settled:
+        return condition.test
+    rest = tuple(test for key, test in condition.clauses if key not in settled)
+    if not rest:
+        return _always
+    if len(rest) == 1:
+        return rest[0]
+    if len(rest) == 2:
+        first, second = rest
+        return lambda attributes: first(attributes) and second(attributes)
+    return lambda attributes: all(test(attributes) for test in rest)
+
+
+def _always(_: Any) -> bool:
+    return True
+
+
+def _fits(rule: Rule, known: Mapping[str, str]) -> bool:
+    """False when a top-level clause on a known attribute rejects its value."""
+    required = rule.condition.required
+    for name, value in known.items():
+        wanted = required.get(name)
+        if wanted is not None and value not in wanted:
+            return False
+    return True
 
 
 def failed_clause(rule: Rule, attributes: Mapping[str, Any]) -> str:

@@ -49,10 +49,12 @@ _ATTR_PARTS = re.compile(
 #: Where a comment opened by `<!--` ends (searched from 4 bytes after `<`), `--!>` included.
 COMMENT_END = re.compile(rb"--!?>")
 
-#: Elements whose content the tokenizer does not parse as markup (HTML §13.2.6.4.7, with
-#: scripting enabled, as in every browser: `noscript` is raw text too).
+#: Elements whose content the tokenizer does not parse as markup (HTML §13.2.6.4.7).
+#: `noscript` is left out on purpose: with scripting disabled a browser parses its content as
+#: markup (and loads a `<noscript><img src=pixel>`), and the banner must work with JavaScript
+#: off, so its tags are scanned; rewriting them is harmless where scripting is on (text there).
 RAW_TEXT = frozenset(
-    {"script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "textarea", "title"}
+    {"script", "style", "xmp", "iframe", "noembed", "noframes", "textarea", "title"}
 )
 PLAINTEXT = "plaintext"
 

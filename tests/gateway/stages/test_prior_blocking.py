@@ -234,13 +234,14 @@ CASES: list[tuple[str, bytes, Mapping[str, bool], bytes | None]] = [
         b'<script language="javascript" data-src="//www.google-analytics.com/ga.js"'
         b' type="text/plain" data-consent="analytics" data-consentgate="blocked"></script>',
     ),
-    # Scripting is on in every browser we serve, so <noscript> content is raw text: the pixel
-    # never loads and the scanner does not see it (documented limit for JS-off visitors).
+    # A browser with JavaScript off parses <noscript> content and loads the pixel, so it is
+    # neutralized like any other (with scripting on it is inert text either way).
     (
-        "noscript content is text",
+        "noscript pixel is neutralized",
         b'<noscript><img src="https://www.facebook.com/tr?id=1&noscript=1"></noscript>',
         NONE,
-        SAME,
+        b'<noscript><img data-src="https://www.facebook.com/tr?id=1&amp;noscript=1"'
+        b' data-consent="marketing" data-consentgate="blocked"></noscript>',
     ),
     # --- marked --------------------------------------------------------------------------
     (
