@@ -24,6 +24,7 @@ from consent.store import ConsentStore
 from gateway.enforcement import CsrfTokens, Enforcement
 from gateway.forwarded import TrustedProxies
 from gateway.master_key import load_master_key
+from gateway.personalization import Personalization
 from gateway.privacy_api import PrivacyApi
 from gateway.proxy import Proxy
 from gateway.storage import Store, open_store
@@ -52,7 +53,10 @@ class Gateway:
         self.resolver = VisitorResolver(
             config, TrustedProxies(settings.trusted_proxies), self.geo, consent=None
         )
-        self.enforcement = Enforcement(config, self.resolver, CsrfTokens(self.master_key))
+        self.personalization = Personalization(loaded, weather=None)
+        self.enforcement = Enforcement(
+            config, self.resolver, CsrfTokens(self.master_key), self.personalization
+        )
         self.proxy = Proxy(settings, exchange=self.enforcement)
         self.api = PrivacyApi(self.enforcement)
         self.store: Store | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from starlette.types import Scope
@@ -22,6 +22,7 @@ from consent.cookies import CookieFilter
 from consent.state import ConsentState
 from gateway.forwarded import View
 from gateway.html.stage import Stage
+from gateway.personalization import Personalization, Prepared
 from gateway.stages.banner import BannerInjection
 from gateway.stages.consent_mode import ConsentMode, consent_mode_defaults, consent_mode_settings
 from gateway.stages.prior_blocking import PriorBlocking
@@ -32,8 +33,6 @@ from policies.purposes import HostIndex
 log = logging.getLogger("consentgate.enforcement")
 
 Field = tuple[bytes, bytes]
-# Extra stages (personalization) for one visitor; added after consent's own.
-StageSource = Callable[[Visitor, Scope], Sequence[Stage]]
 
 
 def consent_header_value(state: ConsentState, gpc: bool) -> str:
@@ -89,10 +88,13 @@ class CsrfTokens:
 class ConsentExchange:
     """One request's enforcement (implements `gateway.proxy.Exchange`)."""
 
-    def __init__(self, owner: Enforcement, visitor: Visitor, scope: Scope) -> None:
+    def __init__(
+        self, owner: Enforcement, visitor: Visitor, scope: Scope, prepared: Prepared | None
+    ) -> None:
         self.owner = owner
         self.visitor = visitor
         self.scope = scope
+        self.prepared = prepared
 
     def upstream_fields(self) -> list[tuple[str, str]]:
         """The consent-state header (config `consent.upstream_header`)."""
@@ -135,9 +137,11 @@ class ConsentExchange:
             stages.append(PriorBlocking(visitor.state.purposes, owner.hosts))
         if visitor.state.choice_owed:
             stages.append(BannerInjection(owner.banner_html(visitor, self.scope)))
-        if owner.extra is not None:
+        personalization = owner.personalization
+        if personalization is not None and personalization.active:
             try:
-                stages.extend(owner.extra(visitor, self.scope))
+                prepared = self.prepared or Prepared()
+                stages.extend(personalization.stages(visitor, self.scope, prepared))
             except Exception:
                 # Personalization fails open: the page is served unpersonalized.
                 log.exception("personalization failed; serving the page unpersonalized")
@@ -152,12 +156,12 @@ class Enforcement:
         config: Config,
         resolver: VisitorResolver,
         csrf: CsrfTokens,
-        extra: StageSource | None = None,
+        personalization: Personalization | None = None,
     ) -> None:
         self.config = config
         self.resolver = resolver
         self.csrf = csrf
-        self.extra = extra
+        self.personalization = personalization
         self.hosts = HostIndex.build(config.purposes)
         self.cookies = CookieFilter.build(config.purposes)
         self.prefix = config.gateway.prefix
@@ -190,4 +194,18 @@ class Enforcement:
         except Exception:
             log.exception("visitor resolution failed; enforcing the strictest defaults")
             visitor = self.resolver.fail_closed(view)
-        return ConsentExchange(self, visitor, scope)
+        prepared = None
+        if self.personalization is not None and self.personalization.active and _wants_html(scope):
+            # Weather and profile are awaited here (bounded by the weather budget), before
+            # the page streams; non-page requests (images, JSON) skip it.
+            prepared = await self.personalization.prepare(visitor)
+        return ConsentExchange(self, visitor, scope, prepared)
+
+
+def _wants_html(scope: Scope) -> bool:
+    if scope.get("method") != "GET":
+        return False
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            return b"text/html" in value or b"*/*" in value
+    return True

@@ -5,8 +5,10 @@
 slots asked for and, per slot, stops at the first rule that passes, in this order:
 
 1. consent gating: every purpose the rule relies on (its condition's and template's data
-   categories, `personalization.data_purposes`) is granted; checked by one set inclusion
-   before the condition runs;
+   categories, `personalization.data_purposes`) is granted. Gating, and top-level clauses on
+   page.type, visitor.type and weather.condition, are settled once per combination of
+   granted purposes and those values (a cached "plan"), so a request only runs the
+   conditions of rules that can still match;
 2. its schedule, on the visitor's local clock;
 3. its frequency cap (only where state may be kept: a subject and the purpose covering
    `behavior.profile`; without them there is no cap, as there is no counter);
@@ -49,7 +51,7 @@ HASH_VERSION: Final = 2
 MAX_PLANS: Final = 4096
 
 Test = Callable[[Any], bool]
-Plan = dict[str, tuple[tuple[Test, Rule, bool], ...]]
+Plan = dict[str, tuple[tuple[Test, Rule, bool, "SlotDecision | None"], ...]]
 
 
 @dataclass(frozen=True)
@@ -168,21 +170,24 @@ class Engine:
             return Decision({}, outcomes if explain else (), True, state)
         granted = visit.granted
         attributes = visit.attributes
-        personal_ok = self.personal_allowed(granted)
-        winners: dict[str, SlotDecision] = {}
         if explain:
-            return self.explained(visit, slots, state, personal_ok)
+            return self.explained(visit, slots, state, self.personal_allowed(granted))
+        winners: dict[str, SlotDecision] = {}
+        personal_ok = False  # only experiments (never fixed) need it here; computed lazily
         impressions = visit.impressions
         local_time = visit.local_time
         plan = self.plan(granted, attributes)
         for slot in slots:
-            for test, rule, timed in plan.get(slot, ()):
-                # Hot loop: consent gating and page type were settled by the plan; the
+            for test, rule, timed, fixed in plan.get(slot, ()):
+                # Hot loop: consent gating and discriminators were settled by the plan; the
                 # rarer schedule and frequency checks next, the condition last.
                 if timed and not self.in_time(rule, local_time, state, impressions):
                     continue
                 if test(attributes):
-                    winners[slot] = self.slot_decision(rule, visit, state, personal_ok)
+                    if fixed is None:
+                        personal_ok = self.personal_allowed(granted)
+                        fixed = self.slot_decision(rule, visit, state, personal_ok)
+                    winners[slot] = fixed
                     break
         return Decision(winners, (), False, state)
 
@@ -204,9 +209,16 @@ class Engine:
                 for (root, leaf, _), value in zip(self.discriminators, values, strict=True)
                 if value is not None
             }
+            personal_ok = self.personal_allowed(granted)
             found = {
                 slot: tuple(
-                    (_settled_test(r, known), r, r.schedule is not None or r.frequency is not None)
+                    (
+                        _settled_test(r, known),
+                        r,
+                        r.schedule is not None or r.frequency is not None,
+                        # Without an experiment the winner's decision depends on the plan only.
+                        None if r.experiment else self.slot_decision(r, None, False, personal_ok),
+                    )
                     for r in rules
                     if r.purposes <= granted and _fits(r, known)
                 )
@@ -275,13 +287,14 @@ class Engine:
         return "needs an ungranted purpose"  # pragma: no cover - purposes come from needs
 
     def slot_decision(
-        self, rule: Rule, visit: Visit, state: bool, personal_ok: bool
+        self, rule: Rule, visit: Visit | None, state: bool, personal_ok: bool
     ) -> SlotDecision:
         """The winner's action (its experiment arm chosen) for `visit`."""
         experiment = rule.experiment
         variant: Variant | None = None
         sticky = False
         if experiment is not None:
+            assert visit is not None
             variant, sticky = self.variant(rule, visit, state)
             action: Action = variant.action
         else:

@@ -37,6 +37,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from personalization_rules.attributes import (
+    ATTRIBUTES,
     CONTEXTUAL,
     ROOTS,
     DataPolicy,
@@ -425,6 +426,8 @@ class _FileCheck:
                 continue
             if attribute.values:
                 self.check_values(name, attribute.values, value, path)
+            if attribute.kind in ("number", "boolean"):
+                self.check_kind(name, attribute.kind, value, path)
             found.append((name, path))
         return found
 
@@ -433,8 +436,19 @@ class _FileCheck:
             if isinstance(candidate, str) and candidate not in allowed:
                 self.error(where, _unknown("value", candidate, allowed, f" for {name}"))
 
+    def check_kind(self, name: str, kind: str, value: Any, path: Path_) -> None:
+        # GrowthBook coerces mixed comparisons ("9" against 9, null as 0) instead of failing,
+        # so a quoted number or a string for a flag is almost always a mistake: say so.
+        for candidate, where in _operands(value, path, ordered=kind == "number"):
+            if candidate is None:
+                continue
+            if kind == "number" and (isinstance(candidate, str | bool)):
+                self.error(where, f"{name} is a number, got {candidate!r}")
+            elif kind == "boolean" and not isinstance(candidate, bool):
+                self.error(where, f"{name} is true or false, got {candidate!r}")
+
     def unknown_attribute(self, name: str, path: Path_) -> None:
-        known = [*sorted({a for a in _known_names(self.config)}), *sorted(ROOTS)]
+        known = [*_known_names(self.config), *ROOTS]
         self.error(path, _unknown("attribute", name, known))
 
     def needs(self, fields: Iterable[tuple[str, Path_]]) -> tuple[tuple[str, str], ...]:
@@ -461,8 +475,6 @@ class _FileCheck:
 
 
 def _known_names(config: Config) -> list[str]:
-    from personalization_rules.attributes import ATTRIBUTES
-
     return [*ATTRIBUTES, *(f"consent.{p.id}" for p in config.purposes)]
 
 
@@ -482,8 +494,9 @@ def _clauses(cond: Mapping[str, Any], path: Path_) -> list[tuple[str, Any, Path_
     return out
 
 
-def _operands(value: Any, path: Path_) -> list[tuple[Any, Path_]]:
-    """The literal values a clause compares against (for enum checks), with their paths."""
+def _operands(value: Any, path: Path_, ordered: bool = False) -> list[tuple[Any, Path_]]:
+    """The literal values a clause compares against, with their paths (with `ordered`, also
+    the operands of $gt/$gte/$lt/$lte)."""
     if not isinstance(value, Mapping):
         return [(value, path)]
     out: list[tuple[Any, Path_]] = []
@@ -494,7 +507,7 @@ def _operands(value: Any, path: Path_) -> list[tuple[Any, Path_]]:
             continue
         if isinstance(arg, list | tuple):
             out.extend((a, (*path, op, n)) for n, a in enumerate(arg))
-        elif op in ("$eq", "$ne"):
+        elif op in ("$eq", "$ne") or (ordered and op in ("$gt", "$gte", "$lt", "$lte")):
             out.append((arg, (*path, op)))
     return out
 

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 
@@ -23,7 +24,29 @@ from personalization_rules.recommender import Product
 # A banner is a few hundred bytes; a runaway loop must not bloat the page.
 MAX_OUTPUT_CHARS: Final = 64 * 1024
 
-_ENVIRONMENT: Final = ImmutableSandboxedEnvironment(
+MAX_POWER_BITS: Final = 4096
+
+
+def _small_power(base: Any, exponent: Any) -> bool:
+    if not isinstance(exponent, int) or isinstance(exponent, bool):
+        return isinstance(exponent, float) and abs(exponent) <= MAX_POWER_BITS
+    if isinstance(base, int):
+        return max(base.bit_length(), 1) * abs(exponent) <= MAX_POWER_BITS
+    return abs(exponent) <= MAX_POWER_BITS  # floats overflow with an error, not a hang
+
+
+class _BannerEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox, plus a bound on `**` (a huge power is a CPU-bound denial of service)."""
+
+    intercepted_binops = frozenset({"**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and not _small_power(left, right):
+            raise SecurityError("powers larger than 4096 bits are not allowed")
+        return super().call_binop(context, operator, left, right)
+
+
+_ENVIRONMENT: Final = _BannerEnvironment(
     # OWASP XSS Prevention Cheat Sheet, rule 1: HTML-encode every untrusted value.
     autoescape=True,
     # A misspelt variable is an error at render, reported by the engine as "no content".

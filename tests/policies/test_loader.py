@@ -573,6 +573,9 @@ def _framed(label: str, data: bytes) -> bytes:
     return label.encode() + b"\0" + len(data).to_bytes(8, "big") + data
 
 
+RULE_A = "rules: [{id: a, slot: hero-banner, then: {banner: {template: a}}}]\n"
+
+
 def test_sha256_covers_config_rule_files_and_catalog_as_documented(tmp_path: Path) -> None:
     text = "gateway: {upstream: http://shop}\ncatalog: c.json\n"
     config = write(
@@ -581,20 +584,20 @@ def test_sha256_covers_config_rule_files_and_catalog_as_documented(tmp_path: Pat
             "policies.yaml": text,
             "c.json": "[]",
             "rules/b.yaml": "rules: []\n",
-            "rules/a.yaml": "rules: [{x: 1}]\n",
+            "rules/a.yaml": RULE_A,
             "rules/.a.yaml": "editor backup: skipped\n",
             "rules/notes.txt": "not a rule file",
         },
     )
     expected = hashlib.sha256(
         _framed("config", text.encode())
-        + _framed("rules/a.yaml", b"rules: [{x: 1}]\n")
+        + _framed("rules/a.yaml", RULE_A.encode())
         + _framed("rules/b.yaml", b"rules: []\n")
         + _framed("catalog", b"[]")
     ).hexdigest()
     first = load_config(config)
     assert first.sha256 == expected
-    (tmp_path / "rules" / "b.yaml").write_text("rules: [{y: 2}]\n")
+    (tmp_path / "rules" / "b.yaml").write_text(RULE_A.replace("id: a", "id: b"))
     assert load_config(config).sha256 != expected
 
 

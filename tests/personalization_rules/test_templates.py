@@ -1,0 +1,100 @@
+"""Banner templates: auto-escaped, sandboxed, the attributes they read; product lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from personalization_rules.recommender import Product
+from personalization_rules.templates import BannerTemplate, TemplateProblem, render_products
+
+
+@pytest.mark.parametrize(
+    ("source", "context", "html"),
+    [
+        ("<h2>{{ t }}</h2>", {"t": "<script>alert(1)</script>"},
+         "<h2>&lt;script&gt;alert(1)&lt;/script&gt;</h2>"),
+        ('<a title="{{ t }}">x</a>', {"t": '" onmouseover="x'},
+         '<a title="&#34; onmouseover=&#34;x">x</a>'),
+        ("In {{ geo.city }}", {"geo": {"city": "São Paulo & Co"}}, "In São Paulo &amp; Co"),
+        ("{{ weather.temperature }}°", {"weather": {"temperature": None}}, "°"),
+        ("{% if weather.temperature < 5 %}cold{% else %}mild{% endif %}",
+         {"weather": {"temperature": 2}}, "cold"),
+    ],
+)  # fmt: skip
+def test_render_escapes(source: str, context: dict[str, Any], html: str) -> None:
+    assert BannerTemplate(source).render(context) == html
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ t.__class__ }}",
+        "{{ t.__class__.__mro__[1].__subclasses__() }}",
+        "{{ t.upper.__globals__ }}",
+        "{{ cycler.__init__.__globals__.os }}",
+        "{{ items.append(1) }}",  # immutable sandbox: no mutating the values passed in
+        "{{ missing }}",  # StrictUndefined: an error, not an empty string
+        "{{ (10 ** 60) ** 60 }}",  # huge powers: CPU-bound denial of service
+        "{{ 2 ** 5000 }}",
+        "{{ t ** 2 }}",
+        "{% for i in range(10**6) %}xxxxxxxxxxxxxxxxxxxxxxxxxx{% endfor %}",  # output cap
+    ],
+)
+def test_sandbox_refuses(source: str) -> None:
+    items: list[int] = []
+    assert BannerTemplate(source).render({"t": "x", "items": items}) is None
+    assert items == []
+
+
+def test_small_powers_are_fine() -> None:
+    assert BannerTemplate("{{ 2 ** 10 }}").render({}) == "1024"
+    assert BannerTemplate("{{ 1.5 ** 2 }}").render({}) == "2.25"
+
+
+def test_syntax_error_has_a_line() -> None:
+    with pytest.raises(TemplateProblem) as caught:
+        BannerTemplate("<p>\n{% if %}\n</p>")
+    assert caught.value.line == 2
+
+
+@pytest.mark.parametrize(
+    ("source", "fields"),
+    [
+        ("{{ geo.city }} {{ weather['condition'] }}", {"geo.city", "weather.condition"}),
+        ("{{ geo }}", {"geo"}),
+        ("{% for p in picks %}{{ p.name }}{% endfor %}", {"picks"}),
+        ("{% set x = 1 %}{{ x }}{{ title }}", {"title"}),
+        ("plain", set()),
+    ],
+)
+def test_template_fields(source: str, fields: set[str]) -> None:
+    assert BannerTemplate(source).fields == fields
+
+
+def test_render_products_escapes_everything() -> None:
+    html = render_products(
+        [
+            Product("A&1", "<b>Boots</b>", url="javascript:alert(1)", image='x" onerror="y',
+                    price=9.5, currency="EUR"),
+            Product("B", "Hat", url="/product/B"),
+        ],
+        title="For <you>",
+    )  # fmt: skip
+    assert "<h2>For &lt;you&gt;</h2>" in html
+    assert 'data-sku="A&amp;1"' in html
+    assert "&lt;b&gt;Boots&lt;/b&gt;" in html
+    assert 'href="#"' in html and "javascript" not in html
+    assert 'src="x&#34; onerror=&#34;y"' in html
+    assert '<span class="cg-price">9.50 EUR</span>' in html
+    assert 'href="/product/B"' in html
+
+
+@pytest.mark.parametrize(
+    ("url", "href"),
+    [("/p/1", "/p/1"), ("https://shop.example/p", "https://shop.example/p"),
+     ("//evil.example/", "#"), ("JavaScript:x", "#"), ("data:text/html,x", "#")],
+)  # fmt: skip
+def test_product_links(url: str, href: str) -> None:
+    assert f'href="{href}"' in render_products([Product("A", "A", url=url)])
