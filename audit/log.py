@@ -541,7 +541,7 @@ class AuditLog:
 
 async def _lock(conn: AsyncConnection) -> None:
     # SQLite holds the write lock since BEGIN IMMEDIATE (Store.write); PostgreSQL needs an
-    # explicit lock released by COMMIT/ROLLBACK (PostgreSQL docs §9.28.10, advisory locks).
+    # explicit lock released by COMMIT/ROLLBACK (PostgreSQL docs, "Advisory Lock Functions").
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK})
 

@@ -20,7 +20,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
+from audit.log import AuditError, AuditLog
+from consent.state import ConsentRecord
 from consent.store import ConsentStore
+from gateway.audit_commands import build_audit_log
 from gateway.enforcement import CsrfTokens, Enforcement
 from gateway.forwarded import TrustedProxies
 from gateway.master_key import load_master_key
@@ -58,7 +61,9 @@ class Gateway:
             config, self.resolver, CsrfTokens(self.master_key), self.personalization
         )
         self.proxy = Proxy(settings, exchange=self.enforcement)
-        self.api = PrivacyApi(self.enforcement)
+        self.api = PrivacyApi(self.enforcement, on_record=self.audit_consent)
+        self.resolver.on_record = self.audit_consent
+        self.audit: AuditLog | None = None
         self.store: Store | None = None
         self._store_task: asyncio.Task[None] | None = None
         self.privacy = Router(
@@ -130,13 +135,54 @@ class Gateway:
             self._store_task = asyncio.create_task(self._reopen_store())
 
     async def _open_store(self) -> None:
-        store = await open_store(self.loaded.config.storage.url)
+        config = self.loaded.config
+        store = await open_store(config.storage.url)
         try:
-            self.resolver.consent = await ConsentStore.open(store, self.master_key)
+            consent = await ConsentStore.open(store, self.master_key)
+            audit = build_audit_log(store, config.audit, self.master_key)
+            await audit.start()
         except Exception:
             await store.close()
             raise
+        self.resolver.consent = consent
+        self.audit = audit
         self.store = store
+        # Envelope v1 carries details only encrypted under a data subject's key, and a config
+        # is no subject's: its hash (not personal data) rides in the actor field instead.
+        await self._audit(f"config:{self.loaded.sha256}", "config.loaded", None, None)
+
+    async def _audit(
+        self, actor: str, action: str, subject: str | None, details: dict[str, object] | None
+    ) -> None:
+        """Queue an audit entry; a full queue or a store outage is logged, never shown."""
+        if self.audit is None:
+            log.warning("audit log unavailable; lost %s", action)
+            return
+        try:
+            await self.audit.append(actor, action, subject, details)
+        except (AuditError, ValueError) as exc:
+            log.warning("audit entry %s not queued: %s", action, type(exc).__name__)
+
+    async def audit_consent(
+        self, visitor: Any, previous: ConsentRecord | None, record: ConsentRecord
+    ) -> None:
+        """The audit entry for a consent record; durable before the choice is confirmed."""
+        subject = visitor.subject.id if visitor.subject is not None else None
+        details: dict[str, object] = {
+            "policy_version": record.policy_version,
+            "text_hash": record.text_hash,
+            "language": record.language,
+            "method": record.method,
+            "regime": record.regime,
+            "granted": sorted(record.granted),
+            "denied": sorted(record.denied),
+            "gpc": record.gpc,
+        }
+        action = consent_action(previous, record)
+        if self.audit is None:
+            raise AuditError("audit log unavailable")
+        # GDPR Art. 7(1): the choice and its proof are on record before we confirm it.
+        await self.audit.append_durable("visitor", action, subject, details)
 
     async def _reopen_store(self) -> None:
         while self.store is None:
@@ -153,6 +199,9 @@ class Gateway:
             self._store_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._store_task
+        if self.audit is not None:
+            with contextlib.suppress(Exception):
+                await self.audit.close()
         await self.proxy.close()
         if self.store is not None:
             await self.store.close()
@@ -170,6 +219,18 @@ class Gateway:
         ready = store_ok and upstream_ok
         body = {"ready": ready, "store": store_ok, "upstream": upstream_ok}
         return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def consent_action(previous: ConsentRecord | None, record: ConsentRecord) -> str:
+    """The audit action of a consent record: gpc, given, withdrawn or changed."""
+    if record.method == "gpc":
+        return "consent.gpc"
+    before = previous.granted if previous is not None else frozenset()
+    if record.granted > before or (not before and record.granted):
+        return "consent.given"
+    if record.granted < before or not record.granted:
+        return "consent.withdrawn"
+    return "consent.changed"
 
 
 def open_geo(settings: GeoSettings) -> GeoReader | None:

@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal, TextIO
 
+from sqlalchemy import select
+
 from audit.checkpoint import NoteVerifier
 from audit.envelope import canonical_json
 from audit.log import AuditLog, CheckpointPolicy, Clock
@@ -82,12 +84,15 @@ def build_audit_log(
 
 
 async def resolve_subject_ref(store: Store, ref: str) -> str | None:
-    """HOOK: the subject id a customer's `subject_ref` names, or None if unknown.
+    """The subject id a customer's `subject_ref` names, or None if unknown (raw subject ids,
+    `sub_…`, are accepted before this is called)."""
+    from consent.store import cg_subjects
 
-    Returns None until the consent tables are wired in (the lead replaces this with a lookup
-    in `consent.store`); raw subject ids (`sub_…`) are accepted before this is called.
-    """
-    return None
+    async with store.engine.connect() as conn:
+        subject: str | None = await conn.scalar(
+            select(cg_subjects.c.id).where(cg_subjects.c.ref == ref)
+        )
+    return subject
 
 
 def _config(config_path: Path) -> Config:

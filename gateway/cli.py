@@ -80,6 +80,41 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--until", help="RFC 3339 time or date, exclusive")
     export.add_argument("--subject", metavar="REF", help="only this subject's entries")
     export.add_argument("--format", required=True, choices=["jsonl", "csv"])
+
+    admin = sub.add_parser("admin", help="compliance console users")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    add_user = admin_sub.add_parser(
+        "add-user", help="create a console user; the password is read from stdin"
+    )
+    _add_config(add_user)
+    add_user.add_argument("name", metavar="NAME")
+    add_user.add_argument("--role", required=True, choices=["officer", "operator"])
+
+    dsr = sub.add_parser("dsr", help="data-subject requests: export or erase a subject")
+    dsr_sub = dsr.add_subparsers(dest="dsr_command", required=True, metavar="ACTION")
+    dsr_export = dsr_sub.add_parser("export", help="write the subject's bundle (JSON) to stdout")
+    _add_config(dsr_export)
+    dsr_export.add_argument("ref", metavar="REF", help="the subject reference (CG-...)")
+    dsr_delete = dsr_sub.add_parser("delete", help="erase the subject")
+    _add_config(dsr_delete)
+    dsr_delete.add_argument("ref", metavar="REF", help="the subject reference (CG-...)")
+
+    retention = sub.add_parser("retention", help="data retention")
+    retention_sub = retention.add_subparsers(
+        dest="retention_command", required=True, metavar="ACTION"
+    )
+    _add_config(retention_sub.add_parser("purge", help="delete what outlived its period"))
+
+    experiments = sub.add_parser("experiments", help="A/B/n experiment results")
+    experiments_sub = experiments.add_subparsers(
+        dest="experiments_command", required=True, metavar="ACTION"
+    )
+    _add_config(
+        experiments_sub.add_parser(
+            "report",
+            help="per variant: exposures, conversion rate, average order value, p-value",
+        )
+    )
     return parser
 
 
@@ -125,6 +160,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return audit_commands.export(
             config, fmt=args.format, since=args.since, until=args.until, subject=args.subject
         )
+    if args.command == "dsr":
+        from gateway import dsr_commands
+
+        if args.dsr_command == "export":
+            return dsr_commands.export(resolve_config_path(args.config), args.ref)
+        return dsr_commands.delete(resolve_config_path(args.config), args.ref)
+    if args.command == "retention":
+        from gateway.dsr_commands import purge
+
+        return purge(resolve_config_path(args.config))
+    if args.command == "experiments":
+        from gateway.experiments_commands import experiments_report
+
+        return experiments_report(resolve_config_path(args.config))
+    if args.command == "admin":
+        from gateway.admin_commands import add_user as add_console_user
+
+        return add_console_user(resolve_config_path(args.config), args.name, args.role)
     if args.command == "demo":
         from gateway.demo.world import run_demo
 

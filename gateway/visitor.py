@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.cookies import SimpleCookie
@@ -73,6 +74,12 @@ def read_cookie(fields: list[Field], name: str) -> str | None:
     return None
 
 
+async def _no_audit(
+    visitor: Visitor, previous: ConsentRecord | None, record: ConsentRecord
+) -> None:
+    return None
+
+
 class VisitorResolver:
     """Built once per app; `resolve` runs per request."""
 
@@ -88,6 +95,9 @@ class VisitorResolver:
         self.geo = geo
         self.consent = consent
         self.cookie_name = config.consent.cookie_name
+        # Called after a GPC record is stored (the audit log plugs in here).
+        self.on_record: Callable[[Visitor, ConsentRecord | None, ConsentRecord], Awaitable[None]]
+        self.on_record = _no_audit
 
     def cookie_header(self, visitor_id: str, secure: bool) -> str:
         """Set-Cookie for the visitor id: HttpOnly, SameSite=Lax, Secure on https."""
@@ -157,6 +167,7 @@ class VisitorResolver:
             await self.ensure_subject(visitor, now)
             assert visitor.subject is not None and self.consent is not None
             await self.consent.append(visitor.subject.id, record)
+            await self.on_record(visitor, visitor.latest, record)
         except Exception as exc:
             log.warning("could not record the GPC signal: %s", type(exc).__name__)
             return

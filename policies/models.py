@@ -112,8 +112,32 @@ class WeatherSettings(Section):
 
     provider: Literal["none", "offline", "open-meteo"] = "none"
     offline_file: Path | None = None
+    # Open-Meteo's free API (the default) is for non-commercial use only: a shop points this
+    # at its paid endpoint (https://customer-api.open-meteo.com, with api_key) or self-hosts.
     base_url: str = "https://api.open-meteo.com"
+    # Paid plans authenticate with an `apikey` query parameter.
+    api_key: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    # Longest a page waits for weather; past it rules see `unknown` and the fetch finishes
+    # in the background to fill the cache.
     budget_ms: Annotated[int, Field(ge=1, le=5000)] = 50
+    # The fetch itself (connect to last byte); a timeout counts as a breaker failure.
+    timeout_ms: Annotated[int, Field(ge=1, le=60_000)] = 2000
+    cache_ttl_seconds: Annotated[float, Field(gt=0, le=86_400)] = 600.0
+    # Circuit breaker: this many failures in a row open it for breaker_reset_seconds.
+    breaker_failures: Annotated[int, Field(ge=1, le=1000)] = 5
+    breaker_reset_seconds: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    # Open-Meteo data is CC BY 4.0 (open-meteo.com/en/licence): credit it where weather shows.
+    attribution: Annotated[str, Field(max_length=500)] | None = "Weather data by Open-Meteo.com"
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("base_url must be an http:// or https:// URL with a host")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("base_url must not carry credentials, a query or a fragment")
+        return value.rstrip("/")
 
 
 class RulesSettings(Section):
@@ -455,6 +479,50 @@ class AuditSettings(Section):
         return value
 
 
+# "<n> day(s)" or "<n> month(s)": calendar months follow EU Regulation 1182/71 Art. 3(2)(c).
+_PERIOD = r"^[1-9][0-9]{0,3} (day|days|month|months)$"
+
+
+class DsrSettings(Section):
+    """Data-subject requests (`audit.dsr`): deadlines per regime and the self-service limits."""
+
+    # GDPR Art. 12(3): one month, extendable by two further months; CCPA (Cal. Civ. Code
+    # §1798.130(a)(2)): 45 days, extendable once by another 45. Regimes not listed get
+    # `default_deadline` / `default_extension`.
+    deadlines: dict[str, Annotated[str, Field(pattern=_PERIOD)]] = Field(
+        default_factory=lambda: {"gdpr": "1 month", "us-optout": "45 days"}
+    )
+    extensions: dict[str, Annotated[str, Field(pattern=_PERIOD)]] = Field(
+        default_factory=lambda: {"gdpr": "2 months", "us-optout": "45 days"}
+    )
+    default_deadline: Annotated[str, Field(pattern=_PERIOD)] = "1 month"
+    default_extension: Annotated[str, Field(pattern=_PERIOD)] = "2 months"
+    # Self-service `/_privacy/my-data` requests per client address and minute (token bucket).
+    rate_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 10
+    # PostgreSQL: after an erasure, rewrite the tables that held the subject (VACUUM FULL) so
+    # no dead tuple keeps its bytes in the data files; takes a short exclusive lock per table.
+    vacuum_full_on_erase: bool = True
+
+
+class RetentionSettings(Section):
+    """How long each data category is kept (`gateway.retention`); None keeps it forever.
+
+    The audit chain is never purged: deleting entries would break its proof (crypto-shredding
+    makes erased subjects' entries unreadable instead).
+    """
+
+    # Consent records older than this are purged, except each subject's latest (still relied
+    # on). CNIL keeps proof of consent for the limitation period: 5 years.
+    consent_records_days: Annotated[int, Field(ge=1, le=36_500)] | None = 1825
+    events_days: Annotated[int, Field(ge=1, le=36_500)] | None = 395
+    profiles_days: Annotated[int, Field(ge=1, le=36_500)] | None = 395
+    decisions_days: Annotated[int, Field(ge=1, le=36_500)] | None = 395
+    # Issue 5: the request log itself is kept 24 months; only completed requests are purged.
+    dsr_requests_days: Annotated[int, Field(ge=1, le=36_500)] | None = 730
+    # The gateway purges on this schedule (and `consentgate retention purge` on demand).
+    purge_every_hours: Annotated[float, Field(gt=0, le=8_760)] = 24.0
+
+
 _CONSENT_MODE_KEYS: dict[ConsentModeKey, str] = {
     "analytics_storage": "analytics",
     "ad_storage": "marketing",
@@ -515,6 +583,18 @@ def _default_page_types() -> dict[str, list[str]]:
     }
 
 
+class VisitorTypeSettings(Section):
+    """Thresholds of `visitor.type` (personalization_rules.profile has the precedence)."""
+
+    # engaged: this many views in one category, or of one SKU.
+    engaged_category_views: Annotated[int, Field(ge=1, le=10_000)] = 3
+    engaged_sku_views: Annotated[int, Field(ge=1, le=10_000)] = 2
+    # cart_abandoner: a cart add, no purchase since, and no cart activity for this long.
+    cart_abandoned_after_minutes: Annotated[float, Field(gt=0, le=525_600)] = 60.0
+    # A new session starts after this much inactivity (Google Analytics' default: 30 min).
+    session_gap_seconds: Annotated[float, Field(gt=0, le=86_400)] = 1800.0
+
+
 class PersonalizationSettings(Section):
     """Slots rules may fill, which purpose covers each data category, and decision policy."""
 
@@ -534,6 +614,14 @@ class PersonalizationSettings(Section):
     # Visitors without a subject in an experiment: the control (first variant) or a fresh
     # bucket on each request (never sticky).
     anonymous_variant: Literal["control", "per_request"] = "control"
+    visitor_types: VisitorTypeSettings = VisitorTypeSettings()
+    # Aggregate recommendations (bestsellers, trending_in_region, bought_together) show an
+    # item only once at least k distinct subjects contributed: none reveals one person.
+    k_anonymity: Annotated[int, Field(ge=2, le=1_000_000)] = 10
+    aggregates_refresh_seconds: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    trending_days: Annotated[int, Field(ge=1, le=365)] = 7
+    # Bearer token of `POST /_privacy/events` (the shop's server); unset: events refused.
+    events_token: Annotated[str, Field(min_length=16, max_length=256)] | None = None
 
     @field_validator("slots")
     @classmethod
@@ -582,6 +670,8 @@ class Config(Section):
     keys: KeySettings = KeySettings()
     consent_mode: ConsentModeSettings = ConsentModeSettings()
     audit: AuditSettings = AuditSettings()
+    dsr: DsrSettings = DsrSettings()
+    retention: RetentionSettings = RetentionSettings()
     personalization: PersonalizationSettings = PersonalizationSettings()
 
     @field_validator("regimes")

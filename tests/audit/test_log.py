@@ -18,7 +18,14 @@ from audit_stores import MASTER_KEY, SUBJECT_A, SUBJECT_B, StepClock, sql, write
 
 from audit.checkpoint import NoteSigner, open_checkpoint, parse_verifier_key
 from audit.envelope import EnvelopeError
-from audit.log import AuditBacklog, AuditClosed, AuditLog, CheckpointPolicy, SubjectErased
+from audit.log import (
+    AuditBacklog,
+    AuditClosed,
+    AuditLog,
+    AuditUnavailable,
+    CheckpointPolicy,
+    SubjectErased,
+)
 from audit.sinks import read_notes
 from audit.store import load_notes, load_records, subject_key
 from audit.subject_crypto import DataUnreadable, SealedData, SubjectKey, open_sealed
@@ -378,3 +385,28 @@ def test_build_audit_log_creates_the_signing_key(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     [stored] = sql(url, "SELECT note FROM cg_audit_checkpoints ORDER BY idx")
     assert read_notes(tmp_path / "checkpoints.jsonl", "main") == [n for (n,) in stored]
+
+
+def test_store_failure_fails_durable_and_retries_queued_entries(tmp_path: Path) -> None:
+    """While another process holds the write lock past busy_timeout, a durable append fails
+    (its response must not confirm anything); queued entries are written once it is free."""
+    db = tmp_path / "store.db"
+    url = f"sqlite+aiosqlite:///{db}"
+
+    async def scenario() -> None:
+        async with running(url) as (_, log):
+            await log.append_durable("system", "config.loaded")
+            blocker = sqlite3.connect(db, isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")
+            try:
+                await log.append("system", "config.loaded")
+                with pytest.raises(AuditUnavailable):
+                    await log.append_durable("subject", "consent.given", SUBJECT_A, {"a": 1})
+            finally:
+                blocker.execute("ROLLBACK")
+                blocker.close()
+            await log.checkpoint_now()
+        report = await verify(url)
+        assert report.ok and report.entries == 2
+
+    asyncio.run(scenario())

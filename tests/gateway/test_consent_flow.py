@@ -230,3 +230,38 @@ def test_consent_mode_snippet_precedes_every_script(world: DemoWorld) -> None:
     assert '"ad_storage":"denied"' in update_args
     # Region-scoped: the gdpr default names the EU countries.
     assert '"region":[' in page and '"GB"' in page
+
+
+def test_choices_are_audited_and_the_chain_verifies(world: DemoWorld) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests import procs
+
+    with visitor(world, LONDON, Origin=world.url) as client:
+        answer = client.post("/_privacy/consent", json={"action": "accept_all"})
+        assert answer.status_code == 200
+        client.cookies.set("cg_id", answer.cookies["cg_id"])
+        client.post("/_privacy/consent", json={"action": "reject_all"})
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gateway", "audit", *args, "--config", str(world.config)],
+            capture_output=True, text=True, env=procs.env(), cwd=procs.REPO, check=False,
+        )  # fmt: skip
+
+    exported = cli("export", "--format", "jsonl")
+    assert exported.returncode == 0, exported.stderr
+    entries = [json.loads(line) for line in exported.stdout.splitlines()]
+    actions = [e["action"] for e in entries]
+    assert "config.loaded" in actions
+    loaded = next(e for e in entries if e["action"] == "config.loaded")
+    assert loaded["actor"].startswith("config:") and len(loaded["actor"]) == len("config:") + 64
+    assert "consent.given" in actions and "consent.withdrawn" in actions
+    given = next(e for e in entries if e["action"] == "consent.given")
+    assert given["subject"].startswith("sub_")
+    assert given["data"]["alg"] == "A256GCM"  # personal details encrypted, never plaintext
+    assert "analytics" not in json.dumps(given["data"])
+    verified = cli("verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -1,0 +1,1 @@
+"""The compliance console at `{prefix}/admin`: login, audit log, request queue, statistics."""

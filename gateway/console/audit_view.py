@@ -1,0 +1,114 @@
+"""The audit log as the console reads it: filtered, newest first, a page at a time.
+
+A read-only I/O shell over ``audit.store.cg_audit_entries``. Filters: a half-open time window
+``[since, until)`` on ``ts``, one action, one subject. Pages are keyset-paginated on ``seq``
+(``before``: show entries with a smaller seq), so a page link stays right while the log grows
+and no ``OFFSET`` scan walks the whole table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, inspect, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from audit.envelope import format_ts
+from audit.store import EntryFilter, Record, cg_audit_entries, iter_records
+from gateway.storage import Store
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """The console's filter (every field optional)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    action: str | None = None
+    subject: str | None = None
+
+    def where(self, chain: str) -> ColumnElement[bool]:
+        """The SQL condition (``ts`` strings are fixed-width UTC, so they sort as instants)."""
+        t = cg_audit_entries.c
+        clauses: list[ColumnElement[bool]] = [t.chain == chain]
+        if self.since is not None:
+            clauses.append(t.ts >= format_ts(self.since))
+        if self.until is not None:
+            clauses.append(t.ts < format_ts(self.until))
+        if self.action is not None:
+            clauses.append(t.action == self.action)
+        if self.subject is not None:
+            clauses.append(t.subject == self.subject)
+        return and_(*clauses)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One entry as the table shows it (``data`` is sealed: only whether there is any)."""
+
+    seq: int
+    ts: str
+    actor: str
+    action: str
+    subject: str | None
+    sealed: bool
+    hash: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page, newest first; ``next_before`` is the seq to continue from, or None."""
+
+    rows: list[Row]
+    next_before: int | None
+    total: int
+
+
+async def _has_table(store: Store) -> bool:
+    async with store.engine.connect() as conn:
+        return await conn.run_sync(lambda c: inspect(c).has_table(cg_audit_entries.name))
+
+
+async def page(
+    store: Store, chain: str, query: AuditQuery, before: int | None, size: int = PAGE_SIZE
+) -> Page:
+    """A page of entries matching `query` with seq < `before` (all when None)."""
+    if not await _has_table(store):
+        return Page([], None, 0)
+    t = cg_audit_entries.c
+    where = query.where(chain)
+    async with store.engine.connect() as conn:
+        total = await conn.scalar(select(func.count()).select_from(cg_audit_entries).where(where))
+        stmt = select(t.seq, t.ts, t.actor, t.action, t.subject, t.data, t.hash).where(where)
+        if before is not None:
+            stmt = stmt.where(t.seq < before)
+        result = await conn.execute(stmt.order_by(t.seq.desc()).limit(size + 1))
+        rows = [
+            Row(r.seq, r.ts, r.actor, r.action, r.subject, r.data is not None, r.hash)
+            for r in result
+        ]
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page(rows, rows[-1].seq if more else None, int(total or 0))
+
+
+async def actions(store: Store, chain: str) -> list[str]:
+    """Every action that occurs in the chain, sorted (the filter's choices)."""
+    if not await _has_table(store):
+        return []
+    t = cg_audit_entries.c
+    async with store.engine.connect() as conn:
+        result = await conn.execute(select(t.action).where(t.chain == chain).distinct())
+        return sorted(r.action for r in result)
+
+
+async def records(store: Store, chain: str, query: AuditQuery) -> AsyncIterator[Record]:
+    """Every matching entry record in seq order, exactly as ``audit export`` writes them."""
+    window = EntryFilter(since=query.since, until=query.until, subject=query.subject)
+    async for record in iter_records(store, chain, window):
+        if query.action is None or record["action"] == query.action:
+            yield record

@@ -1,0 +1,752 @@
+"""The compliance console's HTTP routes under `{prefix}/admin` (contract: login required).
+
+Roles, enforced here on every request (403 for a page the role may not see):
+
+| page                                   | officer | operator |
+|----------------------------------------|---------|----------|
+| audit log (filter by time and action)  | yes     | yes      |
+| ... filter by subject, subject column  | yes     | no: subjects show as "(subject)" |
+| audit export CSV / JSONL               | yes     | no       |
+| "Verify now"                           | yes     | yes      |
+| request queue, "complete"              | yes     | no       |
+| consent statistics                     | yes     | yes      |
+| subject timeline                       | yes     | no       |
+
+An operator runs the gateway (health, consent rates, whether the log is intact) without
+seeing which person did what; the officer answers data-subject requests and regulators.
+
+Every POST carries a CSRF token (login: bound to a pre-login cookie; afterwards: to the
+session, `gateway.console.auth`). Every login success and failure is appended durably to the
+audit log (`admin.login`, `admin.login_failed`, plus `admin.account_locked` when a lock
+starts); the actor is the user name, or `unknown-user` for a name that does not exist, since
+people sometimes type their password into the name field. Passwords are never logged.
+Officers' exports and subject look-ups are audited too (`admin.audit_exported`,
+`admin.subject_viewed`).
+
+Responses carry `Cache-Control: no-store` and a CSP without scripts (the console has none).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlencode
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from sqlalchemy import or_, select
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from audit.subject_crypto import is_subject_id
+from consent.store import cg_consent_records, cg_subjects
+from gateway.audit_commands import _writer as export_writer
+from gateway.console import audit_view, chart
+from gateway.console.auth import (
+    COOKIE,
+    HOST_COOKIE,
+    ConsoleUsers,
+    Session,
+    check_csrf,
+    csrf_token,
+)
+from gateway.console.consent_stats import day_range, load_choices, opt_in_rates
+from gateway.console.lockout import RateLimiter
+from gateway.console.passwords import (
+    DEFAULT_PARAMS,
+    ScryptParams,
+    dummy_hash,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+from gateway.console.request_queue import RequestQueue, deadline_status
+from gateway.console.verify_status import last_result, run_verify
+from gateway.forwarded import TrustedProxies
+from gateway.forwarded import resolve as resolve_view
+from gateway.storage import Store
+from policies.models import Config
+
+log = logging.getLogger("consentgate.console")
+
+MAX_FORM = 8 * 1024
+PRE_COOKIE = "cg_admin_pre"
+UNKNOWN_ACTOR = "unknown-user"
+DAY_CHOICES = (7, 30, 90, 365)
+TIMELINE_LIMIT = 500
+_CSS = (Path(__file__).parent / "templates" / "console.css").read_text(encoding="utf-8")
+_SECURITY_HEADERS = {
+    "cache-control": "no-store",
+    # No script anywhere in the console; forms post only to ourselves; never framed.
+    "content-security-policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+}
+
+_ENV = Environment(
+    loader=PackageLoader("gateway.console", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+class AuditAppender(Protocol):
+    """The part of `audit.log.AuditLog` the console uses."""
+
+    async def append_durable(
+        self,
+        actor: str,
+        action: str,
+        subject: str | None = None,
+        details: Mapping[str, object] | None = None,
+    ) -> object:
+        """Append and wait for the commit."""
+        ...
+
+
+class HttpError(Exception):
+    """A 4xx/5xx page with a reason."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def parse_filter_time(value: str) -> datetime | None:
+    """A filter time: empty (None), a date (midnight UTC), `YYYY-MM-DDTHH:MM[:SS]` (UTC, as a
+    `datetime-local` field sends it) or RFC 3339 with an offset. ValueError otherwise."""
+    text = value.strip()
+    if not text:
+        return None
+    if len(text) == 10:
+        return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def safe_next(value: str | None, base: str) -> str:
+    """Where to go after login: a console path, else the audit log (no open redirect)."""
+    if (
+        value
+        and value.startswith(base + "/")
+        and not value.startswith("//")
+        and len(value) <= 2048
+        and not any(c in value for c in "\r\n\t\x00\\")
+    ):
+        return value
+    return f"{base}/audit"
+
+
+def _rfc3339(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    session: Session
+    https: bool
+
+
+class ConsoleApi:
+    """Route handlers of the console; the store, audit log and request queue are read through
+    getters because the gateway opens them after its routes exist (and reopens the store)."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: Callable[[], Store | None],
+        audit: Callable[[], AuditAppender | None],
+        requests: Callable[[], RequestQueue | None] = lambda: None,
+        trusted: TrustedProxies | None = None,
+        params: ScryptParams = DEFAULT_PARAMS,
+        limiter: RateLimiter | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.prefix = config.gateway.prefix
+        self.base = f"{self.prefix}/admin"
+        self._store = store
+        self._audit = audit
+        self._requests = requests
+        self.trusted = trusted or TrustedProxies(config.gateway.trusted_proxies)
+        self.params = params
+        self.limiter = limiter or RateLimiter()
+        self.clock = clock
+        # scrypt takes 128 MiB per hash: at most two at once per process.
+        self._hashing = asyncio.Semaphore(2)
+
+    def routes(self) -> list[Route]:
+        """The Starlette routes of the console."""
+        b = self.base
+        page = self._page
+        return [
+            Route(b, page(self.home, None), methods=["GET", "HEAD"]),
+            Route(f"{b}/", page(self.home, None), methods=["GET", "HEAD"]),
+            Route(f"{b}/console.css", self.css, methods=["GET", "HEAD"]),
+            Route(f"{b}/login", self.login_form, methods=["GET", "HEAD"]),
+            Route(f"{b}/login", self.login, methods=["POST"]),
+            Route(f"{b}/logout", page(self.logout, None, post=True), methods=["POST"]),
+            Route(f"{b}/audit", page(self.audit, None), methods=["GET", "HEAD"]),
+            Route(f"{b}/audit/verify", page(self.verify, None, post=True), methods=["POST"]),
+            Route(f"{b}/audit/export.csv", page(self.export_csv, "officer"), methods=["GET"]),
+            Route(f"{b}/audit/export.jsonl", page(self.export_jsonl, "officer"), methods=["GET"]),
+            Route(f"{b}/requests", page(self.requests, "officer"), methods=["GET", "HEAD"]),
+            Route(
+                f"{b}/requests/{{request_id}}/complete",
+                page(self.complete, "officer", post=True),
+                methods=["POST"],
+            ),
+            Route(f"{b}/stats", page(self.stats, None), methods=["GET", "HEAD"]),
+            Route(f"{b}/subjects", page(self.subjects, "officer"), methods=["GET", "HEAD"]),
+        ]
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def store(self) -> Store:
+        """The open store, or a 503."""
+        store = self._store()
+        if store is None:
+            raise HttpError(503, "The store is unavailable; try again shortly.")
+        return store
+
+    def _https(self, request: Request) -> bool:
+        peer = request.scope.get("client")
+        view = resolve_view(
+            peer[0] if peer else "", request.scope["scheme"], request.scope["headers"], self.trusted
+        )
+        return view.proto == "https"
+
+    def _client(self, request: Request) -> str:
+        peer = request.scope.get("client")
+        view = resolve_view(
+            peer[0] if peer else "", request.scope["scheme"], request.scope["headers"], self.trusted
+        )
+        return view.client
+
+    def _cookie_name(self, https: bool) -> str:
+        return HOST_COOKIE if https else COOKIE
+
+    def _session_cookie(self, token: str, https: bool, *, clear: bool = False) -> str:
+        # RFC 6265bis §4.1.3.2: `__Host-` requires Secure, no Domain and Path=/.
+        name = self._cookie_name(https)
+        path = "/" if https else self.base
+        value = "" if clear else token
+        attrs = f"{name}={value}; Path={path}; HttpOnly; SameSite=Strict"
+        if https:
+            attrs += "; Secure"
+        if clear:
+            attrs += "; Max-Age=0"
+        return attrs
+
+    def render(
+        self,
+        template: str,
+        status: int = 200,
+        session: Session | None = None,
+        **values: Any,
+    ) -> HTMLResponse:
+        """A console page with the security headers."""
+        html = _ENV.get_template(template).render(
+            base=self.base,
+            user=session.user if session else None,
+            csrf=session.csrf if session else values.pop("csrf", ""),
+            **values,
+        )
+        return HTMLResponse(html, status_code=status, headers=_SECURITY_HEADERS)
+
+    def _error(self, exc: HttpError, session: Session | None) -> Response:
+        heading = {403: "Forbidden", 404: "Not found", 429: "Too many attempts"}.get(
+            exc.status, "Error" if exc.status < 500 else "Unavailable"
+        )
+        response = self.render(
+            "error.html", exc.status, session, heading=heading, message=exc.message
+        )
+        response.headers.update(exc.headers)
+        return response
+
+    async def _form(self, request: Request) -> dict[str, str]:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/x-www-form-urlencoded":
+            raise HttpError(415, "Send a form (application/x-www-form-urlencoded).")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM:
+                raise HttpError(413, f"Form larger than {MAX_FORM} bytes.")
+        try:
+            parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=32)
+        except (UnicodeDecodeError, ValueError):
+            raise HttpError(400, "The form is not valid UTF-8 or has too many fields.") from None
+        return {k: v[0] for k, v in parsed.items()}
+
+    def _page(
+        self,
+        handler: Callable[[Request, _Ctx], Awaitable[Response]],
+        role: str | None,
+        *,
+        post: bool = False,
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Wrap a handler: session required (else to the login page), role checked (403),
+        CSRF checked on posts (403), errors as pages."""
+
+        async def endpoint(request: Request) -> Response:
+            https = self._https(request)
+            session: Session | None = None
+            try:
+                store = self.store()
+                token = request.cookies.get(self._cookie_name(https))
+                session = await ConsoleUsers(store).session(token, self.clock())
+                if session is None:
+                    if post:
+                        raise HttpError(403, "Your session has ended; sign in again.")
+                    target = request.url.path
+                    if request.url.query:
+                        target += "?" + request.url.query
+                    query = urlencode({"next": target})
+                    return RedirectResponse(f"{self.base}/login?{query}", status_code=303)
+                if role is not None and session.user.role != role:
+                    raise HttpError(403, f"This page is for the {role} role only.")
+                if post:
+                    form = await self._form(request)
+                    if not check_csrf(session.token, form.get("csrf")):
+                        raise HttpError(403, "Missing or invalid CSRF token; reload the page.")
+                    request.state.form = form
+                return await handler(request, _Ctx(session, https))
+            except HttpError as exc:
+                return self._error(exc, session)
+
+        return endpoint
+
+    async def _audit_event(self, actor: str, action: str, subject: str | None = None) -> None:
+        audit = self._audit()
+        if audit is None:
+            raise HttpError(503, "The audit log is unavailable, so nothing was done.")
+        try:
+            await audit.append_durable(actor, action, subject)
+        except Exception as exc:  # AuditError of any kind: refuse rather than act unaudited
+            log.error("console: audit entry %s not recorded: %s", action, exc)
+            raise HttpError(503, "The audit log is unavailable, so nothing was done.") from None
+
+    # --- login ----------------------------------------------------------------------------
+
+    async def css(self, request: Request) -> Response:
+        """The console's stylesheet (served here so the CSP needs no inline styles)."""
+        return Response(_CSS, media_type="text/css", headers={"cache-control": "max-age=3600"})
+
+    async def home(self, request: Request, ctx: _Ctx) -> Response:
+        """The console's start page is the audit log."""
+        return RedirectResponse(f"{self.base}/audit", status_code=303)
+
+    def _login_page(
+        self, request: Request, status: int, error: str | None, name: str = "", next_: str = ""
+    ) -> Response:
+        pre = request.cookies.get(PRE_COOKIE)
+        if not pre or len(pre) > 64:
+            pre = secrets.token_urlsafe(24)
+        response = self.render(
+            "login.html",
+            status,
+            None,
+            csrf=csrf_token(pre),
+            error=error,
+            name=name,
+            next=safe_next(next_ or request.query_params.get("next"), self.base),
+        )
+        secure = "; Secure" if self._https(request) else ""
+        response.headers.append(
+            "set-cookie",
+            f"{PRE_COOKIE}={pre}; Path={self.base}/login; HttpOnly; SameSite=Strict{secure}",
+        )
+        return response
+
+    async def login_form(self, request: Request) -> Response:
+        """The sign-in form."""
+        return self._login_page(request, 200, None)
+
+    async def login(self, request: Request) -> Response:
+        """Check a password; on success a session cookie and a redirect."""
+        client = self._client(request)
+        try:
+            if not self.limiter.allow(client, time.monotonic()):
+                wait = self.limiter.retry_after(client, time.monotonic())
+                raise HttpError(
+                    429,
+                    "Too many sign-in attempts from your address; wait a minute.",
+                    {"retry-after": str(wait)},
+                )
+            form = await self._form(request)
+            pre = request.cookies.get(PRE_COOKIE)
+            if not pre or not check_csrf(pre, form.get("csrf")):
+                raise HttpError(403, "Missing or invalid CSRF token; reload the sign-in page.")
+            store = self.store()
+            name = form.get("name", "").strip().lower()
+            password = form.get("password", "")
+            outcome = await self._authenticate(store, name, password)
+        except HttpError as exc:
+            return self._error(exc, None)
+        if outcome is None:
+            return self._login_page(
+                request,
+                401,
+                "Wrong user name or password, or the account is locked for a while.",
+                name=name,
+                next_=form.get("next", ""),
+            )
+        https = self._https(request)
+        response = RedirectResponse(safe_next(form.get("next"), self.base), status_code=303)
+        response.headers.append("set-cookie", self._session_cookie(outcome.token, https))
+        response.headers.append(
+            "set-cookie", f"{PRE_COOKIE}=; Path={self.base}/login; Max-Age=0; HttpOnly"
+        )
+        response.headers["cache-control"] = "no-store"
+        return response
+
+    async def _check(self, password: str, stored: str) -> bool:
+        async with self._hashing:
+            return await asyncio.to_thread(verify_password, password, stored)
+
+    async def _authenticate(self, store: Store, name: str, password: str) -> Session | None:
+        users = ConsoleUsers(store)
+        now = self.clock()
+        found = await users.get(name)
+        if found is None:
+            # Spend the same time as a real check: response times must not reveal names.
+            await self._check(password, await asyncio.to_thread(dummy_hash, self.params))
+            await self._audit_event(UNKNOWN_ACTOR, "admin.login_failed")
+            return None
+        if found.state.locked(now):
+            await self._audit_event(found.user.name, "admin.login_failed")
+            return None
+        ok = await self._check(password, found.password_hash)
+        state = await users.record_attempt(found.user.name, ok, now)
+        if not ok:
+            await self._audit_event(found.user.name, "admin.login_failed")
+            if state.locked(now):
+                await self._audit_event(found.user.name, "admin.account_locked")
+            return None
+        await self._audit_event(found.user.name, "admin.login")
+        if needs_rehash(found.password_hash, self.params):
+            new_hash = await asyncio.to_thread(hash_password, password, self.params)
+            await users.set_password_hash(found.user.name, new_hash)
+        return await users.open_session(found.user, now)
+
+    async def logout(self, request: Request, ctx: _Ctx) -> Response:
+        """End the session."""
+        await ConsoleUsers(self.store()).close_session(ctx.session.token)
+        response = RedirectResponse(f"{self.base}/login", status_code=303)
+        response.headers.append("set-cookie", self._session_cookie("", ctx.https, clear=True))
+        return response
+
+    # --- audit log ------------------------------------------------------------------------
+
+    async def _resolve_subject(self, store: Store, value: str) -> str | None:
+        """A subject id from a `subject_ref` or a raw `sub_…` id; None when unknown."""
+        if is_subject_id(value):
+            return value
+        async with store.engine.connect() as conn:
+            found: str | None = await conn.scalar(
+                select(cg_subjects.c.id).where(cg_subjects.c.ref == value)
+            )
+        return found
+
+    async def _query(
+        self, request: Request, ctx: _Ctx, store: Store
+    ) -> tuple[audit_view.AuditQuery, dict[str, str], str | None]:
+        """The filter from the query string, the form's values, and an error to show."""
+        params = request.query_params
+        form = {k: params.get(k, "").strip()[:80] for k in ("since", "until", "action", "subject")}
+        if form["subject"] and ctx.session.user.role != "officer":
+            raise HttpError(403, "Filtering by subject is for the officer role only.")
+        error = None
+        try:
+            since, until = parse_filter_time(form["since"]), parse_filter_time(form["until"])
+        except ValueError:
+            since = until = None
+            error = "Times must look like 2026-11-23T10:00 (UTC) or 2026-11-23."
+        subject = None
+        if form["subject"]:
+            subject = await self._resolve_subject(store, form["subject"])
+            if subject is None:
+                error = "No subject with this reference; showing no entries."
+                subject = "sub_" + "0" * 32  # matches nothing
+        query = audit_view.AuditQuery(since, until, form["action"] or None, subject)
+        return query, form, error
+
+    async def audit(self, request: Request, ctx: _Ctx) -> Response:
+        """The audit log page: last verify, filters, one page of entries, export links."""
+        store = self.store()
+        chain = self.config.audit.chain
+        query, form, error = await self._query(request, ctx, store)
+        before_text = request.query_params.get("before", "")
+        before = int(before_text) if before_text.isdigit() else None
+        page = await audit_view.page(store, chain, query, before)
+        filters = {k: v for k, v in form.items() if v}
+        qs = ("?" + urlencode(filters)) if filters else ""
+        next_link = None
+        if page.next_before is not None:
+            next_link = f"{self.base}/audit?" + urlencode({**filters, "before": page.next_before})
+        self_url = f"{self.base}/audit{qs}"
+        return self.render(
+            "audit.html",
+            400 if error and error.startswith("Times") else 200,
+            ctx.session,
+            page="audit",
+            verify=await last_result(store, chain),
+            actions=await audit_view.actions(store, chain),
+            form=form,
+            filter_error=error,
+            rows=page.rows,
+            total=page.total,
+            query=qs,
+            self_url=self_url,
+            page_next=next_link,
+            page_first=self_url if before is not None else None,
+        )
+
+    async def verify(self, request: Request, ctx: _Ctx) -> Response:
+        """Run `audit verify` now and go back to the log, which shows the result."""
+        await run_verify(self.store(), self.config.audit, ctx.session.user.name, self.clock())
+        target = request.state.form.get("return_to", "")
+        return RedirectResponse(safe_next(target, self.base), status_code=303)
+
+    async def _export(self, request: Request, ctx: _Ctx, fmt: str) -> Response:
+        store = self.store()
+        query, _, error = await self._query(request, ctx, store)
+        if error is not None and error.startswith("Times"):
+            raise HttpError(400, error)
+        await self._audit_event(ctx.session.user.name, "admin.audit_exported")
+        chain = self.config.audit.chain
+        buffer = io.StringIO()
+        write = export_writer("csv" if fmt == "csv" else "jsonl", buffer)
+
+        async def body() -> AsyncIterator[bytes]:
+            async for record in audit_view.records(store, chain, query):
+                write(record)
+                if buffer.tell() >= 64 * 1024:
+                    yield buffer.getvalue().encode("utf-8")
+                    buffer.seek(0)
+                    buffer.truncate()
+            yield buffer.getvalue().encode("utf-8")
+
+        stamp = self.clock().strftime("%Y%m%dT%H%M%SZ")
+        media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
+        headers = {
+            **_SECURITY_HEADERS,
+            "content-disposition": f'attachment; filename="audit-{chain}-{stamp}.{fmt}"',
+        }
+        return StreamingResponse(body(), media_type=media, headers=headers)
+
+    async def export_csv(self, request: Request, ctx: _Ctx) -> Response:
+        """The filtered entries as CSV (the columns of `consentgate audit export`)."""
+        return await self._export(request, ctx, "csv")
+
+    async def export_jsonl(self, request: Request, ctx: _Ctx) -> Response:
+        """The filtered entries as JSON lines."""
+        return await self._export(request, ctx, "jsonl")
+
+    # --- requests -------------------------------------------------------------------------
+
+    async def requests(self, request: Request, ctx: _Ctx) -> Response:
+        """The request queue, open requests by deadline; overdue ones stand out."""
+        queue = self._requests()
+        show_completed = request.query_params.get("completed") == "1"
+        notice = "Request completed." if request.query_params.get("done") == "1" else None
+        if queue is None:
+            return self.render(
+                "requests.html",
+                503,
+                ctx.session,
+                page="requests",
+                unavailable="The request tracker is not available.",
+                notice=notice,
+            )
+        now = self.clock()
+        items = await queue.list_requests(include_completed=show_completed)
+        rows = []
+        for item in items:
+            urgency, days = deadline_status(item, now)
+            rows.append(
+                {
+                    "req": item,
+                    "urgency": urgency,
+                    "days": days,
+                    "received": _rfc3339(item.received_at),
+                    "deadline": _rfc3339(item.deadline),
+                }
+            )
+        return self.render(
+            "requests.html",
+            200,
+            ctx.session,
+            page="requests",
+            unavailable=None,
+            notice=notice,
+            rows=rows,
+            show_completed=show_completed,
+            open_count=sum(1 for item in items if item.open),
+            overdue_count=sum(1 for r in rows if r["urgency"] == "overdue"),
+        )
+
+    async def complete(self, request: Request, ctx: _Ctx) -> Response:
+        """Mark one request completed by this officer."""
+        queue = self._requests()
+        if queue is None:
+            raise HttpError(503, "The request tracker is not available.")
+        request_id = request.path_params["request_id"]
+        if not await queue.complete(request_id, ctx.session.user.name, self.clock()):
+            raise HttpError(404, "No open request with this id.")
+        return RedirectResponse(f"{self.base}/requests?done=1", status_code=303)
+
+    # --- statistics -----------------------------------------------------------------------
+
+    async def stats(self, request: Request, ctx: _Ctx) -> Response:
+        """Opt-in rate per purpose per regime per day, as SVG charts and tables."""
+        store = self.store()
+        days_text = request.query_params.get("days", "30")
+        days = int(days_text) if days_text.isdigit() and int(days_text) in DAY_CHOICES else 30
+        last = self.clock().date()
+        span = day_range(last, days)
+        since = datetime.combine(span[0], datetime.min.time(), UTC)
+        series = opt_in_rates(await load_choices(store, since), span[0], last)
+        notice_only = {
+            (regime, p.id)
+            for p in self.config.purposes
+            for regime in self.config.regimes
+            if p.mechanism_in(regime) == "notice_only"
+        }
+        series = [s for s in series if (s.regime, s.purpose) not in notice_only]
+        charts = []
+        for index, regime in enumerate(sorted({s.regime for s in series})):
+            mine = [s for s in series if s.regime == regime]
+            legend = [
+                {"purpose": s.purpose, "colour": chart.style(i)[0], "dash": chart.style(i)[1]}
+                for i, s in enumerate(mine)
+            ]
+            charts.append(
+                {
+                    "id": f"cg-chart-{index}",
+                    "regime": regime,
+                    "series": mine,
+                    "legend": legend,
+                    "svg": chart.line_chart(
+                        f"Opt-in rate under {regime}", mine, span, f"cg-chart-{index}"
+                    ),
+                }
+            )
+        return self.render(
+            "stats.html",
+            200,
+            ctx.session,
+            page="stats",
+            charts=charts,
+            days=days,
+            day_choices=DAY_CHOICES,
+            first=span[0],
+            last=last,
+        )
+
+    # --- subject timeline -----------------------------------------------------------------
+
+    async def subjects(self, request: Request, ctx: _Ctx) -> Response:
+        """One subject's consent choices, audit entries and requests, in time order."""
+        store = self.store()
+        ref = request.query_params.get("ref", "").strip()[:80]
+        values: dict[str, Any] = {"page": "subjects", "ref": ref, "found": False}
+        if not ref:
+            return self.render("subject.html", 200, ctx.session, **values)
+        async with store.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(cg_subjects.c.id, cg_subjects.c.ref).where(
+                        or_(cg_subjects.c.ref == ref, cg_subjects.c.id == ref)
+                    )
+                )
+            ).first()
+        subject_id = row.id if row is not None else (ref if is_subject_id(ref) else None)
+        subject_ref = row.ref if row is not None else None
+        events: list[dict[str, str]] = []
+        if subject_id is not None:
+            events = await self._timeline(store, subject_id, subject_ref)
+        if subject_id is None or (row is None and not events):
+            return self.render("subject.html", 404, ctx.session, **values)
+        await self._audit_event(ctx.session.user.name, "admin.subject_viewed", subject_id)
+        events.sort(key=lambda e: e["ts"])
+        values.update(found=True, subject_id=subject_id, subject_ref=subject_ref, events=events)
+        return self.render("subject.html", 200, ctx.session, **values)
+
+    async def _timeline(
+        self, store: Store, subject_id: str, subject_ref: str | None
+    ) -> list[dict[str, str]]:
+        events: list[dict[str, str]] = []
+        t = cg_consent_records.c
+        async with store.engine.connect() as conn:
+            rows = await conn.execute(
+                select(t.ts, t.method, t.regime, t.granted, t.denied, t.gpc, t.policy_version)
+                .where(t.subject_id == subject_id)
+                .order_by(t.id)
+                .limit(TIMELINE_LIMIT)
+            )
+            for r in rows:
+                ts = r.ts if r.ts.tzinfo else r.ts.replace(tzinfo=UTC)
+                granted = ", ".join(_json_list(r.granted)) or "none"
+                denied = ", ".join(_json_list(r.denied)) or "none"
+                gpc = " (GPC)" if r.gpc else ""
+                events.append(
+                    {
+                        "ts": _rfc3339(ts),
+                        "kind": f"consent via {r.method}",
+                        "text": f"under {r.regime}, policy {r.policy_version}{gpc}: "
+                        f"granted {granted}; denied {denied}",
+                    }
+                )
+        query = audit_view.AuditQuery(subject=subject_id)
+        page = await audit_view.page(store, self.config.audit.chain, query, None, TIMELINE_LIMIT)
+        for entry in page.rows:
+            events.append(
+                {
+                    "ts": entry.ts[:19] + "Z",
+                    "kind": entry.action,
+                    "text": f"audit entry #{entry.seq} by {entry.actor}",
+                }
+            )
+        queue = self._requests()
+        if queue is not None and subject_ref is not None:
+            for item in await queue.list_requests(include_completed=True):
+                if item.subject_ref == subject_ref:
+                    status = f"{item.status}" + (
+                        f" by {item.completed_by}" if item.completed_by else ""
+                    )
+                    events.append(
+                        {
+                            "ts": _rfc3339(item.received_at),
+                            "kind": f"request {item.kind}",
+                            "text": f"{item.id}, deadline {_rfc3339(item.deadline)[:10]}, {status}",
+                        }
+                    )
+        return events
+
+
+def _json_list(text: str) -> list[str]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []

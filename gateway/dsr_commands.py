@@ -1,0 +1,111 @@
+"""`consentgate dsr export REF`, `consentgate dsr delete REF`, `consentgate retention purge`.
+
+Exit codes (contract "Command line"): 0 done; 1 unknown subject; 2 nothing could be done
+(bad config, unreachable store). Each command runs its own audit log against the store, so
+the gateway may keep running: appends from both serialize on the store's lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from gateway.storage import SchemaError, StoreUnavailable
+from policies.loader import ConfigInvalid, load_config
+from policies.models import Config
+
+EXIT_OK, EXIT_UNKNOWN, EXIT_ERROR = 0, 1, 2
+
+
+class CommandError(Exception):
+    """Stops a command before it could act (exit 2)."""
+
+
+def _config(config_path: Path) -> Config:
+    try:
+        return load_config(config_path).config
+    except ConfigInvalid as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _run(command: Coroutine[Any, Any, int]) -> int:
+    try:
+        return asyncio.run(command)
+    except (ValueError, StoreUnavailable, SchemaError, OSError) as exc:
+        print(f"consentgate: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+async def _export(config: Config, ref: str, out: TextIO) -> int:
+    from gateway.dsr_service import cli_actor, standalone
+
+    async with standalone(config) as service:
+        subject = await service.subject(ref)
+        if subject is None:
+            print(f"dsr export: unknown subject {ref!r}", file=sys.stderr)
+            return EXIT_UNKNOWN
+        bundle = await service.export(subject, actor=cli_actor(), via="cli")
+    json.dump(bundle, out, ensure_ascii=False, indent=2)
+    out.write("\n")
+    return EXIT_OK
+
+
+async def _delete(config: Config, ref: str) -> int:
+    from gateway.dsr_service import cli_actor, standalone
+
+    async with standalone(config) as service:
+        subject = await service.subject(ref)
+        if subject is None:
+            print(f"dsr delete: unknown subject {ref!r}", file=sys.stderr)
+            return EXIT_UNKNOWN
+        await service.erase(subject, actor=cli_actor(), via="cli")
+    print(f"erased {ref}")
+    return EXIT_OK
+
+
+async def _purge(config: Config, out: TextIO) -> int:
+    from gateway.dsr_service import cli_actor, standalone
+    from gateway.retention import purge_and_record
+
+    async with standalone(config) as service:
+        counts = await purge_and_record(
+            service.store, config.retention, service.audit, datetime.now(UTC), cli_actor()
+        )
+    out.write(json.dumps({"purged": asdict(counts), "total": counts.total}) + "\n")
+    return EXIT_OK
+
+
+def export(config_path: Path, ref: str, out: TextIO | None = None) -> int:
+    """`dsr export REF`: the subject's bundle as JSON on stdout; 1 when REF is unknown."""
+    try:
+        config = _config(config_path)
+    except CommandError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_ERROR
+    return _run(_export(config, ref, out or sys.stdout))
+
+
+def delete(config_path: Path, ref: str) -> int:
+    """`dsr delete REF`: erase the subject (contract "Erasure"); 1 when REF is unknown."""
+    try:
+        config = _config(config_path)
+    except CommandError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_ERROR
+    return _run(_delete(config, ref))
+
+
+def purge(config_path: Path, out: TextIO | None = None) -> int:
+    """`retention purge`: delete what outlived its period; prints the counts as JSON."""
+    try:
+        config = _config(config_path)
+    except CommandError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_ERROR
+    return _run(_purge(config, out or sys.stdout))

@@ -1,0 +1,395 @@
+"""Data-subject requests, the I/O shell: export a subject's bundle, erase a subject.
+
+Wires ``audit.dsr`` (pure) to the stores: ``consent.store`` (subjects, consent history),
+the personal-data sources (``personalization_rules.profile_store.ProfileStore`` implements
+``SubjectDataSource``), the audit log and the request log (``audit.requests_store``).
+
+Export: record the request, append ``dsr.export`` durably, force a checkpoint
+(``AuditLog.checkpoint_now``) so that EVERY entry of the subject, the export entry included,
+is covered by the latest signed checkpoint, then assemble the bundle with an inclusion proof
+per entry, and complete the request. Forcing costs one signature per export; exports are
+rare, and a bundle whose proofs all verify at once beats one that says "pending".
+
+Erasure (GDPR Art. 17 with crypto-shredding), in this order so a failure can be retried with
+the same reference (the reference is removed last):
+
+1. record the request;
+2. ``AuditLog.erase_subject``: destroy the subject's audit key, append the ``dsr.delete``
+   tombstone, sign a checkpoint covering it (the irreversible step comes first);
+3. each ``SubjectDataSource.delete_subject`` (profile, events, decisions, exposures);
+4. ``ConsentStore.delete_subject`` (subject, visitor links, consent records);
+5. complete the request;
+6. ``compact``: deleted rows must leave no bytes behind. SQLite has ``secure_delete`` on
+   (freed cells and pages are zeroed); REINDEX rebuilds the indexes keyed by identifiers
+   (an interior b-tree page can keep a deleted key as a divider) and ``Store.checkpoint()``
+   truncates the WAL. PostgreSQL keeps dead tuples (and plain VACUUM leaves their bytes in
+   the page), so the tables that held the subject are rewritten with ``VACUUM FULL``
+   (``dsr.vacuum_full_on_erase``, default on; a short ACCESS EXCLUSIVE lock per table).
+   PostgreSQL's WAL segments and any backups still hold old rows until recycled or expired:
+   the operator's WAL archive retention must not exceed the erasure deadline.
+
+What stays: the audit entries (their ``data`` now unreadable), which name only the random
+subject id; with the mapping gone nothing links it to a cookie or a reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import select, text
+
+from audit import merkle
+from audit.checkpoint import NoteError, NoteVerifier, open_checkpoint
+from audit.dsr import (
+    ConsentProof,
+    DeadlinePolicy,
+    SignedHead,
+    assemble_bundle,
+    audit_item,
+    inclusion_proofs,
+)
+from audit.log import AuditLog
+from audit.requests_store import RequestsStore
+from audit.store import (
+    EntryFilter,
+    SubjectKeyError,
+    cg_audit_checkpoints,
+    cg_audit_entries,
+    iter_records,
+    subject_key,
+)
+from audit.subject_crypto import DataUnreadable, SealedData, open_sealed
+from consent.state import ConsentRecord
+from consent.store import ConsentStore, Subject
+from gateway.console.request_queue import QueuedRequest
+from gateway.storage import Store
+from policies.models import Config, DsrSettings
+
+log = logging.getLogger("consentgate.dsr")
+
+Clock = Callable[[], datetime]
+Via = Literal["self-service", "officer", "cli"]
+
+# Tables that hold a subject's personal data (consent and personalization); rewritten on
+# PostgreSQL after an erasure. Never the audit chain: it keeps only sealed data.
+PERSONAL_TABLES = (
+    "cg_subjects",
+    "cg_visitors",
+    "cg_consent_records",
+    "cg_subject_keys",
+    "cg_profiles",
+    "cg_events",
+    "cg_decisions",
+    "cg_exposures",
+)
+# SQLite indexes keyed by linking identifiers (the reference, the visitor pseudonym).
+SQLITE_REINDEX = ("cg_subjects", "cg_visitors")
+
+
+class SubjectDataSource(Protocol):
+    """Personal data kept outside consent (``ProfileStore`` implements it)."""
+
+    async def export_subject(self, subject_id: str) -> dict[str, Any]:
+        """``profile``, ``decisions`` and ``events`` parts of the bundle."""
+        ...
+
+    async def delete_subject(self, subject_id: str) -> None:
+        """Erase everything this source holds about the subject."""
+        ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def cli_actor() -> str:
+    """The audit actor of a command run by an operator: ``cli:<os user>``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry / no login name
+        return "cli"
+    clean = "".join(c for c in user if c.isprintable())[:100]
+    return f"cli:{clean}" if clean else "cli"
+
+
+def consent_proof(record: ConsentRecord) -> ConsentProof:
+    """A stored consent record in the bundle's terms."""
+    return ConsentProof(
+        ts=record.ts,
+        policy_version=record.policy_version,
+        text_hash=record.text_hash,
+        method=record.method,
+        language=record.language,
+        regime=record.regime,
+        granted=record.granted,
+        denied=record.denied,
+        gpc=record.gpc,
+        gpc_confirmed_override=record.gpc_confirmed_override,
+        chosen_at=record.chosen_at,
+    )
+
+
+def merge_personal(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several sources' exports as one: the first ``profile`` found, lists concatenated."""
+    merged: dict[str, Any] = {"profile": None, "decisions": [], "events": []}
+    for part in parts:
+        if merged["profile"] is None:
+            merged["profile"] = part.get("profile")
+        merged["decisions"].extend(part.get("decisions") or [])
+        merged["events"].extend(part.get("events") or [])
+    return merged
+
+
+@dataclass
+class DsrService:
+    """Export and erasure over one store (module docstring)."""
+
+    store: Store
+    consent: ConsentStore
+    audit: AuditLog
+    requests: RequestsStore
+    master_key: bytes
+    verifier: NoteVerifier
+    settings: DsrSettings
+    unknown_regime: str
+    sources: Sequence[SubjectDataSource] = ()
+    clock: Clock = _utcnow
+
+    async def subject(self, subject_ref: str) -> Subject | None:
+        """The subject a customer's reference names, or None."""
+        return await self.consent.subject_by_ref(subject_ref.strip())
+
+    async def regime_of(self, subject: Subject) -> str:
+        """The regime of the subject's latest choice (the strictest one when it made none)."""
+        latest = await self.consent.latest(subject.id)
+        return latest.regime if latest is not None else self.unknown_regime
+
+    # --- export ---------------------------------------------------------------------------
+
+    async def export(
+        self, subject: Subject, *, actor: str, via: Via, regime: str | None = None
+    ) -> dict[str, Any]:
+        """The subject's bundle (contract "Data-subject bundle"); recorded and audited."""
+        regime = regime or await self.regime_of(subject)
+        request = await self.requests.receive("export", subject.ref, regime, via, self.clock())
+        await self.audit.append_durable(actor, "dsr.export", subject.id)
+        await self.audit.checkpoint_now()
+        history = await self.consent.history(subject.id)
+        personal = merge_personal([await s.export_subject(subject.id) for s in self.sources])
+        bundle = assemble_bundle(
+            subject_ref=subject.ref,
+            generated_at=self.clock(),
+            consents=[consent_proof(r) for r in history],
+            personal=personal,
+            audit=await self._audit_items(subject.id),
+        )
+        await self.requests.complete(request.id, actor, self.clock())
+        return bundle
+
+    async def _audit_items(self, subject_id: str) -> list[dict[str, object]]:
+        chain = self.audit.chain
+        records = [
+            r async for r in iter_records(self.store, chain, EntryFilter(subject=subject_id))
+        ]
+        head = await self._head()
+        proofs: dict[int, dict[str, object]] = {}
+        if head is not None and records:
+            leaves = await _leaves(self.store, chain, head.checkpoint.size)
+            try:
+                proofs = inclusion_proofs(leaves, head, [int(str(r["seq"])) for r in records])
+            except merkle.ProofError as exc:
+                log.error("no inclusion proofs for an export (%s); run `audit verify`", exc)
+        key = await self._key(subject_id)
+        items = []
+        for record in records:
+            data, status = self._open(record, key, subject_id)
+            items.append(audit_item(record, data, status, proofs.get(int(str(record["seq"])))))
+        return items
+
+    async def _head(self) -> SignedHead | None:
+        t = cg_audit_checkpoints.c
+        async with self.store.engine.connect() as conn:
+            note = await conn.scalar(
+                select(t.note).where(t.chain == self.audit.chain).order_by(t.idx.desc()).limit(1)
+            )
+        if note is None:
+            return None
+        try:
+            checkpoint = open_checkpoint(note, [self.verifier], origin=self.audit.origin)
+        except NoteError as exc:
+            log.error("the latest checkpoint does not verify (%s); run `audit verify`", exc)
+            return None
+        return SignedHead(checkpoint, note)
+
+    async def _key(self, subject_id: str) -> Any:
+        try:
+            return await subject_key(self.store, self.master_key, subject_id)
+        except SubjectKeyError as exc:
+            log.error("subject key unreadable: %s", exc)
+            return None
+
+    def _open(
+        self, record: Mapping[str, object], key: Any, subject_id: str
+    ) -> tuple[dict[str, object] | None, Literal["none", "decrypted", "erased", "unreadable"]]:
+        raw = record.get("data")
+        if raw is None:
+            return None, "none"
+        if key is None:
+            return None, "erased"
+        try:
+            sealed = SealedData.from_json(raw)
+            data = open_sealed(
+                key, sealed, chain=self.audit.chain, seq=int(str(record["seq"])),
+                subject=subject_id,
+            )  # fmt: skip
+        except (DataUnreadable, ValueError):
+            return None, "unreadable"
+        return data, "decrypted"
+
+    # --- erasure --------------------------------------------------------------------------
+
+    async def erase(
+        self, subject: Subject, *, actor: str, via: Via, regime: str | None = None
+    ) -> None:
+        """Erase the subject everywhere (module docstring for the order and what stays)."""
+        regime = regime or await self.regime_of(subject)
+        request = await self.requests.receive("delete", subject.ref, regime, via, self.clock())
+        await self.audit.erase_subject(subject.id, actor)
+        for source in self.sources:
+            await source.delete_subject(subject.id)
+        await self.consent.delete_subject(subject.id)
+        await self.requests.complete(request.id, actor, self.clock())
+        await compact(self.store, vacuum_full=self.settings.vacuum_full_on_erase)
+
+
+async def _leaves(store: Store, chain: str, size: int) -> list[bytes]:
+    """The chain's stored leaf hashes, seq 0 .. size-1 (checked against the signed root)."""
+    t = cg_audit_entries.c
+    leaves: list[bytes] = []
+    async with store.engine.connect() as conn:
+        result = await conn.stream(
+            select(t.leaf_hash).where(t.chain == chain, t.seq < size).order_by(t.seq)
+        )
+        async for row in result:
+            try:
+                leaves.append(bytes.fromhex(row.leaf_hash))
+            except ValueError:
+                leaves.append(bytes(merkle.HASH_SIZE))  # fails the root check: logged
+    return leaves
+
+
+async def compact(store: Store, *, vacuum_full: bool = True) -> None:
+    """Make deleted rows' bytes leave the store's files (module docstring, step 6)."""
+    if store.dialect == "sqlite":
+        async with store.write() as conn:
+            for table in SQLITE_REINDEX:
+                await conn.execute(text(f"REINDEX {table}"))
+        await store.checkpoint()
+        return
+    if not vacuum_full:
+        return
+    async with store.engine.connect() as conn:
+        # VACUUM cannot run inside a transaction block (PostgreSQL docs, VACUUM).
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        for table in PERSONAL_TABLES:
+            exists = await auto.scalar(text("SELECT to_regclass(:t)"), {"t": table})
+            if exists is not None:
+                await auto.execute(text(f"VACUUM FULL {table}"))
+
+
+# --- the console's request queue ----------------------------------------------------------------
+
+
+class ConsoleQueue:
+    """``gateway.console.request_queue.RequestQueue`` over the request log. The reference is
+    never stored, so ``subject_ref`` is None; the officer works from the request id."""
+
+    def __init__(self, requests: RequestsStore) -> None:
+        self.requests = requests
+
+    async def list_requests(self, *, include_completed: bool) -> Sequence[QueuedRequest]:
+        """Requests, open ones by deadline first."""
+        return [
+            QueuedRequest(
+                id=r.id, kind=r.kind, subject_ref=None, regime=r.regime, status=r.status,
+                received_at=r.received_at, deadline=r.due, completed_at=r.completed_at,
+                completed_by=r.completed_by,
+            )  # fmt: skip
+            for r in await self.requests.list_all(include_completed=include_completed)
+        ]
+
+    async def complete(self, request_id: str, actor: str, now: datetime) -> bool:
+        """Mark completed; False when unknown or already completed."""
+        return await self.requests.complete(request_id, actor, now)
+
+
+# --- wiring -------------------------------------------------------------------------------------
+
+
+def deadline_policy(settings: DsrSettings) -> DeadlinePolicy:
+    """The deadline policy the config describes."""
+    return DeadlinePolicy.from_settings(
+        settings.deadlines,
+        settings.extensions,
+        settings.default_deadline,
+        settings.default_extension,
+    )
+
+
+def build_service(
+    config: Config,
+    store: Store,
+    consent: ConsentStore,
+    audit: AuditLog,
+    master_key: bytes,
+    sources: Sequence[SubjectDataSource] = (),
+) -> DsrService:
+    """The service for a running gateway (the audit log started, the stores open)."""
+    from audit.signing_key import load_or_create_signer
+
+    signer = load_or_create_signer(config.audit.signing_key_file, config.audit.origin)
+    return DsrService(
+        store=store,
+        consent=consent,
+        audit=audit,
+        requests=RequestsStore(store, master_key, deadline_policy(config.dsr)),
+        master_key=master_key,
+        verifier=signer.verifier(),
+        settings=config.dsr,
+        unknown_regime=config.jurisdiction.unknown,
+        sources=sources,
+    )
+
+
+@contextlib.asynccontextmanager
+async def standalone(config: Config) -> AsyncIterator[DsrService]:
+    """A service with its own store and audit log, for the command line."""
+    # Importing registers each schema component, so open_store migrates all their tables.
+    import audit.requests_store  # noqa: F401
+    import audit.store  # noqa: F401
+    from gateway.audit_commands import build_audit_log
+    from gateway.master_key import load_master_key
+    from gateway.storage import open_store
+    from personalization_rules.profile_store import ProfileStore
+
+    master_key = load_master_key(config.keys.master_key_file)
+    store = await open_store(config.storage.url)
+    try:
+        consent = await ConsentStore.open(store, master_key, os.urandom)
+        audit_log = build_audit_log(store, config.audit, master_key)
+        await audit_log.start()
+        try:
+            yield build_service(
+                config, store, consent, audit_log, master_key, [ProfileStore(store)]
+            )
+        finally:
+            await audit_log.close()
+    finally:
+        await store.close()
