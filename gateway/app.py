@@ -33,6 +33,7 @@ from gateway.proxy import Proxy
 from gateway.storage import Store, open_store
 from gateway.visitor import VisitorResolver
 from personalization_rules.geo import GeoDatabaseError, GeoReader
+from personalization_rules.weather import provider_from_settings
 from policies.loader import LoadedConfig, load_config
 from policies.models import GeoSettings
 
@@ -56,7 +57,8 @@ class Gateway:
         self.resolver = VisitorResolver(
             config, TrustedProxies(settings.trusted_proxies), self.geo, consent=None
         )
-        self.personalization = Personalization(loaded, weather=None)
+        self.weather = provider_from_settings(config.weather)
+        self.personalization = Personalization(loaded, weather=self.weather)
         self.enforcement = Enforcement(
             config, self.resolver, CsrfTokens(self.master_key), self.personalization
         )
@@ -126,6 +128,12 @@ class Gateway:
     async def startup(self) -> None:
         """Open the upstream pool, then the store (retried in the background if down)."""
         await self.proxy.start()
+        if self.weather is not None:
+            try:
+                await self.weather.start()
+            except Exception as exc:  # personalization fails open: weather is "unknown"
+                log.warning("weather provider failed to start: %s", exc)
+                self.personalization.weather = self.weather = None
         try:
             await self._open_store()
         except Exception as exc:
@@ -202,6 +210,9 @@ class Gateway:
         if self.audit is not None:
             with contextlib.suppress(Exception):
                 await self.audit.close()
+        if self.weather is not None:
+            with contextlib.suppress(Exception):
+                await self.weather.close()
         await self.proxy.close()
         if self.store is not None:
             await self.store.close()
