@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from audit import merkle
-from audit.checkpoint import Checkpoint, b64std
+from audit.checkpoint import Checkpoint, b64std, parse_checkpoint_body
 from audit.envelope import from_record
 
 Kind = Literal["export", "delete"]
@@ -297,12 +297,15 @@ def audit_item(
     }
 
 
-def check_audit_item(item: Mapping[str, Any], root: bytes | None = None) -> None:
+def check_audit_item(item: Mapping[str, Any], checkpoint: Checkpoint | None = None) -> None:
     """Verify a bundle audit item's inclusion proof; raises ``merkle.ProofError``.
 
     The leaf is recomputed from the stored record (``from_record`` checks its ``hash``), so a
-    changed record fails. ``root`` pins the expected root (e.g. from a checkpoint the caller
-    opened with the log's public key); by default the proof's own ``root`` is used.
+    changed record fails. ``checkpoint`` is the tree head to check against: pass the one
+    ``audit.checkpoint.open_checkpoint`` verified with the log's public key. Without it, the
+    body of the item's own ``checkpoint`` note is used (its signature is NOT checked then).
+    The proof's ``tree_size`` and ``root`` must be that checkpoint's: an inclusion proof
+    alone does not bind the tree size.
     """
     proof = item.get("proof")
     if not isinstance(proof, Mapping):
@@ -310,13 +313,18 @@ def check_audit_item(item: Mapping[str, Any], root: bytes | None = None) -> None
     try:
         entry = from_record(item["record"])
         hashes = [bytes.fromhex(h) for h in proof["hashes"]]
-        expected = root if root is not None else bytes.fromhex(proof["root"])
         index, size = int(proof["leaf_index"]), int(proof["tree_size"])
+        if checkpoint is None:
+            note = str(proof["checkpoint"])
+            checkpoint = parse_checkpoint_body(note[: note.rfind("\n\n") + 1])
+        claimed_root = bytes.fromhex(proof["root"])
     except (KeyError, TypeError, ValueError) as exc:
         raise merkle.ProofError(f"malformed item: {exc}") from exc
+    if size != checkpoint.size or claimed_root != checkpoint.root:
+        raise merkle.ProofError("the proof is not against the checkpoint's tree")
     if index != entry.seq:
         raise merkle.ProofError(f"leaf index {index} is not the entry's seq {entry.seq}")
-    merkle.verify_inclusion(index, size, entry.leaf_hash(), hashes, expected)
+    merkle.verify_inclusion(index, size, entry.leaf_hash(), hashes, checkpoint.root)
 
 
 def assemble_bundle(

@@ -24,15 +24,19 @@ from audit.log import AuditError, AuditLog
 from consent.state import ConsentRecord
 from consent.store import ConsentStore
 from gateway.audit_commands import build_audit_log
+from gateway.dsr_api import DsrApi
+from gateway.dsr_service import DsrService, build_service
 from gateway.enforcement import CsrfTokens, Enforcement
 from gateway.forwarded import TrustedProxies
 from gateway.master_key import load_master_key
 from gateway.personalization import Personalization
 from gateway.privacy_api import PrivacyApi
 from gateway.proxy import Proxy
+from gateway.retention import RetentionScheduler
 from gateway.storage import Store, open_store
 from gateway.visitor import VisitorResolver
 from personalization_rules.geo import GeoDatabaseError, GeoReader
+from personalization_rules.profile_store import ProfileStore
 from personalization_rules.weather import provider_from_settings
 from policies.loader import LoadedConfig, load_config
 from policies.models import GeoSettings
@@ -66,6 +70,8 @@ class Gateway:
         self.api = PrivacyApi(self.enforcement, on_record=self.audit_consent)
         self.resolver.on_record = self.audit_consent
         self.audit: AuditLog | None = None
+        self.dsr: DsrService | None = None
+        self.retention: RetentionScheduler | None = None
         self.store: Store | None = None
         self._store_task: asyncio.Task[None] | None = None
         self.privacy = Router(
@@ -73,6 +79,7 @@ class Gateway:
                 Route(f"{self.prefix}/healthz", self.healthz, methods=["GET", "HEAD"]),
                 Route(f"{self.prefix}/readyz", self.readyz, methods=["GET", "HEAD"]),
                 *self.api.routes(),
+                *DsrApi(self.enforcement, lambda: self.dsr).routes(),
             ]
         )
 
@@ -154,6 +161,10 @@ class Gateway:
             raise
         self.resolver.consent = consent
         self.audit = audit
+        sources = [ProfileStore(store)]
+        self.dsr = build_service(config, store, consent, audit, self.master_key, sources)
+        self.retention = RetentionScheduler(store, config.retention, audit)
+        self.retention.start()
         self.store = store
         # Envelope v1 carries details only encrypted under a data subject's key, and a config
         # is no subject's: its hash (not personal data) rides in the actor field instead.
@@ -207,6 +218,8 @@ class Gateway:
             self._store_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._store_task
+        if self.retention is not None:
+            await self.retention.stop()
         if self.audit is not None:
             with contextlib.suppress(Exception):
                 await self.audit.close()

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests import procs
 
@@ -54,9 +55,14 @@ def start_demo(data_dir: Path) -> Iterator[DemoWorld]:
 
 
 @contextlib.contextmanager
-def start_world(data_dir: Path, store_url: str | None = None) -> Iterator[DemoWorld]:
+def start_world(
+    data_dir: Path,
+    store_url: str | None = None,
+    adjust: Callable[[dict[str, Any]], None] | None = None,
+) -> Iterator[DemoWorld]:
     """The demo shop and a gateway in front of it, started separately so a test can choose the
-    store (e.g. a fresh PostgreSQL database); the rest is the demo's own config."""
+    store (e.g. a fresh PostgreSQL database) and `adjust` the config mapping in place (e.g. a
+    small k); the rest is the demo's own config."""
     import yaml
 
     from gateway.demo.world import prepare_data_dir, write_config
@@ -64,9 +70,12 @@ def start_world(data_dir: Path, store_url: str | None = None) -> Iterator[DemoWo
     paths = prepare_data_dir(data_dir)
     port, shop_port = procs.free_port(), procs.free_port()
     config = write_config(paths, port, shop_port)
-    if store_url is not None:
+    if store_url is not None or adjust is not None:
         data = yaml.safe_load(config.read_text(encoding="utf-8"))
-        data["storage"]["url"] = store_url
+        if store_url is not None:
+            data["storage"]["url"] = store_url
+        if adjust is not None:
+            adjust(data)
         config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with procs.log_file("shop") as (log, log_path):
         shop = procs.spawn(

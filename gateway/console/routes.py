@@ -17,10 +17,10 @@ seeing which person did what; the officer answers data-subject requests and regu
 
 Every POST carries a CSRF token (login: bound to a pre-login cookie; afterwards: to the
 session, `gateway.console.auth`). Every login success and failure is appended durably to the
-audit log (`admin.login`, `admin.login_failed`, plus `admin.account_locked` when a lock
-starts); the actor is the user name, or `unknown-user` for a name that does not exist, since
-people sometimes type their password into the name field. Passwords are never logged.
-Officers' exports and subject look-ups are audited too (`admin.audit_exported`,
+audit log (`admin.login`, `admin.login_failed`, `admin.account_locked`; see
+`gateway.console.login`); passwords are never logged. Sign-in attempts are rate limited per
+client address (`gateway.console.lockout.RateLimiter`, 10 a minute). Officers' exports and
+subject look-ups are audited too (`admin.audit_exported`,
 `admin.subject_viewed`).
 
 Responses carry `Cache-Control: no-store` and a CSP without scripts (the console has none).
@@ -28,27 +28,20 @@ Responses carry `Cache-Control: no-store` and a CSP without scripts (the console
 
 from __future__ import annotations
 
-import asyncio
 import io
-import json
 import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from sqlalchemy import or_, select
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from audit.subject_crypto import is_subject_id
-from consent.store import cg_consent_records, cg_subjects
 from gateway.audit_commands import _writer as export_writer
 from gateway.console import audit_view, chart
 from gateway.console.auth import (
@@ -61,15 +54,23 @@ from gateway.console.auth import (
 )
 from gateway.console.consent_stats import day_range, load_choices, opt_in_rates
 from gateway.console.lockout import RateLimiter
+from gateway.console.login import Authenticator
+from gateway.console.pages import (
+    CSS,
+    SECURITY_HEADERS,
+    HttpError,
+    error_page,
+    parse_filter_time,
+    read_form,
+    render,
+    safe_next,
+)
 from gateway.console.passwords import (
     DEFAULT_PARAMS,
     ScryptParams,
-    dummy_hash,
-    hash_password,
-    needs_rehash,
-    verify_password,
 )
 from gateway.console.request_queue import RequestQueue, deadline_status
+from gateway.console.timeline import Event, find_subject, rfc3339, timeline
 from gateway.console.verify_status import last_result, run_verify
 from gateway.forwarded import TrustedProxies
 from gateway.forwarded import resolve as resolve_view
@@ -78,33 +79,8 @@ from policies.models import Config
 
 log = logging.getLogger("consentgate.console")
 
-MAX_FORM = 8 * 1024
 PRE_COOKIE = "cg_admin_pre"
-UNKNOWN_ACTOR = "unknown-user"
 DAY_CHOICES = (7, 30, 90, 365)
-TIMELINE_LIMIT = 500
-_CSS = (Path(__file__).parent / "templates" / "console.css").read_text(encoding="utf-8")
-_SECURITY_HEADERS = {
-    "cache-control": "no-store",
-    # No script anywhere in the console; forms post only to ourselves; never framed.
-    "content-security-policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
-    "x-content-type-options": "nosniff",
-}
-
-_ENV = Environment(
-    loader=PackageLoader("gateway.console", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-
 class AuditAppender(Protocol):
     """The part of `audit.log.AuditLog` the console uses."""
 
@@ -117,45 +93,6 @@ class AuditAppender(Protocol):
     ) -> object:
         """Append and wait for the commit."""
         ...
-
-
-class HttpError(Exception):
-    """A 4xx/5xx page with a reason."""
-
-    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = dict(headers or {})
-
-
-def parse_filter_time(value: str) -> datetime | None:
-    """A filter time: empty (None), a date (midnight UTC), `YYYY-MM-DDTHH:MM[:SS]` (UTC, as a
-    `datetime-local` field sends it) or RFC 3339 with an offset. ValueError otherwise."""
-    text = value.strip()
-    if not text:
-        return None
-    if len(text) == 10:
-        return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def safe_next(value: str | None, base: str) -> str:
-    """Where to go after login: a console path, else the audit log (no open redirect)."""
-    if (
-        value
-        and value.startswith(base + "/")
-        and not value.startswith("//")
-        and len(value) <= 2048
-        and not any(c in value for c in "\r\n\t\x00\\")
-    ):
-        return value
-    return f"{base}/audit"
-
-
-def _rfc3339(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -187,11 +124,9 @@ class ConsoleApi:
         self._audit = audit
         self._requests = requests
         self.trusted = trusted or TrustedProxies(config.gateway.trusted_proxies)
-        self.params = params
+        self.authenticator = Authenticator(params)
         self.limiter = limiter or RateLimiter()
         self.clock = clock
-        # scrypt takes 128 MiB per hash: at most two at once per process.
-        self._hashing = asyncio.Semaphore(2)
 
     def routes(self) -> list[Route]:
         """The Starlette routes of the console."""
@@ -256,47 +191,6 @@ class ConsoleApi:
             attrs += "; Max-Age=0"
         return attrs
 
-    def render(
-        self,
-        template: str,
-        status: int = 200,
-        session: Session | None = None,
-        **values: Any,
-    ) -> HTMLResponse:
-        """A console page with the security headers."""
-        html = _ENV.get_template(template).render(
-            base=self.base,
-            user=session.user if session else None,
-            csrf=session.csrf if session else values.pop("csrf", ""),
-            **values,
-        )
-        return HTMLResponse(html, status_code=status, headers=_SECURITY_HEADERS)
-
-    def _error(self, exc: HttpError, session: Session | None) -> Response:
-        heading = {403: "Forbidden", 404: "Not found", 429: "Too many attempts"}.get(
-            exc.status, "Error" if exc.status < 500 else "Unavailable"
-        )
-        response = self.render(
-            "error.html", exc.status, session, heading=heading, message=exc.message
-        )
-        response.headers.update(exc.headers)
-        return response
-
-    async def _form(self, request: Request) -> dict[str, str]:
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "application/x-www-form-urlencoded":
-            raise HttpError(415, "Send a form (application/x-www-form-urlencoded).")
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_FORM:
-                raise HttpError(413, f"Form larger than {MAX_FORM} bytes.")
-        try:
-            parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=32)
-        except (UnicodeDecodeError, ValueError):
-            raise HttpError(400, "The form is not valid UTF-8 or has too many fields.") from None
-        return {k: v[0] for k, v in parsed.items()}
-
     def _page(
         self,
         handler: Callable[[Request, _Ctx], Awaitable[Response]],
@@ -325,13 +219,13 @@ class ConsoleApi:
                 if role is not None and session.user.role != role:
                     raise HttpError(403, f"This page is for the {role} role only.")
                 if post:
-                    form = await self._form(request)
+                    form = await read_form(request)
                     if not check_csrf(session.token, form.get("csrf")):
                         raise HttpError(403, "Missing or invalid CSRF token; reload the page.")
                     request.state.form = form
                 return await handler(request, _Ctx(session, https))
             except HttpError as exc:
-                return self._error(exc, session)
+                return error_page(self.base, exc, session)
 
         return endpoint
 
@@ -349,7 +243,7 @@ class ConsoleApi:
 
     async def css(self, request: Request) -> Response:
         """The console's stylesheet (served here so the CSP needs no inline styles)."""
-        return Response(_CSS, media_type="text/css", headers={"cache-control": "max-age=3600"})
+        return Response(CSS, media_type="text/css", headers={"cache-control": "max-age=3600"})
 
     async def home(self, request: Request, ctx: _Ctx) -> Response:
         """The console's start page is the audit log."""
@@ -361,7 +255,7 @@ class ConsoleApi:
         pre = request.cookies.get(PRE_COOKIE)
         if not pre or len(pre) > 64:
             pre = secrets.token_urlsafe(24)
-        response = self.render(
+        response = render(self.base, 
             "login.html",
             status,
             None,
@@ -392,16 +286,18 @@ class ConsoleApi:
                     "Too many sign-in attempts from your address; wait a minute.",
                     {"retry-after": str(wait)},
                 )
-            form = await self._form(request)
+            form = await read_form(request)
             pre = request.cookies.get(PRE_COOKIE)
             if not pre or not check_csrf(pre, form.get("csrf")):
                 raise HttpError(403, "Missing or invalid CSRF token; reload the sign-in page.")
             store = self.store()
             name = form.get("name", "").strip().lower()
             password = form.get("password", "")
-            outcome = await self._authenticate(store, name, password)
+            outcome = await self.authenticator.authenticate(
+                ConsoleUsers(store), name, password, self.clock(), self._audit_event
+            )
         except HttpError as exc:
-            return self._error(exc, None)
+            return error_page(self.base, exc, None)
         if outcome is None:
             return self._login_page(
                 request,
@@ -419,35 +315,6 @@ class ConsoleApi:
         response.headers["cache-control"] = "no-store"
         return response
 
-    async def _check(self, password: str, stored: str) -> bool:
-        async with self._hashing:
-            return await asyncio.to_thread(verify_password, password, stored)
-
-    async def _authenticate(self, store: Store, name: str, password: str) -> Session | None:
-        users = ConsoleUsers(store)
-        now = self.clock()
-        found = await users.get(name)
-        if found is None:
-            # Spend the same time as a real check: response times must not reveal names.
-            await self._check(password, await asyncio.to_thread(dummy_hash, self.params))
-            await self._audit_event(UNKNOWN_ACTOR, "admin.login_failed")
-            return None
-        if found.state.locked(now):
-            await self._audit_event(found.user.name, "admin.login_failed")
-            return None
-        ok = await self._check(password, found.password_hash)
-        state = await users.record_attempt(found.user.name, ok, now)
-        if not ok:
-            await self._audit_event(found.user.name, "admin.login_failed")
-            if state.locked(now):
-                await self._audit_event(found.user.name, "admin.account_locked")
-            return None
-        await self._audit_event(found.user.name, "admin.login")
-        if needs_rehash(found.password_hash, self.params):
-            new_hash = await asyncio.to_thread(hash_password, password, self.params)
-            await users.set_password_hash(found.user.name, new_hash)
-        return await users.open_session(found.user, now)
-
     async def logout(self, request: Request, ctx: _Ctx) -> Response:
         """End the session."""
         await ConsoleUsers(self.store()).close_session(ctx.session.token)
@@ -459,13 +326,8 @@ class ConsoleApi:
 
     async def _resolve_subject(self, store: Store, value: str) -> str | None:
         """A subject id from a `subject_ref` or a raw `sub_…` id; None when unknown."""
-        if is_subject_id(value):
-            return value
-        async with store.engine.connect() as conn:
-            found: str | None = await conn.scalar(
-                select(cg_subjects.c.id).where(cg_subjects.c.ref == value)
-            )
-        return found
+        found = await find_subject(store, value)
+        return found.id if found is not None else None
 
     async def _query(
         self, request: Request, ctx: _Ctx, store: Store
@@ -504,7 +366,7 @@ class ConsoleApi:
         if page.next_before is not None:
             next_link = f"{self.base}/audit?" + urlencode({**filters, "before": page.next_before})
         self_url = f"{self.base}/audit{qs}"
-        return self.render(
+        return render(self.base, 
             "audit.html",
             400 if error and error.startswith("Times") else 200,
             ctx.session,
@@ -549,7 +411,7 @@ class ConsoleApi:
         stamp = self.clock().strftime("%Y%m%dT%H%M%SZ")
         media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
         headers = {
-            **_SECURITY_HEADERS,
+            **SECURITY_HEADERS,
             "content-disposition": f'attachment; filename="audit-{chain}-{stamp}.{fmt}"',
         }
         return StreamingResponse(body(), media_type=media, headers=headers)
@@ -570,7 +432,7 @@ class ConsoleApi:
         show_completed = request.query_params.get("completed") == "1"
         notice = "Request completed." if request.query_params.get("done") == "1" else None
         if queue is None:
-            return self.render(
+            return render(self.base, 
                 "requests.html",
                 503,
                 ctx.session,
@@ -588,11 +450,11 @@ class ConsoleApi:
                     "req": item,
                     "urgency": urgency,
                     "days": days,
-                    "received": _rfc3339(item.received_at),
-                    "deadline": _rfc3339(item.deadline),
+                    "received": rfc3339(item.received_at),
+                    "deadline": rfc3339(item.deadline),
                 }
             )
-        return self.render(
+        return render(self.base, 
             "requests.html",
             200,
             ctx.session,
@@ -651,7 +513,7 @@ class ConsoleApi:
                     ),
                 }
             )
-        return self.render(
+        return render(self.base, 
             "stats.html",
             200,
             ctx.session,
@@ -671,82 +533,16 @@ class ConsoleApi:
         ref = request.query_params.get("ref", "").strip()[:80]
         values: dict[str, Any] = {"page": "subjects", "ref": ref, "found": False}
         if not ref:
-            return self.render("subject.html", 200, ctx.session, **values)
-        async with store.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(cg_subjects.c.id, cg_subjects.c.ref).where(
-                        or_(cg_subjects.c.ref == ref, cg_subjects.c.id == ref)
-                    )
-                )
-            ).first()
-        subject_id = row.id if row is not None else (ref if is_subject_id(ref) else None)
-        subject_ref = row.ref if row is not None else None
-        events: list[dict[str, str]] = []
-        if subject_id is not None:
-            events = await self._timeline(store, subject_id, subject_ref)
-        if subject_id is None or (row is None and not events):
-            return self.render("subject.html", 404, ctx.session, **values)
-        await self._audit_event(ctx.session.user.name, "admin.subject_viewed", subject_id)
-        events.sort(key=lambda e: e["ts"])
-        values.update(found=True, subject_id=subject_id, subject_ref=subject_ref, events=events)
-        return self.render("subject.html", 200, ctx.session, **values)
-
-    async def _timeline(
-        self, store: Store, subject_id: str, subject_ref: str | None
-    ) -> list[dict[str, str]]:
-        events: list[dict[str, str]] = []
-        t = cg_consent_records.c
-        async with store.engine.connect() as conn:
-            rows = await conn.execute(
-                select(t.ts, t.method, t.regime, t.granted, t.denied, t.gpc, t.policy_version)
-                .where(t.subject_id == subject_id)
-                .order_by(t.id)
-                .limit(TIMELINE_LIMIT)
-            )
-            for r in rows:
-                ts = r.ts if r.ts.tzinfo else r.ts.replace(tzinfo=UTC)
-                granted = ", ".join(_json_list(r.granted)) or "none"
-                denied = ", ".join(_json_list(r.denied)) or "none"
-                gpc = " (GPC)" if r.gpc else ""
-                events.append(
-                    {
-                        "ts": _rfc3339(ts),
-                        "kind": f"consent via {r.method}",
-                        "text": f"under {r.regime}, policy {r.policy_version}{gpc}: "
-                        f"granted {granted}; denied {denied}",
-                    }
-                )
-        query = audit_view.AuditQuery(subject=subject_id)
-        page = await audit_view.page(store, self.config.audit.chain, query, None, TIMELINE_LIMIT)
-        for entry in page.rows:
-            events.append(
-                {
-                    "ts": entry.ts[:19] + "Z",
-                    "kind": entry.action,
-                    "text": f"audit entry #{entry.seq} by {entry.actor}",
-                }
-            )
-        queue = self._requests()
-        if queue is not None and subject_ref is not None:
-            for item in await queue.list_requests(include_completed=True):
-                if item.subject_ref == subject_ref:
-                    status = f"{item.status}" + (
-                        f" by {item.completed_by}" if item.completed_by else ""
-                    )
-                    events.append(
-                        {
-                            "ts": _rfc3339(item.received_at),
-                            "kind": f"request {item.kind}",
-                            "text": f"{item.id}, deadline {_rfc3339(item.deadline)[:10]}, {status}",
-                        }
-                    )
-        return events
-
-
-def _json_list(text: str) -> list[str]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return []
-    return [str(v) for v in value] if isinstance(value, list) else []
+            return render(self.base, "subject.html", 200, ctx.session, **values)
+        subject = await find_subject(store, ref)
+        events: list[Event] = []
+        if subject is not None:
+            queue = self._requests()
+            requests = await queue.list_requests(include_completed=True) if queue else []
+            events = await timeline(store, self.config.audit.chain, subject, requests)
+        if subject is None or (subject.ref is None and not events):
+            return render(self.base, "subject.html", 404, ctx.session, **values)
+        # Accountability (GDPR Art. 5(2)): who looked at whose history is itself on record.
+        await self._audit_event(ctx.session.user.name, "admin.subject_viewed", subject.id)
+        values.update(found=True, subject_id=subject.id, subject_ref=subject.ref, events=events)
+        return render(self.base, "subject.html", 200, ctx.session, **values)

@@ -1,10 +1,10 @@
 """The demo world with data-subject requests wired in, as real processes.
 
 Until the lead wires `gateway.dsr_api` into `gateway.app`, this module's `factory` is the
-gateway app plus what that wiring needs: a running audit log, consent choices audited
-(`consent.given` with sealed details), the DSR service over consent and profile data, and
-the `/_privacy/my-data` routes. `start_dsr_world` serves it under granian in front of the
-demo shop, on SQLite or on a given PostgreSQL database.
+gateway app (which runs the audit log and audits consent choices) plus that wiring: the DSR
+service over consent and profile data, and the `/_privacy/my-data` routes.
+`start_dsr_world` serves it under granian in front of the demo shop, on SQLite or on a given
+PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -18,69 +18,16 @@ from pathlib import Path
 
 import audit.requests_store  # noqa: F401  (registers the "dsr" schema component)
 import audit.store  # noqa: F401  (registers the "audit" schema component)
-from audit.log import AuditLog
-from consent.state import ConsentRecord
 from gateway.app import CONFIG_ENV, OVERRIDES_ENV, Gateway
-from gateway.audit_commands import build_audit_log
-from gateway.dsr_api import DsrApi
-from gateway.dsr_service import DsrService, build_service
-from gateway.visitor import Visitor
-from personalization_rules.profile_store import ProfileStore
-from policies.loader import LoadedConfig, load_config
+from policies.loader import load_config
 from tests import procs
 from tests.demo_world import DemoWorld
 
 
-class DsrGateway(Gateway):
-    """`gateway.app.Gateway` plus the DSR wiring (module docstring)."""
-
-    def __init__(self, loaded: LoadedConfig) -> None:
-        super().__init__(loaded)
-        self.audit_log: AuditLog | None = None
-        self.dsr: DsrService | None = None
-        self.dsr_api = DsrApi(self.enforcement, lambda: self.dsr)
-        self.privacy.routes.extend(self.dsr_api.routes())
-        self.api.on_record = self._on_record
-
-    async def startup(self) -> None:
-        await super().startup()
-        assert self.store is not None and self.resolver.consent is not None
-        config = self.loaded.config
-        self.audit_log = build_audit_log(self.store, config.audit, self.master_key)
-        await self.audit_log.start()
-        self.dsr = build_service(
-            config, self.store, self.resolver.consent, self.audit_log, self.master_key,
-            [ProfileStore(self.store)],
-        )  # fmt: skip
-
-    async def shutdown(self) -> None:
-        if self.audit_log is not None:
-            await self.audit_log.close()
-        await super().shutdown()
-
-    async def _on_record(
-        self, visitor: Visitor, previous: ConsentRecord | None, record: ConsentRecord
-    ) -> None:
-        assert self.audit_log is not None and visitor.subject is not None
-        await self.audit_log.append_durable(
-            "subject",
-            "consent.given",
-            visitor.subject.id,
-            {
-                "granted": sorted(record.granted),
-                "denied": sorted(record.denied),
-                "method": record.method,
-                "policy_version": record.policy_version,
-                "text_hash": record.text_hash,
-                "regime": record.regime,
-            },
-        )
-
-
-def factory() -> DsrGateway:
-    """Granian's app factory (same environment as `gateway.app:factory`)."""
+def factory() -> Gateway:
+    """Granian's app factory: the gateway app itself (DSR routes are wired in it)."""
     overrides = json.loads(os.environ.get(OVERRIDES_ENV, "{}"))
-    return DsrGateway(load_config(Path(os.environ[CONFIG_ENV]), overrides or None))
+    return Gateway(load_config(Path(os.environ[CONFIG_ENV]), overrides or None))
 
 
 @contextlib.contextmanager

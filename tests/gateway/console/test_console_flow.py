@@ -1,0 +1,286 @@
+"""The compliance console end to end: users made with the real CLI, the console served by a
+real process, every request over HTTP (issue 5 items 5 and 6)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+
+from consent.store import cg_consent_records, cg_subjects
+from gateway.audit_commands import COLUMNS
+from gateway.storage import open_store
+from tests import procs
+from tests.audit.audit_stores import SUBJECT_A, SUBJECT_B, populate, sql
+from tests.gateway.console.console_world import (
+    BASE,
+    PASSWORD,
+    add_user,
+    cli,
+    client,
+    csrf_of,
+    login,
+    start_console,
+    write_config,
+)
+from tests.stores import sqlite_url
+
+pytestmark = pytest.mark.e2e
+
+
+class World:
+    def __init__(self, config: Path, url: str, server: procs.Server) -> None:
+        self.config, self.url, self.server = config, url, server
+
+    def actions(self, actor: str) -> list[str]:
+        rows = sql(self.url, ("SELECT action FROM cg_audit_entries WHERE actor = :a ORDER BY seq",
+                              {"a": actor}))[0]  # fmt: skip
+        return [action for (action,) in rows]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    directory = tmp_path_factory.mktemp("console")
+    url = sqlite_url(directory)
+    config = write_config(directory, url)
+    populate(config, 12)  # config.loaded and consent.given entries
+    add_user(config, "olivia", "officer")
+    add_user(config, "oscar", "operator")
+    add_user(config, "lena", "officer")
+    with start_console(config) as server:
+        yield World(config, url, server)
+
+
+def test_add_user_refuses_bad_input(world: World) -> None:
+    config = str(world.config)
+    taken = cli("admin", "add-user", "olivia", "--role", "officer", "--config", config,
+                stdin=PASSWORD + "\n")  # fmt: skip
+    assert taken.returncode == 1 and "already exists" in taken.stderr
+    short = cli("admin", "add-user", "sam", "--role", "officer", "--config", config,
+                stdin="short\n")  # fmt: skip
+    assert short.returncode == 1 and "at least 12" in short.stderr
+    bad_name = cli("admin", "add-user", "Bad Name", "--role", "officer", "--config", config,
+                   stdin=PASSWORD + "\n")  # fmt: skip
+    assert bad_name.returncode == 1
+    role = cli("admin", "add-user", "sam", "--role", "root", "--config", config, stdin=PASSWORD)
+    assert role.returncode == 2  # argparse refuses the role
+    stored = sql(world.url, "SELECT name, role, password_hash FROM cg_console_users ORDER BY name")
+    assert [(n, r) for n, r, _ in stored[0]] == [
+        ("lena", "officer"), ("olivia", "officer"), ("oscar", "operator")
+    ]  # fmt: skip
+    for _, _, password_hash in stored[0]:
+        assert password_hash.startswith("scrypt$17$8$1$") and PASSWORD not in password_hash
+
+
+def test_login_sets_a_strict_session_cookie_and_is_audited(world: World) -> None:
+    with client(world.server, "10.0.0.1") as http:
+        response = login(http, "olivia")
+        assert response.status_code == 303
+        assert response.headers["location"] == f"{BASE}/audit"
+        session = next(c for c in response.headers.get_list("set-cookie") if "cg_admin=" in c)
+        assert "HttpOnly" in session and "SameSite=Strict" in session
+        assert f"Path={BASE}" in session and "Secure" not in session  # plain http here
+        page = http.get(f"{BASE}/audit")
+        assert page.status_code == 200 and 'id="cg-user">olivia<' in page.text
+        assert page.headers["cache-control"] == "no-store"
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "admin.login" in world.actions("olivia")
+
+
+def test_https_cookie_uses_host_prefix(world: World) -> None:
+    headers = {"X-Forwarded-Proto": "https"}
+    with client(world.server, "10.0.0.2") as http:
+        form = http.get(f"{BASE}/login", headers=headers)
+        pre = form.headers["set-cookie"]
+        assert "Secure" in pre
+        # The client speaks plain HTTP to the proxy's backend, so it would withhold a
+        # Secure cookie: send it by hand, as the browser would over HTTPS.
+        response = http.post(
+            f"{BASE}/login",
+            headers={**headers, "Cookie": pre.split(";")[0]},
+            data={"csrf": csrf_of(form.text), "name": "olivia", "password": PASSWORD},
+        )
+        assert response.status_code == 303
+        cookie = next(c for c in response.headers.get_list("set-cookie") if "cg_admin=" in c)
+        assert cookie.startswith("__Host-cg_admin=")
+        assert "Path=/;" in cookie and "Secure" in cookie and "Domain" not in cookie
+
+
+def test_unauthenticated_pages_redirect_to_login(world: World) -> None:
+    with client(world.server, "10.0.0.3") as http:
+        response = http.get(f"{BASE}/requests")
+        assert response.status_code == 303
+        assert response.headers["location"] == f"{BASE}/login?next=%2F_privacy%2Fadmin%2Frequests"
+        assert http.post(f"{BASE}/audit/verify", data={"csrf": "x"}).status_code == 403
+
+
+def test_login_without_csrf_token_is_refused(world: World) -> None:
+    with client(world.server, "10.0.0.4") as http:
+        http.get(f"{BASE}/login")
+        response = http.post(f"{BASE}/login", data={"name": "olivia", "password": PASSWORD})
+        assert response.status_code == 403
+        assert "cg_admin=" not in response.headers.get("set-cookie", "")
+
+
+def test_failures_lock_the_account(world: World) -> None:
+    wrong = "not the password at all"
+    with client(world.server, "10.0.0.5") as http:
+        for _ in range(5):
+            response = login(http, "lena", wrong)
+            assert response.status_code == 401
+            assert "Wrong user name or password" in response.text
+        # Locked: even the right password is refused now.
+        assert login(http, "lena").status_code == 401
+        # An unknown name gets the same answer.
+        assert login(http, "nobody", wrong).status_code == 401
+    assert world.actions("lena") == ["admin.login_failed"] * 5 + [
+        "admin.account_locked", "admin.login_failed"
+    ]  # fmt: skip
+    assert world.actions("unknown-user") == ["admin.login_failed"]
+    (locked,) = sql(world.url, "SELECT locked_until FROM cg_console_users WHERE name = 'lena'")[0]
+    assert locked[0] is not None
+    # No password, right or wrong, is stored anywhere in the database.
+    data = Path(world.url.removeprefix("sqlite+aiosqlite:///")).read_bytes()
+    assert wrong.encode() not in data and PASSWORD.encode() not in data
+
+
+def test_login_rate_limit_per_client(world: World) -> None:
+    with client(world.server, "10.0.0.6") as http:
+        statuses = [login(http, "nobody", "wrong password!").status_code for _ in range(11)]
+    assert statuses[:10] == [401] * 10 and statuses[10] == 429
+    with client(world.server, "10.0.0.7") as http:  # another client is not throttled
+        assert login(http, "oscar").status_code == 303
+
+
+def test_operator_is_forbidden_officer_pages(world: World) -> None:
+    with client(world.server, "10.0.0.8") as http:
+        assert login(http, "oscar").status_code == 303
+        for path in ("/requests", "/subjects?ref=x", "/audit/export.csv", "/audit?subject=x"):
+            response = http.get(BASE + path)
+            assert response.status_code == 403, path
+            assert "Forbidden" in response.text
+        page = http.get(f"{BASE}/audit")
+        assert page.status_code == 200
+        assert "/subjects?ref=" not in page.text and "sub_" not in page.text
+        assert "(subject)" in page.text and "cg-export-csv" not in page.text
+        assert http.get(f"{BASE}/stats").status_code == 200
+        csrf = csrf_of(page.text)
+        complete = http.post(f"{BASE}/requests/r1/complete", data={"csrf": csrf})
+        assert complete.status_code == 403
+
+
+def test_audit_log_filters_by_action(world: World) -> None:
+    with client(world.server, "10.0.0.9") as http:
+        assert login(http, "olivia").status_code == 303
+        everything = http.get(f"{BASE}/audit")
+        assert 'class="cg-action">consent.given<' in everything.text
+        page = http.get(f"{BASE}/audit", params={"action": "config.loaded"})
+        assert page.status_code == 200
+        shown = re.findall(r'class="cg-action">([^<]+)<', page.text)
+        assert shown == ["config.loaded"] * 4  # seq 0, 3, 6, 9 of the populated log
+        assert "(4 matching" in page.text
+        bad = http.get(f"{BASE}/audit", params={"since": "yesterday"})
+        assert bad.status_code == 400 and "Times must look like" in bad.text
+
+
+def test_verify_now_needs_csrf_and_shows_result(world: World) -> None:
+    with client(world.server, "10.0.0.10") as http:
+        assert login(http, "olivia").status_code == 303
+        page = http.get(f"{BASE}/audit")
+        assert "Not verified from the console yet" in page.text or "Intact" in page.text
+        assert http.post(f"{BASE}/audit/verify", data={"csrf": "0" * 64}).status_code == 403
+        done = http.post(
+            f"{BASE}/audit/verify", data={"csrf": csrf_of(page.text), "return_to": f"{BASE}/audit"}
+        )
+        assert done.status_code == 303
+        after = http.get(f"{BASE}/audit")
+        assert re.search(r"<strong>Intact</strong>: ok: \d+ entries", after.text), after.text
+        assert "by olivia" in after.text
+
+
+def test_logout_ends_the_session(world: World) -> None:
+    with client(world.server, "10.0.0.11") as http:
+        assert login(http, "olivia").status_code == 303
+        page = http.get(f"{BASE}/audit")
+        out = http.post(f"{BASE}/logout", data={"csrf": csrf_of(page.text)})
+        assert out.status_code == 303
+        assert http.get(f"{BASE}/audit").status_code == 303
+
+
+async def _seed_consent(url: str) -> None:
+    store = await open_store(url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        async with store.write() as conn:
+            for subject, ref in ((SUBJECT_A, "ref-alpha"), (SUBJECT_B, "ref-beta")):
+                await conn.execute(insert(cg_subjects).values(id=subject, ref=ref, created_at=now))
+            for subject, granted, denied in (
+                (SUBJECT_A, ["analytics"], ["marketing"]),
+                (SUBJECT_B, [], ["analytics", "marketing"]),
+            ):
+                await conn.execute(
+                    insert(cg_consent_records).values(
+                        subject_id=subject, ts=now, policy_version="v1", text_hash="0" * 64,
+                        language="en", method="banner", regime="gdpr",
+                        granted=json.dumps(granted), denied=json.dumps(denied), gpc=False,
+                        gpc_override=False, chosen_at=now,
+                    )
+                )  # fmt: skip
+    finally:
+        await store.close()
+
+
+@pytest.fixture(scope="module")
+def seeded(world: World) -> World:
+    asyncio.run(_seed_consent(world.url))
+    return world
+
+
+def test_stats_chart_shows_opt_in_rates(seeded: World) -> None:
+    with client(seeded.server, "10.0.0.12") as http:
+        assert login(http, "oscar").status_code == 303  # operators see statistics
+        page = http.get(f"{BASE}/stats", params={"days": "7"})
+        assert page.status_code == 200
+        assert "<script" not in page.text
+        svg = re.search(r"<svg xmlns.*?</svg>", page.text, re.S)
+        assert svg is not None and 'role="img"' in svg.group(0)
+        assert 'data-purpose="analytics"' in svg.group(0)
+        assert 'data-purpose="marketing"' in svg.group(0)
+        cells = re.findall(r"<tr><td>(\w+)</td><td>[\d-]+</td><td>(\d+)</td><td>(\d+)</td>"
+                           r"<td>(\d+) %</td></tr>", page.text)  # fmt: skip
+        assert sorted(cells) == [("analytics", "1", "2", "50"), ("marketing", "0", "2", "0")]
+        # Subjects never appear on the statistics page.
+        assert SUBJECT_A not in page.text and "ref-alpha" not in page.text
+
+
+def test_subject_timeline_by_reference_is_audited(seeded: World) -> None:
+    with client(seeded.server, "10.0.0.13") as http:
+        assert login(http, "olivia").status_code == 303
+        page = http.get(f"{BASE}/subjects", params={"ref": "ref-alpha"})
+        assert page.status_code == 200
+        items = re.findall(r"<li><time[^>]*>[^<]*</time> <strong>([^<]+)</strong>", page.text)
+        assert items.count("consent.given") >= 1 and "consent via banner" in items
+        assert "granted analytics; denied marketing" in page.text
+        unknown = http.get(f"{BASE}/subjects", params={"ref": "no-such-ref"})
+        assert unknown.status_code == 404
+    rows = sql(seeded.url, ("SELECT subject FROM cg_audit_entries WHERE actor = 'olivia' AND "
+                            "action = 'admin.subject_viewed'", {}))[0]  # fmt: skip
+    assert [tuple(r) for r in rows] == [(SUBJECT_A,)]
+
+
+def test_export_jsonl_of_a_subject(seeded: World) -> None:
+    with client(seeded.server, "10.0.0.14") as http:
+        assert login(http, "olivia").status_code == 303
+        response = http.get(f"{BASE}/audit/export.jsonl", params={"subject": "ref-alpha"})
+        assert response.status_code == 200
+        assert response.headers["content-disposition"].startswith('attachment; filename="audit-')
+        lines = [json.loads(line) for line in response.text.splitlines()]
+        assert lines and all(line["subject"] == SUBJECT_A for line in lines)
+        assert list(lines[0]) == list(COLUMNS)
+    assert "admin.audit_exported" in seeded.actions("olivia")

@@ -1,0 +1,29 @@
+"""The readable bundle page escapes everything that came from visitors or the shop."""
+
+from __future__ import annotations
+
+from gateway.dsr_page import render_bundle, render_confirm, render_erased
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def test_values_are_escaped() -> None:
+    bundle = {
+        "subject_ref": "CG-AAAAAAAAAAAAAAAA",
+        "generated_at": "2026-01-01T00:00:00Z",
+        "consents": [],
+        "profile": {"facts": {"customer": HOSTILE}},
+        "decisions": [{"rule": HOSTILE, "purposes": ["p"], "first": "", "last": "", "count": 1}],
+        "events": [{"type": "view", "ts": "t", "sku": HOSTILE}],
+        "audit": [],
+    }
+    page = render_bundle(bundle, json_url="/_privacy/my-data", delete_url="/d")
+    assert HOSTILE not in page
+    assert "&lt;script&gt;" in page
+    assert "No consent choices are stored." in page and "No audit entries." in page
+
+
+def test_confirm_and_done_pages() -> None:
+    form = render_confirm(action="/_privacy/my-data/delete", csrf='x"y', back="/p")
+    assert 'name="confirm" value="yes"' in form and 'value="x&#34;y"' in form
+    assert "CG-AAAA" in render_erased("CG-AAAA")

@@ -1,0 +1,134 @@
+"""Retention: what expired goes, what is still relied on stays, one audit entry per run;
+on SQLite and PostgreSQL, in process and through `consentgate retention purge`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from audit.requests_store import RequestsStore, cg_dsr_requests
+from consent.pseudonyms import new_visitor_id
+from consent.state import ConsentRecord
+from consent.store import ConsentStore, cg_consent_records
+from gateway.dsr_service import deadline_policy
+from gateway.retention import PurgeCounts, cutoffs, purge, purge_actor
+from gateway.storage import Store, open_store
+from personalization_rules.profile import ShopEvent
+from personalization_rules.profile_store import ProfileStore, cg_events, cg_profiles
+from policies.models import DsrSettings, RetentionSettings
+from tests.audit.audit_stores import write_config
+from tests.gateway.dsr_scenario import run_cli
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+OLD = NOW - timedelta(days=800)
+
+
+def record(ts: datetime, granted: set[str]) -> ConsentRecord:
+    return ConsentRecord("v1", "ab" * 32, "en", "banner", ts, "gdpr", frozenset(granted),
+                         frozenset({"analytics", "marketing"}) - granted)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (RetentionSettings(), (1825, 395, 395, 395, 730)),
+        (RetentionSettings(events_days=1, consent_records_days=None), (None, 1, 395, 395, 730)),
+    ],
+)
+def test_cutoffs(settings: RetentionSettings, expected: tuple[int | None, ...]) -> None:
+    limits = cutoffs(settings, NOW)
+    got = (limits.consent_records, limits.events, limits.profiles, limits.decisions,
+           limits.dsr_requests)  # fmt: skip
+    assert got == tuple(None if d is None else NOW - timedelta(days=d) for d in expected)
+
+
+def test_purge_actor_carries_the_counts() -> None:
+    actor = purge_actor("system", PurgeCounts(events=3, dsr_requests=1))
+    assert actor == (
+        "system;consent_records=0,events=3,exposures=0,profiles=0,decisions=0,dsr_requests=1"
+    )
+
+
+async def seed(store: Store) -> tuple[str, str]:
+    """Subject `old` (all of it expired), subject `new` (nothing expired)."""
+    consent = await ConsentStore.open(store, bytes(32), os.urandom)
+    profiles = ProfileStore(store)
+    ids = []
+    for when in (OLD, NOW):
+        subject = await consent.create_subject(new_visitor_id(os.urandom), when)
+        ids.append(subject.id)
+        await consent.append(subject.id, record(when - timedelta(days=1), {"analytics"}))
+        await consent.append(subject.id, record(when, set()))
+        await profiles.record_events(subject.id, [ShopEvent("view", when, sku="SKU-1")])
+    requests = RequestsStore(store, bytes(32), deadline_policy(DsrSettings()))
+    done = await requests.receive("export", "CG-AAAAAAAAAAAAAAAA", "gdpr", "cli", OLD)
+    await requests.complete(done.id, "cli", OLD)
+    await requests.receive("delete", "CG-AAAAAAAAAAAAAAAA", "gdpr", "cli", OLD)  # still open
+    return ids[0], ids[1]
+
+
+async def counts(store: Store) -> dict[str, int]:
+    async with store.engine.connect() as conn:
+        return {
+            table.name: int(await conn.scalar(select(func.count()).select_from(table)) or 0)
+            for table in (cg_consent_records, cg_events, cg_profiles, cg_dsr_requests)
+        }
+
+
+async def _purge_in_process(url: str) -> None:
+    store = await open_store(url)
+    try:
+        old, new = await seed(store)
+        before = await counts(store)
+        assert before == {"cg_consent_records": 4, "cg_events": 2, "cg_profiles": 2,
+                          "cg_dsr_requests": 2}  # fmt: skip
+        result = await purge(store, cutoffs(RetentionSettings(consent_records_days=30), NOW))
+        # The old subject's superseded record goes; its latest (in force) stays.
+        assert result == PurgeCounts(consent_records=1, events=1, profiles=1, dsr_requests=1)
+        assert await counts(store) == {"cg_consent_records": 3, "cg_events": 1,
+                                       "cg_profiles": 1, "cg_dsr_requests": 1}  # fmt: skip
+        consent = await ConsentStore.open(store, bytes(32))
+        assert len(await consent.history(old)) == 1 and len(await consent.history(new)) == 2
+        again = await purge(store, cutoffs(RetentionSettings(consent_records_days=30), NOW))
+        assert again.total == 0
+    finally:
+        await store.close()
+
+
+def test_purge_deletes_only_what_expired(store_url: str) -> None:
+    asyncio.run(_purge_in_process(store_url))
+
+
+async def _seed_only(url: str) -> None:
+    store = await open_store(url)
+    try:
+        await seed(store)
+    finally:
+        await store.close()
+
+
+@pytest.mark.e2e
+def test_retention_purge_command(store_url: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, store_url)
+    (tmp_path / "consentgate-master.key").write_text("A" * 43 + "=\n")  # 32 zero bytes
+    asyncio.run(_seed_only(store_url))
+    result = run_cli("retention", "purge", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert output["purged"]["events"] == 1 and output["purged"]["dsr_requests"] == 1
+    assert output["total"] == 3  # events, profiles, one completed request (records: 5 years)
+
+    verify = run_cli("audit", "verify", "--config", str(config))
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    exported = run_cli("audit", "export", "--config", str(config), "--format", "jsonl")
+    entries = [json.loads(line) for line in exported.stdout.splitlines()]
+    purges = [e for e in entries if e["action"] == "retention.purged"]
+    assert len(purges) == 1
+    assert purges[0]["actor"].startswith("cli") and "events=1" in purges[0]["actor"]
+    assert purges[0]["subject"] is None and purges[0]["data"] is None
