@@ -21,11 +21,13 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from audit.log import AuditError, AuditLog
+from audit.requests_store import RequestsStore
 from consent.state import ConsentRecord
 from consent.store import ConsentStore
 from gateway.audit_commands import build_audit_log
+from gateway.console.routes import ConsoleApi
 from gateway.dsr_api import DsrApi
-from gateway.dsr_service import DsrService, build_service
+from gateway.dsr_service import ConsoleQueue, DsrService, build_service, deadline_policy
 from gateway.enforcement import CsrfTokens, Enforcement
 from gateway.forwarded import TrustedProxies
 from gateway.master_key import load_master_key
@@ -80,6 +82,13 @@ class Gateway:
                 Route(f"{self.prefix}/readyz", self.readyz, methods=["GET", "HEAD"]),
                 *self.api.routes(),
                 *DsrApi(self.enforcement, lambda: self.dsr).routes(),
+                *ConsoleApi(
+                    config,
+                    store=lambda: self.store,
+                    audit=lambda: self.audit,
+                    requests=self.request_queue,
+                    trusted=self.resolver.trusted,
+                ).routes(),
             ]
         )
 
@@ -148,6 +157,13 @@ class Gateway:
             # until the store is back.
             log.warning("store unavailable at start, retrying: %s", exc)
             self._store_task = asyncio.create_task(self._reopen_store())
+
+    def request_queue(self) -> ConsoleQueue | None:
+        """The data-subject request queue the console shows (None while the store is down)."""
+        if self.store is None:
+            return None
+        policy = deadline_policy(self.loaded.config.dsr)
+        return ConsoleQueue(RequestsStore(self.store, self.master_key, policy))
 
     async def _open_store(self) -> None:
         config = self.loaded.config

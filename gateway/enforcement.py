@@ -20,6 +20,7 @@ from starlette.types import Scope
 from consent.banner import BannerView, PurposeView, render_banner
 from consent.cookies import CookieFilter
 from consent.state import ConsentState
+from gateway.console.auth import without_console_cookies
 from gateway.forwarded import View
 from gateway.html.stage import Stage
 from gateway.personalization import Personalization, Prepared
@@ -100,6 +101,18 @@ class ConsentExchange:
         """The consent-state header (config `consent.upstream_header`)."""
         state = consent_header_value(self.visitor.state, self.visitor.gpc)
         return [(self.owner.config.consent.upstream_header, state)]
+
+    def request_fields(self, fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The console's session cookie never reaches the shop (on https its `__Host-` cookie
+        has Path=/, so browsers send it with storefront requests too)."""
+        out = []
+        for name, value in fields:
+            if name.lower() == "cookie":
+                value = without_console_cookies(value)
+                if not value:
+                    continue
+            out.append((name, value))
+        return out
 
     def response_fields(self, fields: list[Field], rewritten: bool) -> list[Field]:
         """Drop Set-Cookies of ungranted purposes; add ours; make rewritten pages private."""

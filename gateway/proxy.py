@@ -51,6 +51,10 @@ class Exchange(Protocol):
         """Fields added to the upstream request after hop-by-hop stripping."""
         ...
 
+    def request_fields(self, fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The client's fields as they may reach the upstream (e.g. gateway cookies removed)."""
+        ...
+
     def response_fields(self, fields: list[Field], rewritten: bool) -> list[Field]:
         """The response fields to send (e.g. Set-Cookie filtered, cache headers added)."""
         ...
@@ -164,6 +168,7 @@ class Proxy:
         if self._exchange is not None:
             client = scope.get("client")
             exchange = await self._exchange(scope, client[0] if client else "", view)
+            out_headers = exchange.request_fields(out_headers)
             # Added after the client's hop-by-hop fields were stripped (RFC 9110 §7.6.1), so a
             # client-sent `Connection: X-Consent-State` cannot remove ours.
             out_headers.extend(exchange.upstream_fields())

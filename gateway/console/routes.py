@@ -358,7 +358,7 @@ class ConsoleApi:
         chain = self.config.audit.chain
         query, form, error = await self._query(request, ctx, store)
         before_text = request.query_params.get("before", "")
-        before = int(before_text) if before_text.isdigit() else None
+        before = int(before_text) if before_text.isdigit() and len(before_text) <= 15 else None
         page = await audit_view.page(store, chain, query, before)
         filters = {k: v for k, v in form.items() if v}
         qs = ("?" + urlencode(filters)) if filters else ""

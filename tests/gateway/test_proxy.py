@@ -560,6 +560,9 @@ def in_process(
         def upstream_fields(self) -> list[tuple[str, str]]:
             return [("X-Test-Added", "1")]
 
+        def request_fields(self, fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+            return fields
+
         def response_fields(self, fields: list[Any], rewritten: bool) -> list[Any]:
             return [*fields, (b"x-rewritten", b"yes" if rewritten else b"no")]
 
@@ -631,6 +634,9 @@ def test_failing_stage_factory_is_a_502_page(upstream: procs.Server) -> None:
     class Broken:
         def upstream_fields(self) -> list[tuple[str, str]]:
             return []
+
+        def request_fields(self, fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+            return fields
 
         def response_fields(self, fields: list[Any], rewritten: bool) -> list[Any]:
             return fields

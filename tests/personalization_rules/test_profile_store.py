@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from gateway.storage import Store
 from personalization_rules.engine import SlotDecision
@@ -32,10 +32,10 @@ def decision(rule: str, purposes: frozenset[str], experiment: str | None = None,
     return SlotDecision("hero", rule, BANNER, purposes, experiment, variant, sticky)
 
 
-async def rows(store: Store, table: object, subject_id: str) -> int:
+async def rows(store: Store, table: Table, subject_id: str) -> int:
     async with store.engine.connect() as conn:
         count = await conn.scalar(
-            select(func.count()).select_from(table).where(table.c.subject_id == subject_id)  # type: ignore[attr-defined]
+            select(func.count()).select_from(table).where(table.c.subject_id == subject_id)
         )
     return int(count or 0)
 

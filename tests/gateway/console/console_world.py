@@ -1,5 +1,5 @@
 """Helpers for console end-to-end tests: a config, users made with the real CLI, the console
-served by a real process (`console_server.py`), and signing in over HTTP.
+served by the real gateway app under granian, and signing in over HTTP.
 
 Every test plays its own client address with `X-Forwarded-For` (loopback is a trusted proxy
 in this config), so the per-client login rate limit of one test never throttles another.
@@ -59,16 +59,17 @@ def add_user(config: Path, name: str, role: str, password: str = PASSWORD) -> No
 
 @contextlib.contextmanager
 def start_console(config: Path) -> Iterator[procs.Server]:
-    """The console served by granian from `console_server.factory`."""
+    """The real gateway app (which mounts the console) served by granian."""
     port = procs.free_port()
     url = f"http://127.0.0.1:{port}"
     with procs.log_file("console") as (log, log_path):
         process = procs.spawn(
             [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--no-ws",
              "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-             "tests.gateway.console.console_server:factory"],
+             "gateway.app:factory"],
             log,
-            {"CG_CONSOLE_CONFIG": str(config), "CONSENTGATE_MASTER_KEY": MASTER_KEY_B64},
+            {"CONSENTGATE_RESOLVED_CONFIG": str(config), "CONSENTGATE_OVERRIDES": "{}",
+             "CONSENTGATE_MASTER_KEY": MASTER_KEY_B64},
         )  # fmt: skip
         try:
             procs.wait_http(f"{url}/_privacy/healthz", process, log_path)

@@ -147,7 +147,8 @@ def test_officer_filters_exports_and_completes(page: Page, world: World, tmp_pat
     page.get_by_role("button", name="Apply filter").click()
     page.wait_for_url("**action=config.loaded**")
     actions = page.locator("#cg-entries td.cg-action").all_inner_texts()
-    assert actions == ["config.loaded"] * 4
+    # The seeded log has 4; the gateway itself audits its own start (one more per start).
+    assert len(actions) >= 4 and set(actions) == {"config.loaded"}
 
     DOCS.mkdir(exist_ok=True)
     page.screenshot(path=str(DOCS / "console-audit.png"), full_page=True)
@@ -164,8 +165,9 @@ def test_officer_filters_exports_and_completes(page: Page, world: World, tmp_pat
         rows = list(csv.reader(f))
     assert tuple(rows[0]) == COLUMNS
     action = COLUMNS.index("action")
-    assert [r[action] for r in rows[1:]] == ["config.loaded"] * 4
-    assert [int(r[COLUMNS.index("seq")]) for r in rows[1:]] == [0, 3, 6, 9]
+    assert {r[action] for r in rows[1:]} == {"config.loaded"}
+    assert len(rows) - 1 == len(actions)  # exactly the filtered set
+    assert [int(r[COLUMNS.index("seq")]) for r in rows[1:5]] == [0, 3, 6, 9]
 
     # The request queue: the overdue request stands out; complete it.
     page.get_by_role("link", name="Requests").click()

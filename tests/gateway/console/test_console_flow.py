@@ -183,8 +183,9 @@ def test_audit_log_filters_by_action(world: World) -> None:
         page = http.get(f"{BASE}/audit", params={"action": "config.loaded"})
         assert page.status_code == 200
         shown = re.findall(r'class="cg-action">([^<]+)<', page.text)
-        assert shown == ["config.loaded"] * 4  # seq 0, 3, 6, 9 of the populated log
-        assert "(4 matching" in page.text
+        # seq 0, 3, 6, 9 of the populated log, plus the gateway's own start entry.
+        assert set(shown) == {"config.loaded"} and len(shown) == 5
+        assert "(5 matching" in page.text
         bad = http.get(f"{BASE}/audit", params={"since": "yesterday"})
         assert bad.status_code == 400 and "Times must look like" in bad.text
 
