@@ -268,7 +268,6 @@ def banner(port: int, shop_port: int, paths: DemoPaths, password: str) -> str:
             "consentgate demo is running",
             f"  shop (through the gateway): {base}/",
             f"  preference center:          {base}/_privacy/preferences",
-            # The compliance console arrives with a later issue; until then this URL is 404.
             f"  compliance console:         {base}/_privacy/admin",
             f"  officer login:              {OFFICER_LOGIN} / {password}"
             f"  (in {paths.officer_password})",
@@ -279,6 +278,17 @@ def banner(port: int, shop_port: int, paths: DemoPaths, password: str) -> str:
             "Press Ctrl-C to stop.",
         ]
     )
+
+
+def ensure_officer(config: Path, password: str) -> None:
+    """Create the demo officer (once; the gateway has migrated the store by now)."""
+    import io
+
+    from gateway.admin_commands import add_user
+
+    # An existing officer makes add_user refuse ("taken"): that is the normal second start.
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        add_user(config, OFFICER_LOGIN, "officer", io.StringIO(password + "\n"))
 
 
 def run_demo(port: int, data_dir: Path | None) -> int:
@@ -331,6 +341,7 @@ def run_demo(port: int, data_dir: Path | None) -> int:
         if problem is not None:
             print(f"consentgate demo: could not start: {problem}", file=sys.stderr)
             return 1
+        ensure_officer(config, password)
         print(banner(port, shop_port, paths, password), flush=True)
         while not stop_event.wait(POLL_SECONDS):
             for child in children:

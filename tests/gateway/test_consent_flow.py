@@ -265,3 +265,20 @@ def test_choices_are_audited_and_the_chain_verifies(world: DemoWorld) -> None:
     assert "analytics" not in json.dumps(given["data"])
     verified = cli("verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_the_demo_officer_can_sign_in(world: DemoWorld) -> None:
+    from tests.gateway.console.console_world import csrf_of
+
+    password = (world.data_dir / "officer-password.txt").read_text().strip()
+    with httpx.Client(base_url=world.url, timeout=30) as http:
+        form = http.get("/_privacy/admin/login")
+        assert form.status_code == 200
+        answer = http.post(
+            "/_privacy/admin/login",
+            data={"csrf": csrf_of(form.text), "name": "officer", "password": password, "next": ""},
+        )
+        assert answer.status_code == 303
+        audit_page = http.get("/_privacy/admin/audit")
+    assert audit_page.status_code == 200
+    assert "consent." in audit_page.text or "config.loaded" in audit_page.text
