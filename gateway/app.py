@@ -29,10 +29,12 @@ from gateway.console.routes import ConsoleApi
 from gateway.dsr_api import DsrApi
 from gateway.dsr_service import ConsoleQueue, DsrService, build_service, deadline_policy
 from gateway.enforcement import CsrfTokens, Enforcement
+from gateway.events_api import EventsApi
 from gateway.forwarded import TrustedProxies
 from gateway.master_key import load_master_key
 from gateway.personalization import Personalization
 from gateway.privacy_api import PrivacyApi
+from gateway.profile_tracking import ProfileTracking
 from gateway.proxy import Proxy
 from gateway.retention import RetentionScheduler
 from gateway.storage import Store, open_store
@@ -64,7 +66,18 @@ class Gateway:
             config, TrustedProxies(settings.trusted_proxies), self.geo, consent=None
         )
         self.weather = provider_from_settings(config.weather)
-        self.personalization = Personalization(loaded, weather=self.weather)
+        self.tracking = ProfileTracking(config)
+        self.personalization = Personalization(
+            loaded,
+            weather=self.weather,
+            recommender=self.tracking.recommender,
+            profiles=self.tracking.profile,
+            tracker=self.tracking.observe,
+        )
+        self.events = EventsApi(
+            config, lambda: self.resolver.consent, lambda: self.tracking.store,
+            self.tracking.product,
+        )  # fmt: skip
         self.enforcement = Enforcement(
             config, self.resolver, CsrfTokens(self.master_key), self.personalization
         )
@@ -82,6 +95,7 @@ class Gateway:
                 Route(f"{self.prefix}/readyz", self.readyz, methods=["GET", "HEAD"]),
                 *self.api.routes(),
                 *DsrApi(self.enforcement, lambda: self.dsr).routes(),
+                *self.events.routes(),
                 *ConsoleApi(
                     config,
                     store=lambda: self.store,
@@ -176,6 +190,7 @@ class Gateway:
             await store.close()
             raise
         self.resolver.consent = consent
+        await self.tracking.start(store)
         self.audit = audit
         sources = [ProfileStore(store)]
         self.dsr = build_service(config, store, consent, audit, self.master_key, sources)
@@ -236,6 +251,8 @@ class Gateway:
                 await self._store_task
         if self.retention is not None:
             await self.retention.stop()
+        with contextlib.suppress(Exception):
+            await self.tracking.stop()
         if self.audit is not None:
             with contextlib.suppress(Exception):
                 await self.audit.close()

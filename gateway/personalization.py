@@ -45,6 +45,8 @@ class WeatherSource(Protocol):
 
 # The visitor's profile (None: unknown); called only when its purpose is granted.
 ProfileSource = Callable[[Visitor], Awaitable[VisitorProfile | None]]
+# Told what each page decided (path, decision); must not block (queues the write).
+Tracker = Callable[[Visitor, str, Decision], object]
 
 
 @dataclass
@@ -85,6 +87,7 @@ class Personalization:
         weather: WeatherSource | None = None,
         recommender: Recommender | None = None,
         profiles: ProfileSource | None = None,
+        tracker: Tracker | None = None,
     ) -> None:
         config = loaded.config
         self.config = config
@@ -98,6 +101,7 @@ class Personalization:
         self.recommender = recommender or CatalogRecommender(products)
         self.weather = weather
         self.profiles = profiles
+        self.tracker = tracker
         self.personal_purposes = frozenset(
             pid for pid in config.personalization.data_purposes.values() if pid
         )
@@ -167,4 +171,9 @@ class Personalization:
     def stages(self, visitor: Visitor, scope: Scope, prepared: Prepared) -> list[Stage]:
         """The slot-filling stage for this page (empty when no rule won)."""
         outcome = self.decide(visitor, scope, prepared)
+        if self.tracker is not None:
+            try:
+                self.tracker(visitor, scope["path"], outcome.decision)
+            except Exception as exc:  # bookkeeping never breaks a page
+                log.warning("profile tracking failed: %s", type(exc).__name__)
         return [SlotFill(outcome.html)] if outcome.html else []
