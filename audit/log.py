@@ -69,7 +69,7 @@ from audit.store import (
     get_subject_key,
 )
 from audit.subject_crypto import NONCE_BYTES, SubjectKey, seal
-from gateway.storage import Store
+from storage.store import Store
 
 log = logging.getLogger("consentgate.audit")
 

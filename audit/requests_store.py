@@ -27,8 +27,8 @@ from audit.dsr import (
     ref_mac,
     request_log_key,
 )
-from gateway.schema import Migration, create_tables, register_component
-from gateway.storage import Store
+from storage.schema import Migration, create_tables, register_component
+from storage.store import Store
 
 Random = Callable[[int], bytes]
 

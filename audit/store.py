@@ -21,7 +21,7 @@ Sealed subject key (``key`` column), bytes::
 
 The AAD binds a sealed key to its row: copying it to another subject does not open.
 Destroying a key deletes its row (crypto-shredding, GDPR Art. 17); SQLite's
-``secure_delete`` (set by ``gateway.storage``) zeroes the freed bytes, and the caller runs
+``secure_delete`` (set by ``storage.store``) zeroes the freed bytes, and the caller runs
 ``Store.checkpoint()`` afterwards so the WAL copy goes too.
 """
 
@@ -54,8 +54,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from audit.envelope import Entry, canonical_json, format_ts
 from audit.subject_crypto import KEY_BYTES, NONCE_BYTES, SubjectKey
-from gateway.schema import Migration, create_tables, register_component
-from gateway.storage import Store
+from storage.schema import Migration, create_tables, register_component
+from storage.store import Store
 
 Random = Callable[[int], bytes]
 Record = dict[str, object]

@@ -40,8 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from audit.subject_crypto import new_subject_id
 from consent.pseudonyms import Keyring, new_subject_ref
 from consent.state import ConsentRecord, Method
-from gateway.schema import Migration, create_tables, register_component
-from gateway.storage import Store
+from storage.schema import Migration, create_tables, register_component
+from storage.store import Store
 
 metadata = MetaData()
 

@@ -17,8 +17,8 @@ from typing import TextIO
 
 from gateway.console.auth import ConsoleUsers, UserError, check_name
 from gateway.console.passwords import PasswordError, hash_password
-from gateway.storage import SchemaError, StoreUnavailable, open_store
 from policies.loader import ConfigInvalid, load_config
+from storage.store import SchemaError, StoreUnavailable, open_store
 
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
 

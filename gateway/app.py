@@ -37,13 +37,13 @@ from gateway.privacy_api import PrivacyApi
 from gateway.profile_tracking import ProfileTracking
 from gateway.proxy import Proxy
 from gateway.retention import RetentionScheduler
-from gateway.storage import Store, open_store
 from gateway.visitor import VisitorResolver
 from personalization_rules.geo import GeoDatabaseError, GeoReader
 from personalization_rules.profile_store import ProfileStore
 from personalization_rules.weather import provider_from_settings
 from policies.loader import LoadedConfig, load_config
 from policies.models import GeoSettings
+from storage.store import Store, open_store
 
 log = logging.getLogger("consentgate")
 

@@ -32,9 +32,9 @@ from audit.sinks import CheckpointSink, FileSink, WebhookSink, latest_note
 from audit.store import EntryFilter, iter_records, load_notes, load_records
 from audit.subject_crypto import is_subject_id
 from audit.verify import verify_log
-from gateway.storage import SchemaError, Store, StoreUnavailable, open_store
 from policies.loader import ConfigInvalid, load_config
 from policies.models import AuditSettings, Config
+from storage.store import SchemaError, Store, StoreUnavailable, open_store
 
 Format = Literal["jsonl", "csv"]
 # The contract's entry fields, in this order; `v` (the envelope version, needed to recompute

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from gateway.storage import SchemaError, StoreUnavailable
 from policies.loader import ConfigInvalid, load_config
 from policies.models import Config
+from storage.store import SchemaError, StoreUnavailable
 
 EXIT_OK, EXIT_UNKNOWN, EXIT_ERROR = 0, 1, 2
 

@@ -69,8 +69,8 @@ from audit.subject_crypto import DataUnreadable, SealedData, open_sealed
 from consent.state import ConsentRecord
 from consent.store import ConsentStore, Subject
 from gateway.console.request_queue import QueuedRequest
-from gateway.storage import Store
 from policies.models import Config, DsrSettings
+from storage.store import Store
 
 log = logging.getLogger("consentgate.dsr")
 
@@ -376,8 +376,8 @@ async def standalone(config: Config) -> AsyncIterator[DsrService]:
     import audit.store  # noqa: F401
     from gateway.audit_commands import build_audit_log
     from gateway.master_key import load_master_key
-    from gateway.storage import open_store
     from personalization_rules.profile_store import ProfileStore
+    from storage.store import open_store
 
     master_key = load_master_key(config.keys.master_key_file)
     store = await open_store(config.storage.url)

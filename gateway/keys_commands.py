@@ -12,8 +12,8 @@ from pathlib import Path
 
 from consent.store import ConsentStore
 from gateway.master_key import load_master_key
-from gateway.storage import open_store
 from policies.loader import ConfigInvalid, load_config
+from storage.store import open_store
 
 
 async def _rotate(config_path: Path) -> int:

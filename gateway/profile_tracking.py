@@ -27,7 +27,6 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from gateway.storage import Store
 from gateway.visitor import Visitor
 from personalization_rules.aggregates import AggregateCache
 from personalization_rules.attributes import (
@@ -47,6 +46,7 @@ from personalization_rules.recommendations import (
 )
 from personalization_rules.recommender import Product
 from policies.models import Config
+from storage.store import Store
 
 log = logging.getLogger("consentgate.personalization")
 

@@ -31,9 +31,9 @@ from sqlalchemy import Table, delete, func, select
 from audit.log import AuditLog
 from audit.requests_store import cg_dsr_requests
 from consent.store import cg_consent_records
-from gateway.storage import Store
 from personalization_rules.profile_store import cg_decisions, cg_events, cg_exposures, cg_profiles
 from policies.models import RetentionSettings
+from storage.store import Store
 
 log = logging.getLogger("consentgate.retention")
 

@@ -27,8 +27,8 @@ from typing import Final
 from sqlalchemy import Integer, and_, case, func, select
 from sqlalchemy.orm import aliased
 
-from gateway.storage import Store
 from personalization_rules.profile_store import cg_events
+from storage.store import Store
 
 PURCHASE_WEIGHT: Final = 3
 MAX_PER_LIST: Final = 50  # more than any slot shows

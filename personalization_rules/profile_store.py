@@ -50,12 +50,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consent.store import cg_subjects
-from gateway.schema import Migration, create_tables, register_component
-from gateway.storage import Store
 from personalization_rules.attributes import VisitorProfile
 from personalization_rules.engine import SlotDecision
 from personalization_rules.experiment_stats import VariantCounts
 from personalization_rules.profile import ProfileFacts, ShopEvent, Thresholds, visitor_profile
+from storage.schema import Migration, create_tables, register_component
+from storage.store import Store
 
 metadata = MetaData()
 

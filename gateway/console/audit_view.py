@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from audit.envelope import format_ts
 from audit.store import EntryFilter, Record, cg_audit_entries, iter_records
-from gateway.storage import Store
+from storage.store import Store
 
 PAGE_SIZE = 50
 

@@ -46,8 +46,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from gateway.console.lockout import LoginState, after_failure, after_success
-from gateway.schema import Migration, create_tables, register_component
-from gateway.storage import Store
+from storage.schema import Migration, create_tables, register_component
+from storage.store import Store
 
 Role = Literal["officer", "operator"]
 ROLES: tuple[Role, ...] = ("officer", "operator")

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 
 from consent.store import cg_consent_records
-from gateway.storage import Store
+from storage.store import Store
 
 MAX_DAYS = 366
 

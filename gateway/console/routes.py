@@ -74,8 +74,8 @@ from gateway.console.timeline import Event, find_subject, rfc3339, timeline
 from gateway.console.verify_status import last_result, run_verify
 from gateway.forwarded import TrustedProxies
 from gateway.forwarded import resolve as resolve_view
-from gateway.storage import Store
 from policies.models import Config
+from storage.store import Store
 
 log = logging.getLogger("consentgate.console")
 

@@ -18,7 +18,7 @@ from audit.subject_crypto import is_subject_id
 from consent.store import cg_consent_records, cg_subjects
 from gateway.console import audit_view
 from gateway.console.request_queue import QueuedRequest
-from gateway.storage import Store
+from storage.store import Store
 
 LIMIT = 500  # per source; a longer history is for `consentgate dsr export`
 

@@ -16,8 +16,8 @@ from audit.signing_key import SigningKeyError, public_key_path, read_verifier
 from audit.sinks import latest_note
 from audit.store import load_notes, load_records
 from audit.verify import verify_log
-from gateway.storage import Store
 from policies.models import AuditSettings
+from storage.store import Store
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from gateway.audit_commands import build_audit_log
-from gateway.storage import open_store
 from policies.loader import load_config
+from storage.store import open_store
 
 MASTER_KEY = bytes(range(32))
 

@@ -15,8 +15,8 @@ from sqlalchemy import text
 
 from audit.envelope import Entry
 from gateway.audit_commands import build_audit_log
-from gateway.storage import open_store
 from policies.loader import load_config
+from storage.store import open_store
 
 MASTER_KEY = bytes(range(32))
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

@@ -24,8 +24,8 @@ from audit.store import (
     subject_key,
 )
 from audit.subject_crypto import SubjectKey
-from gateway.schema import CORE
-from gateway.storage import open_store
+from storage.schema import CORE
+from storage.store import open_store
 
 MASTER = b"\x0a" * 32
 SUBJECT = "sub_" + "c3" * 16

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from audit.dsr import DeadlinePolicy, Period
 from audit.requests_store import RequestsStore, cg_dsr_requests
-from gateway.storage import open_store
+from storage.store import open_store
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 REF = "CG-ABCDEFGHIJKLMNOP"

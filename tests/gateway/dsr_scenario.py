@@ -21,9 +21,9 @@ from audit.dsr import BUNDLE_KEYS, check_audit_item
 from audit.signing_key import read_verifier
 from consent.store import ConsentStore
 from gateway.master_key import load_master_key
-from gateway.storage import open_store
 from personalization_rules.profile import ShopEvent
 from personalization_rules.profile_store import Observation, ProfileStore
+from storage.store import open_store
 from tests import procs
 from tests.demo_world import LONDON, DemoWorld
 from tests.stores import SERVER

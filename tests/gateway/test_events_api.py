@@ -20,9 +20,9 @@ from consent.state import action_choices, choice_record
 from consent.store import ConsentStore
 from gateway.demo.world import DemoPaths, demo_config
 from gateway.events_api import MAX_BODY, EventsApi
-from gateway.storage import open_store
 from personalization_rules.profile_store import ProfileStore, cg_events, cg_profiles
 from policies.models import Config
+from storage.store import open_store
 
 TOKEN = "test-events-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

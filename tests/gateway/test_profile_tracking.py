@@ -14,13 +14,13 @@ from consent.store import ConsentStore, Subject
 from gateway.demo.world import DemoPaths, demo_config
 from gateway.forwarded import View
 from gateway.profile_tracking import ProfileTracking
-from gateway.storage import open_store
 from gateway.visitor import Visitor
 from personalization_rules.engine import Decision, SlotDecision
 from personalization_rules.geo import GeoPlace
 from personalization_rules.rules import Banner
 from personalization_rules.templates import BannerTemplate
 from policies.models import Config
+from storage.store import open_store
 
 SE = GeoPlace("EU", "SE", None, "Linköping", 58.41, 15.62, "Europe/Stockholm")
 NOTHING = Decision({})

@@ -18,10 +18,10 @@ from consent.state import ConsentRecord
 from consent.store import ConsentStore, cg_consent_records
 from gateway.dsr_service import deadline_policy
 from gateway.retention import PurgeCounts, cutoffs, purge, purge_actor
-from gateway.storage import Store, open_store
 from personalization_rules.profile import ShopEvent
 from personalization_rules.profile_store import ProfileStore, cg_events, cg_profiles
 from policies.models import DsrSettings, RetentionSettings
+from storage.store import Store, open_store
 from tests.audit.audit_stores import write_config
 from tests.gateway.dsr_scenario import run_cli
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from consent.pseudonyms import new_visitor_id
 from consent.store import ConsentStore
-from gateway.storage import Store, open_store
 from personalization_rules import profile_store  # noqa: F401  (registers its component)
+from storage.store import Store, open_store
 
 
 async def store_with_subjects(url: str, n: int) -> tuple[Store, ConsentStore, list[str]]:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Table, func, select
 
-from gateway.storage import Store
 from personalization_rules.engine import SlotDecision
 from personalization_rules.profile import ShopEvent
 from personalization_rules.profile_store import (
@@ -21,6 +20,7 @@ from personalization_rules.profile_store import (
 )
 from personalization_rules.rules import Banner
 from personalization_rules.templates import BannerTemplate
+from storage.store import Store
 from tests.personalization_rules.subjects import store_with_subjects
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -21,7 +21,7 @@ from gateway.console.auth import (
     csrf_token,
     without_console_cookies,
 )
-from gateway.storage import Store, open_store
+from storage.store import Store, open_store
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 T = TypeVar("T")

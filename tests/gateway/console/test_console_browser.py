@@ -20,8 +20,8 @@ import pytest
 from audit.requests_store import RequestsStore
 from gateway.audit_commands import COLUMNS
 from gateway.dsr_service import deadline_policy
-from gateway.storage import open_store
 from policies.loader import load_config
+from storage.store import open_store
 from tests import procs
 from tests.audit.audit_stores import MASTER_KEY, populate
 from tests.gateway.console.console_world import (

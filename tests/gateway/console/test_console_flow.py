@@ -15,7 +15,7 @@ from sqlalchemy import insert
 
 from consent.store import cg_consent_records, cg_subjects
 from gateway.audit_commands import COLUMNS
-from gateway.storage import open_store
+from storage.store import open_store
 from tests import procs
 from tests.audit.audit_stores import SUBJECT_A, SUBJECT_B, populate, sql
 from tests.gateway.console.console_world import (

@@ -2,7 +2,7 @@
 
 SQLite (`sqlite+aiosqlite:////abs/path.db`, the embedded default) gets its pragmas on every new
 connection; PostgreSQL (`postgresql+asyncpg://...`) lets several gateway nodes share one store.
-Tables are SQLAlchemy Core; schema components and migrations live in `gateway.schema`.
+Tables are SQLAlchemy Core; schema components and migrations live in `storage.schema`.
 
 Transactions: reads use `store.engine.begin()` / `connect()`; anything that writes should use
 `store.write()`, which on SQLite begins with `BEGIN IMMEDIATE` so a read-then-write
@@ -27,8 +27,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from gateway import schema
-from gateway.schema import (
+from storage import schema
+from storage.schema import (
     SQLITE_BEGIN,
     Component,
     Migration,
@@ -188,7 +188,7 @@ async def open_store(
 ) -> Store:
     """Open the store at `url` and, unless `migrate=False`, bring its schema up to date.
 
-    `components` defaults to every registered one (`gateway.schema.register_component`).
+    `components` defaults to every registered one (`storage.schema.register_component`).
     Raises `ValueError` for a bad URL, `StoreUnavailable` when the store cannot be reached,
     `SchemaError` when the stored schema is newer than this code.
     """

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Connection, Integer, MetaData, Table, func, inspect, select, text
 
-from gateway.schema import (
+from storage.schema import (
     CORE,
     Migration,
     SchemaError,
@@ -23,7 +23,7 @@ from gateway.schema import (
     execute,
     registered_components,
 )
-from gateway.storage import Store, StoreUnavailable, open_store, parse_store_url
+from storage.store import Store, StoreUnavailable, open_store, parse_store_url
 from tests.stores import sqlite_url
 
 REPO = Path(__file__).resolve().parents[2]
@@ -274,7 +274,7 @@ def read_line(proc: subprocess.Popen[str]) -> str:
 
 WRITE_AND_HANG = """
     import asyncio, sys
-    from gateway.storage import open_store
+    from storage.store import open_store
 
     async def main(url):
         store = await open_store(url)
@@ -307,8 +307,8 @@ def test_a_commit_survives_sigkill(store_url: str) -> None:
 MIGRATE_ON_GO = """
     import asyncio, pathlib, sys, time
     from sqlalchemy import Column, Integer, MetaData, Table
-    from gateway.schema import CORE, Migration, component, create_tables, migrate
-    from gateway.storage import open_store
+    from storage.schema import CORE, Migration, component, create_tables, migrate
+    from storage.store import open_store
 
     runs = Table("test_runs", MetaData(), Column("id", Integer, primary_key=True))
 

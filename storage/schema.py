@@ -50,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 # the bytes "cgschema" as a signed 64-bit integer; any constant works as long as it never changes.
 SCHEMA_LOCK = int.from_bytes(b"cgschema", "big", signed=True)
 
-# Execution option read by the SQLite `begin` hook in `gateway.storage`: "IMMEDIATE" takes the
+# Execution option read by the SQLite `begin` hook in `storage.store`: "IMMEDIATE" takes the
 # write lock at BEGIN instead of at the first write.
 SQLITE_BEGIN = "cg_sqlite_begin"
 

@@ -1,7 +1,7 @@
 import pytest
 
-from gateway import schema
-from gateway.schema import (
+from storage import schema
+from storage.schema import (
     CORE,
     Component,
     Migration,
