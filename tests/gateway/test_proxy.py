@@ -295,8 +295,10 @@ def test_paths_resolving_into_the_reserved_prefix_never_reach_upstream(
     gateway: procs.Server, target: bytes
 ) -> None:
     response = raw_get(gateway, target)
-    assert b"raw_path" not in response.body
-    assert response.status in (400, 404)
+    assert b"raw_path" not in response.body  # the upstream echo never answered
+    # Refused (400), or answered by the gateway itself as the decoded reserved path (the
+    # console's login redirect, or 404 for an unknown reserved path).
+    assert response.status in (303, 400, 404)
 
 
 # --- responses come back unchanged -------------------------------------------------------
