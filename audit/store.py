@@ -247,11 +247,12 @@ async def _has_tables(conn: AsyncConnection) -> bool:
 
 @dataclass(frozen=True)
 class EntryFilter:
-    """Which entries to read: half-open ``[since, until)`` by ``ts``, and one subject."""
+    """Which entries to read: half-open ``[since, until)`` by ``ts``, one action, one subject."""
 
     since: datetime | None = None
     until: datetime | None = None
     subject: str | None = None
+    action: str | None = None
 
     def where(self, chain: str) -> ColumnElement[bool]:
         """The SQL condition (``ts`` strings are fixed-width UTC, so they sort as instants)."""
@@ -263,6 +264,8 @@ class EntryFilter:
             clauses.append(t.ts < format_ts(self.until))
         if self.subject is not None:
             clauses.append(t.subject == self.subject)
+        if self.action is not None:
+            clauses.append(t.action == self.action)
         return and_(*clauses)
 
 

@@ -10,40 +10,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import and_, func, inspect, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import func, inspect, select
 
-from audit.envelope import format_ts
 from audit.store import EntryFilter, Record, cg_audit_entries, iter_records
 from storage.store import Store
 
 PAGE_SIZE = 50
 
 
-@dataclass(frozen=True)
-class AuditQuery:
-    """The console's filter (every field optional)."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-    action: str | None = None
-    subject: str | None = None
-
-    def where(self, chain: str) -> ColumnElement[bool]:
-        """The SQL condition (``ts`` strings are fixed-width UTC, so they sort as instants)."""
-        t = cg_audit_entries.c
-        clauses: list[ColumnElement[bool]] = [t.chain == chain]
-        if self.since is not None:
-            clauses.append(t.ts >= format_ts(self.since))
-        if self.until is not None:
-            clauses.append(t.ts < format_ts(self.until))
-        if self.action is not None:
-            clauses.append(t.action == self.action)
-        if self.subject is not None:
-            clauses.append(t.subject == self.subject)
-        return and_(*clauses)
+# The console's filter is the export's filter: one SQL condition for both.
+AuditQuery = EntryFilter
 
 
 @dataclass(frozen=True)
@@ -108,7 +85,5 @@ async def actions(store: Store, chain: str) -> list[str]:
 
 async def records(store: Store, chain: str, query: AuditQuery) -> AsyncIterator[Record]:
     """Every matching entry record in seq order, exactly as ``audit export`` writes them."""
-    window = EntryFilter(since=query.since, until=query.until, subject=query.subject)
-    async for record in iter_records(store, chain, window):
-        if query.action is None or record["action"] == query.action:
-            yield record
+    async for record in iter_records(store, chain, query):
+        yield record

@@ -349,7 +349,9 @@ class ConsoleApi:
             if subject is None:
                 error = "No subject with this reference; showing no entries."
                 subject = "sub_" + "0" * 32  # matches nothing
-        query = audit_view.AuditQuery(since, until, form["action"] or None, subject)
+        query = audit_view.AuditQuery(
+            since=since, until=until, subject=subject, action=form["action"] or None
+        )
         return query, form, error
 
     async def audit(self, request: Request, ctx: _Ctx) -> Response:
