@@ -256,10 +256,9 @@ def test_two_processes_append_into_one_store(store_url: str, tmp_path: Path) -> 
     assert report.ok, report.problem
     assert [r["seq"] for r in records] == list(range(400))
     actors = [r["actor"] for r in records]
+    # Both writers' entries are in the one chain. Whether their batches interleave is up to
+    # the scheduler (one process may finish before the other starts), so it is not asserted.
     assert actors.count("node-a") == actors.count("node-b") == 200
-    # Interleaved, not one process after the other.
-    switches = sum(1 for x, y in zip(actors, actors[1:], strict=False) if x != y)
-    assert switches > 1
     result = subprocess.run(
         [sys.executable, "-m", "gateway", "audit", "verify", "--config", str(config)],
         cwd=procs.REPO,
