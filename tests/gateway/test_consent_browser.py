@@ -13,7 +13,6 @@ aborts them (aborting only saves the slow DNS failure).
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -21,25 +20,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests import procs
+from tests.browser import MARKS
 from tests.demo_world import LONDON, SAN_FRANCISCO, DemoWorld, start_demo
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
-CHROMIUM = shutil.which("chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.e2e,
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt install chromium)"),
-]
-# No network on CI machines: keep Chromium from phoning home while it starts.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytestmark = MARKS
 Visitor = Callable[..., "Visit"]
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 DOCS = procs.REPO / "docs"
@@ -77,18 +64,6 @@ def _host(url: str) -> str:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
     with start_demo(tmp_path_factory.mktemp("demo")) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from policies.loader import load_config
 from storage.store import open_store
 from tests import procs
 from tests.audit.audit_stores import MASTER_KEY, populate
+from tests.browser import MARKS
 from tests.gateway.console.console_world import (
     BASE,
     PASSWORD,
@@ -36,20 +36,7 @@ from tests.stores import sqlite_url
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-CHROMIUM = shutil.which("chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.e2e,
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt install chromium)"),
-]
-# No network on CI machines: keep Chromium from phoning home while it starts.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytestmark = MARKS
 DOCS = procs.REPO / "docs"
 SQLITE = "sqlite+aiosqlite:///"
 
@@ -85,18 +72,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     overdue, on_track = asyncio.run(_requests(config))
     with start_console(config) as server:
         yield World(server.url, store_url, overdue, on_track)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture
