@@ -35,6 +35,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from audit.subject_crypto import new_subject_id
@@ -131,6 +132,10 @@ def _record(row: object) -> ConsentRecord:
         gpc_confirmed_override=bool(r["gpc_override"]),
         chosen_at=_utc(r["chosen_at"]) if r["chosen_at"] is not None else None,
     )
+
+
+class SubjectGone(Exception):
+    """The subject a write was meant for no longer exists (it was erased meanwhile)."""
 
 
 class ConsentStore:
@@ -278,9 +283,21 @@ class ConsentStore:
             return [_record(r) for r in rows]
 
     async def append(self, subject_id: str, record: ConsentRecord) -> None:
-        """Append a record; committed (durable) when this returns."""
-        async with self.store.write() as conn:
-            await _append(conn, subject_id, record)
+        """Append a record; committed (durable) when this returns. Raises `SubjectGone` when
+        the subject was erased meanwhile (a concurrent erasure of the same visitor)."""
+        try:
+            async with self.store.write() as conn:
+                await _append(conn, subject_id, record)
+        except IntegrityError:
+            # The records' foreign key to the subject: found by schemathesis racing a consent
+            # post against the same visitor's erasure (tests/gateway/test_openapi.py).
+            async with self.store.engine.connect() as conn:
+                found = await conn.scalar(
+                    select(cg_subjects.c.id).where(cg_subjects.c.id == subject_id)
+                )
+            if found is None:
+                raise SubjectGone(subject_id) from None
+            raise
 
     async def delete_subject(self, subject_id: str) -> bool:
         """Erase the subject, its visitor links and consent records; False if unknown."""

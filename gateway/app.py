@@ -33,6 +33,7 @@ from gateway.events_api import EventsApi
 from gateway.forwarded import TrustedProxies
 from gateway.master_key import load_master_key
 from gateway.personalization import Personalization
+from gateway.preview_links import PreviewLinks
 from gateway.privacy_api import PrivacyApi
 from gateway.profile_tracking import ProfileTracking
 from gateway.proxy import Proxy
@@ -73,14 +74,18 @@ class Gateway:
             recommender=self.tracking.recommender,
             profiles=self.tracking.profile,
             tracker=self.tracking.observe,
+            impressions=self.tracking.impressions,
+            shown=self.tracking.shown,
         )
         self.events = EventsApi(
             config, lambda: self.resolver.consent, lambda: self.tracking.store,
             self.tracking.product,
         )  # fmt: skip
+        self.previews = PreviewLinks(self.master_key)
         self.enforcement = Enforcement(
-            config, self.resolver, CsrfTokens(self.master_key), self.personalization
-        )
+            config, self.resolver, CsrfTokens(self.master_key), self.personalization,
+            self.previews,
+        )  # fmt: skip
         self.proxy = Proxy(settings, exchange=self.enforcement)
         self.api = PrivacyApi(self.enforcement, on_record=self.audit_consent)
         self.resolver.on_record = self.audit_consent
@@ -120,7 +125,8 @@ class Gateway:
         elif self.is_reserved(scope["path"]) and kind == "http":
             await self._guarded(self.privacy, scope, receive, send)
         else:
-            await self.proxy(scope, receive, send)
+            # `cg_preview` is the gateway's: cut from what the storefront sees.
+            await self.proxy(self.previews.detach(scope), receive, send)
 
     async def _guarded(self, app: Any, scope: Scope, receive: Receive, send: Send) -> None:
         # Contract: the gateway never answers 500 with a traceback.

@@ -58,6 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--consent", metavar="p1,p2", help="granted purposes (default: regime)")
     explain.add_argument("--visitor-type", metavar="T", help="new, returning, customer, ...")
+    preview = rules.add_parser(
+        "preview", help="print a signed link that forces a variant or visitor type on one page"
+    )
+    _add_config(preview)
+    preview.add_argument("--url", required=True, metavar="PATH", help="the page's path")
+    preview.add_argument(
+        "--variant", action="append", default=[], metavar="EXP=V", help="force an experiment arm"
+    )
+    preview.add_argument("--visitor-type", metavar="T", help="force a visitor type")
+    preview.add_argument("--ttl", default="1h", help="how long the link works (default 1h)")
 
     keys = sub.add_parser("keys", help="pseudonymization keys").add_subparsers(
         dest="keys_command", required=True, metavar="ACTION"
@@ -125,6 +135,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gateway.commands import check
 
         return check(resolve_config_path(args.config))
+    if args.command == "rules" and args.rules_command == "preview":
+        from gateway.preview_commands import preview as preview_link
+
+        return preview_link(
+            resolve_config_path(args.config),
+            url=args.url,
+            variants=args.variant,
+            visitor_type=args.visitor_type,
+            ttl=args.ttl,
+        )
     if args.command == "rules":
         from gateway.rules_commands import explain as explain_rules
 

@@ -13,9 +13,6 @@ each export appends to the audit log and signs a checkpoint.
 from __future__ import annotations
 
 import json
-import math
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -30,45 +27,10 @@ from gateway.dsr_service import DsrService
 from gateway.enforcement import Enforcement
 from gateway.forwarded import resolve as resolve_view
 from gateway.privacy_api import BadRequest, PrivacyApi
+from gateway.rate_limit import RateLimited, RateLimiter
 from gateway.visitor import Visitor
 
-MAX_CLIENTS = 10_000
 NO_SUBJECT = "no data is stored for this browser (it has made no consent choice)"
-
-
-class RateLimiter:
-    """Token buckets per client: ``rate_per_minute`` tokens, refilled continuously.
-
-    At most ``max_clients`` buckets are kept (least recently used evicted), so a flood of
-    addresses cannot grow memory without bound.
-    """
-
-    def __init__(
-        self,
-        rate_per_minute: int,
-        max_clients: int = MAX_CLIENTS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.capacity = float(rate_per_minute)
-        self.per_second = rate_per_minute / 60.0
-        self.max_clients = max_clients
-        self.clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def take(self, client: str) -> float:
-        """0 when a request may proceed (one token taken), else seconds until it may."""
-        now = self.clock()
-        tokens, last = self._buckets.pop(client, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.per_second)
-        wait = 0.0
-        if tokens >= 1.0:
-            tokens -= 1.0
-        else:
-            wait = (1.0 - tokens) / self.per_second
-        self._buckets[client] = (tokens, now)
-        while len(self._buckets) > self.max_clients:
-            self._buckets.popitem(last=False)
-        return wait
 
 
 ServiceSource = Callable[[], DsrService | None]
@@ -104,7 +66,7 @@ class DsrApi:
                             self.resolver.trusted)  # fmt: skip
         wait = self.limiter.take(view.client)
         if wait > 0:
-            raise _TooMany(math.ceil(wait))
+            raise RateLimited(wait, "too many data requests from your address; try again later")
 
     def _service(self) -> DsrService:
         service = self.service()
@@ -134,7 +96,7 @@ class DsrApi:
             bundle = await service.export(
                 visitor.subject, actor="subject", via="self-service", regime=visitor.regime
             )
-        except _TooMany as exc:
+        except RateLimited as exc:
             return exc.response()
         except BadRequest as exc:
             return _error(exc)
@@ -190,7 +152,7 @@ class DsrApi:
             await service.erase(
                 visitor.subject, actor="subject", via="self-service", regime=visitor.regime
             )
-        except _TooMany as exc:
+        except RateLimited as exc:
             return exc.response()
         except BadRequest as exc:
             return _error(exc)
@@ -206,20 +168,6 @@ class DsrApi:
         # RFC 6265 §3.1: the same name, path and attributes with Max-Age=0 removes it.
         value = f"{self.resolver.cookie_name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
         return value + "; Secure" if visitor.view.proto == "https" else value
-
-
-class _TooMany(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(retry_after)
-        self.retry_after = max(1, retry_after)
-
-    def response(self) -> Response:
-        # RFC 6585 §4: 429 with Retry-After.
-        return JSONResponse(
-            {"error": "too many requests; try again later"},
-            status_code=429,
-            headers={"retry-after": str(self.retry_after)},
-        )
 
 
 def _error(exc: BadRequest) -> Response:

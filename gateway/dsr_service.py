@@ -88,6 +88,7 @@ PERSONAL_TABLES = (
     "cg_events",
     "cg_decisions",
     "cg_exposures",
+    "cg_impressions",
 )
 # SQLite indexes keyed by linking identifiers (the reference, the visitor pseudonym).
 SQLITE_REINDEX = ("cg_subjects", "cg_visitors")

@@ -24,6 +24,8 @@ from gateway.console.auth import without_console_cookies
 from gateway.forwarded import View
 from gateway.html.stage import Stage
 from gateway.personalization import Personalization, Prepared
+from gateway.preview_links import HEADER as PREVIEW_HEADER
+from gateway.preview_links import PreviewLinks, PreviewStatus
 from gateway.stages.banner import BannerInjection
 from gateway.stages.consent_mode import ConsentMode, consent_mode_defaults, consent_mode_settings
 from gateway.stages.prior_blocking import PriorBlocking
@@ -78,9 +80,12 @@ class CsrfTokens:
         """True if `token` was minted for this visitor today or yesterday."""
         if not token:
             return False
+        # compare_digest raises TypeError on non-ASCII str; compare bytes (a form field is any
+        # UTF-8 text). Found by the consent API properties (test_consent_api_properties.py).
+        given = token.encode("utf-8", "surrogateescape")
         today = int(now.timestamp()) // 86400
         return any(
-            hmac.compare_digest(token, self._mint(v, d))
+            hmac.compare_digest(given, self._mint(v, d).encode())
             for d in (today, today - 1)
             for v in {visitor_id, None}
         )
@@ -90,12 +95,18 @@ class ConsentExchange:
     """One request's enforcement (implements `gateway.proxy.Exchange`)."""
 
     def __init__(
-        self, owner: Enforcement, visitor: Visitor, scope: Scope, prepared: Prepared | None
+        self,
+        owner: Enforcement,
+        visitor: Visitor,
+        scope: Scope,
+        prepared: Prepared | None,
+        preview: PreviewStatus | None = None,
     ) -> None:
         self.owner = owner
         self.visitor = visitor
         self.scope = scope
         self.prepared = prepared
+        self.preview = preview
 
     def upstream_fields(self) -> list[tuple[str, str]]:
         """The consent-state header (config `consent.upstream_header`)."""
@@ -124,14 +135,19 @@ class ConsentExchange:
                 value.decode("latin-1"), granted
             ):
                 continue  # contract: dropped while its purpose is not granted
-            if rewritten and low == b"cache-control":
+            if (rewritten or self.preview is not None) and low == b"cache-control":
                 continue  # replaced below
             out.append((name, value))
         if self.visitor.set_cookie is not None:
             out.append((b"set-cookie", self.visitor.set_cookie.encode("latin-1")))
-        if rewritten:
+        if self.preview is not None:
+            # A preview (or a refused one) is one operator's view: no cache keeps it.
+            out.append((b"cache-control", b"private, no-store"))
+            out.append((PREVIEW_HEADER, self.preview.header_value()))
+        elif rewritten:
             # Contract: no shared cache may serve one visitor's page to another.
             out.append((b"cache-control", b"private, no-cache"))
+        if rewritten:
             out.append((b"vary", b"Cookie"))
         return out
 
@@ -153,7 +169,8 @@ class ConsentExchange:
         personalization = owner.personalization
         if personalization is not None and personalization.active:
             try:
-                prepared = self.prepared or Prepared()
+                grant = self.preview.grant if self.preview is not None else None
+                prepared = self.prepared or Prepared(preview=grant)
                 stages.extend(personalization.stages(visitor, self.scope, prepared))
             except Exception:
                 # Personalization fails open: the page is served unpersonalized.
@@ -170,11 +187,13 @@ class Enforcement:
         resolver: VisitorResolver,
         csrf: CsrfTokens,
         personalization: Personalization | None = None,
+        previews: PreviewLinks | None = None,
     ) -> None:
         self.config = config
         self.resolver = resolver
         self.csrf = csrf
         self.personalization = personalization
+        self.previews = previews
         self.hosts = HostIndex.build(config.purposes)
         self.cookies = CookieFilter.build(config.purposes)
         self.prefix = config.gateway.prefix
@@ -207,12 +226,14 @@ class Enforcement:
         except Exception:
             log.exception("visitor resolution failed; enforcing the strictest defaults")
             visitor = self.resolver.fail_closed(view)
+        preview = self.previews.status(scope) if self.previews is not None else None
+        grant = preview.grant if preview is not None else None
         prepared = None
         if self.personalization is not None and self.personalization.active and _wants_html(scope):
             # Weather and profile are awaited here (bounded by the weather budget), before
             # the page streams; non-page requests (images, JSON) skip it.
-            prepared = await self.personalization.prepare(visitor)
-        return ConsentExchange(self, visitor, scope, prepared)
+            prepared = await self.personalization.prepare(visitor, grant)
+        return ConsentExchange(self, visitor, scope, prepared, preview)
 
 
 def _wants_html(scope: Scope) -> bool:

@@ -159,7 +159,9 @@ class EventsApi:
     async def record(self, body: dict[str, Any], now: datetime) -> Response:
         """Validate `body`, check the subject's consent, and store the event(s)."""
         kind = body.get("type")
-        if kind not in EVENT_TYPES:
+        # An unhashable `type` (object, array) is a bad request too, not a TypeError (500);
+        # found by schemathesis (tests/gateway/test_openapi.py).
+        if not isinstance(kind, str) or kind not in EVENT_TYPES:
             raise Rejected(400, f"unknown event type {str(kind)[:32]!r}; use {sorted(EVENT_TYPES)}")
         visitor_id = parse_visitor_id(_text(body, "visitor", 64))
         if visitor_id is None:

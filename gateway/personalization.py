@@ -10,24 +10,34 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from starlette.types import Scope
 
 from gateway.html.slot_fill import SlotFill
-from gateway.html.stage import Stage
+from gateway.html.stage import DocumentEnd, Stage, StartTag
 from gateway.visitor import Visitor
 from personalization_rules.attributes import (
+    VISITOR_TYPES,
     AttributeBuilder,
     RequestFacts,
     VisitorProfile,
+    VisitorType,
     Weather,
     local_time,
 )
-from personalization_rules.engine import Decision, Engine, Visit, recommend_context, render
+from personalization_rules.engine import (
+    Decision,
+    Engine,
+    SlotDecision,
+    Visit,
+    recommend_context,
+    render,
+)
+from personalization_rules.preview import PreviewGrant
 from personalization_rules.recommender import CatalogRecommender, Recommender, load_products
 from personalization_rules.rules import load_rules
 from policies.loader import LoadedConfig
@@ -47,6 +57,11 @@ class WeatherSource(Protocol):
 ProfileSource = Callable[[Visitor], Awaitable[VisitorProfile | None]]
 # Told what each page decided (path, decision); must not block (queues the write).
 Tracker = Callable[[Visitor, str, Decision], object]
+# How often the subject saw each capped rule (rule id -> period) in its current period;
+# called only where state may be kept (a subject and the purpose covering behaviour data).
+ImpressionSource = Callable[[Visitor, Mapping[str, str]], Awaitable[Mapping[str, int]]]
+# Told, once the page has streamed, which capped winners it really showed (queues the write).
+ShownSink = Callable[[Visitor, Sequence[SlotDecision]], object]
 
 
 @dataclass
@@ -55,6 +70,9 @@ class Prepared:
 
     weather: Weather | None = None
     profile: VisitorProfile | None = None
+    impressions: Mapping[str, int] = field(default_factory=dict)
+    # A verified preview link: forces arms or a visitor type; no state is read or written.
+    preview: PreviewGrant | None = None
 
 
 @dataclass
@@ -88,6 +106,8 @@ class Personalization:
         recommender: Recommender | None = None,
         profiles: ProfileSource | None = None,
         tracker: Tracker | None = None,
+        impressions: ImpressionSource | None = None,
+        shown: ShownSink | None = None,
     ) -> None:
         config = loaded.config
         self.config = config
@@ -102,6 +122,10 @@ class Personalization:
         self.weather = weather
         self.profiles = profiles
         self.tracker = tracker
+        self.impressions = impressions
+        self.shown = shown
+        # Rule id -> frequency period, for the rules with a cap (issue 4: `frequency`).
+        self.caps = {r.id: r.frequency.per for r in self.rules if r.frequency is not None}
         self.personal_purposes = frozenset(
             pid for pid in config.personalization.data_purposes.values() if pid
         )
@@ -112,9 +136,11 @@ class Personalization:
         """Whether any rule exists (no rules: nothing to decide, pages stream untouched)."""
         return bool(self.rules)
 
-    async def prepare(self, visitor: Visitor) -> Prepared:
-        """Weather (within its budget) and the profile (only under its purpose)."""
-        prepared = Prepared()
+    async def prepare(self, visitor: Visitor, preview: PreviewGrant | None = None) -> Prepared:
+        """Weather (within its budget), the profile and the impression counts of capped
+        rules (only under the purpose covering them); a preview's forced visitor type stands
+        in for the stored profile."""
+        prepared = Prepared(preview=preview)
         place = visitor.place
         if self.weather is not None and place and place.latitude is not None:
             try:
@@ -123,15 +149,23 @@ class Personalization:
             except Exception as exc:  # fails open: rules see weather "unknown"
                 log.warning("weather lookup failed: %s", type(exc).__name__)
         granted = visitor.state.granted
-        if (
-            self.profiles is not None
-            and visitor.subject is not None
-            and self.engine.personal_allowed(granted)
-        ):
+        if preview is not None and preview.visitor_type in VISITOR_TYPES:
+            # Synthetic, not the operator's own profile; still shown only under the purpose
+            # covering behaviour data (the attribute builder gates it like a real one).
+            prepared.profile = VisitorProfile(type=cast(VisitorType, preview.visitor_type))
+            return prepared
+        if visitor.subject is None or not self.engine.personal_allowed(granted):
+            return prepared
+        if self.profiles is not None:
             try:
                 prepared.profile = await self.profiles(visitor)
             except Exception as exc:
                 log.warning("profile lookup failed: %s", type(exc).__name__)
+        if self.impressions is not None and self.caps and preview is None:
+            try:
+                prepared.impressions = await self.impressions(visitor, self.caps)
+            except Exception as exc:  # fails open: the cap counts from zero for this page
+                log.warning("impression lookup failed: %s", type(exc).__name__)
         return prepared
 
     def decide(self, visitor: Visitor, scope: Scope, prepared: Prepared) -> Outcome:
@@ -155,12 +189,18 @@ class Personalization:
         )
         attributes = self.builder.build(facts)
         place = visitor.place
+        preview = prepared.preview
+        # A preview is not the operator's own visit: no subject, so no sticky arm, holdout or
+        # cap applies; forced arms come from the signed link.
+        subject = visitor.subject.id if visitor.subject is not None and preview is None else None
         visit = Visit(
             attributes=attributes,
             granted=granted,
             local_time=local_time(now, place.time_zone if place else None),
-            subject=visitor.subject.id if visitor.subject is not None else None,
+            subject=subject,
+            impressions=prepared.impressions,
             request_bucket=self._random.random(),
+            forced_variants=preview.variants if preview is not None else {},
         )
         decision = self.engine.decide(visit)
         personal = self.engine.personal_allowed(granted)
@@ -171,9 +211,50 @@ class Personalization:
     def stages(self, visitor: Visitor, scope: Scope, prepared: Prepared) -> list[Stage]:
         """The slot-filling stage for this page (empty when no rule won)."""
         outcome = self.decide(visitor, scope, prepared)
-        if self.tracker is not None:
+        # A preview records nothing: no exposure, no decision, no profile update.
+        if self.tracker is not None and prepared.preview is None:
             try:
                 self.tracker(visitor, scope["path"], outcome.decision)
             except Exception as exc:  # bookkeeping never breaks a page
                 log.warning("profile tracking failed: %s", type(exc).__name__)
-        return [SlotFill(outcome.html)] if outcome.html else []
+        if not outcome.html:
+            return []
+        capped = {
+            slot: won
+            for slot, won in outcome.decision.slots.items()
+            if won.capped is not None and slot in outcome.html
+        }
+        if capped and self.shown is not None and prepared.preview is None:
+            sink = self.shown
+            return [CountedSlotFill(outcome.html, capped, lambda shown: sink(visitor, shown))]
+        return [SlotFill(outcome.html)]
+
+
+class CountedSlotFill(SlotFill):
+    """Slot filling that, at the end of the page, reports the capped winners it filled: a
+    frequency cap counts what was shown, not what was decided for a slot the page lacks."""
+
+    def __init__(
+        self,
+        contents: Mapping[str, str],
+        capped: Mapping[str, SlotDecision],
+        report: Callable[[list[SlotDecision]], object],
+    ) -> None:
+        super().__init__(contents)
+        self.capped = dict(capped)
+        self.report = report
+        self.filled: set[str] = set()
+
+    def start_tag(self, tag: StartTag) -> None:
+        super().start_tag(tag)
+        slot = tag.get("data-slot")
+        if slot is not None and slot.strip() in self.capped:
+            self.filled.add(slot.strip())
+
+    def end_document(self, doc: DocumentEnd) -> None:
+        if not self.filled:
+            return
+        try:
+            self.report([self.capped[slot] for slot in sorted(self.filled)])
+        except Exception as exc:  # bookkeeping never breaks a page
+            log.warning("impression tracking failed: %s", type(exc).__name__)

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from audit.log import SubjectErased
 from consent.banner import HistoryRow, PreferencesView, render_preferences, text_hash
 from consent.state import (
     ConsentRecord,
@@ -28,8 +29,10 @@ from consent.state import (
     gpc_conflicts,
     resolve,
 )
+from consent.store import SubjectGone
 from gateway.enforcement import Enforcement, purpose_views
 from gateway.forwarded import resolve as resolve_view
+from gateway.rate_limit import RateLimited, RateLimiter
 from gateway.visitor import Visitor
 from policies.purposes import gpc_purposes
 
@@ -81,6 +84,7 @@ class PrivacyApi:
         self.resolver = enforcement.resolver
         self.on_record = on_record
         self.prefix = enforcement.prefix
+        self.limiter = RateLimiter(self.config.consent.rate_per_minute)
 
     def routes(self) -> list[Route]:
         """The Starlette routes this module answers."""
@@ -239,6 +243,7 @@ class PrivacyApi:
     async def post_consent(self, request: Request) -> Response:
         """Record a choice (append-only), durable before the response confirms it."""
         try:
+            self._limit(request)
             visitor = await self.visitor(request)
             if visitor.degraded:
                 raise BadRequest(503, "consent store unavailable; nothing was recorded")
@@ -249,8 +254,20 @@ class PrivacyApi:
                 # the browser would follow (a second, needless page load through the shop).
                 parsed = {**parsed, "return_to": None}
             return await self._record(visitor, parsed)
+        except RateLimited as exc:
+            return exc.response()
         except BadRequest as exc:
             return _error(exc)
+
+    def _limit(self, request: Request) -> None:
+        # Checked before the visitor is resolved: a flood costs no store round trip.
+        peer = request.scope.get("client")
+        peer_ip = peer[0] if peer else ""
+        view = resolve_view(peer_ip, request.scope["scheme"], request.scope["headers"],
+                            self.resolver.trusted)  # fmt: skip
+        wait = self.limiter.take(view.client)
+        if wait > 0:
+            raise RateLimited(wait, "too many consent choices from your address; try again later")
 
     async def _record(self, visitor: Visitor, parsed: Mapping[str, Any]) -> Response:
         now = datetime.now(UTC)
@@ -277,9 +294,16 @@ class PrivacyApi:
         subject = await self.resolver.ensure_subject(visitor, now)
         assert self.resolver.consent is not None  # ensure_subject raised otherwise
         previous = visitor.latest
-        await self.resolver.consent.append(subject.id, record)
-        if self.on_record is not None:
-            await self.on_record(visitor, previous, record)
+        try:
+            await self.resolver.consent.append(subject.id, record)
+            if self.on_record is not None:
+                await self.on_record(visitor, previous, record)
+        except (SubjectGone, SubjectErased):
+            # The same visitor's erasure won the race (before the record, or between it and
+            # its audit entry, and the erasure deleted the record): no one to record it for.
+            raise BadRequest(
+                409, "this browser's data was erased meanwhile; nothing was recorded"
+            ) from None
         visitor.latest = record
         visitor.state = resolve(
             self.config, visitor.regime, record, visitor.gpc, now, subject.ref

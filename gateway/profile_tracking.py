@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from gateway.visitor import Visitor
@@ -35,7 +35,7 @@ from personalization_rules.attributes import (
     PagePatterns,
     VisitorProfile,
 )
-from personalization_rules.engine import Decision
+from personalization_rules.engine import Decision, SlotDecision
 from personalization_rules.event_queue import EventQueue
 from personalization_rules.profile import ShopEvent, Thresholds
 from personalization_rules.profile_store import Observation, ProfileStore
@@ -127,6 +127,13 @@ class ProfileTracking:
             return None
         return await self.store.profile(visitor.subject.id, datetime.now(UTC))
 
+    async def impressions(self, visitor: Visitor, caps: Mapping[str, str]) -> Mapping[str, int]:
+        """Frequency-cap counts of the capped rules in their current periods (`caps`: rule id
+        -> period); empty without a subject, the purpose, or a store (no consent: no cap)."""
+        if self.store is None or visitor.subject is None or not self.allowed(visitor):
+            return {}
+        return await self.store.impressions(visitor.subject.id, caps, datetime.now(UTC))
+
     def product(self, sku: str) -> Product | None:
         """The catalog product with this SKU (the catalog as last reloaded)."""
         return self.recommender.by_sku.get(sku)
@@ -153,6 +160,15 @@ class ProfileTracking:
             visitor.subject.id, now, decision.slots.values(), view, seen=True, country=country
         )
         return self.queue.put(observation)
+
+    def shown(self, visitor: Visitor, decisions: Sequence[SlotDecision]) -> bool:
+        """Queue impressions of capped rules the page really showed (called once the page has
+        streamed, so a slot the page does not carry counts nothing); False when not allowed
+        (no subject or no purpose: no counter, hence no cap) or the queue is full."""
+        if visitor.subject is None or not self.allowed(visitor):
+            return False
+        observation = Observation.shown(visitor.subject.id, datetime.now(UTC), decisions)
+        return bool(observation.impressions) and self.queue.put(observation)
 
     def metrics(self) -> dict[str, float]:
         """Counters for the Prometheus endpoint (names without the `consentgate_` prefix)."""

@@ -6,9 +6,9 @@ slots asked for and, per slot, stops at the first rule that passes, in this orde
 
 1. consent gating: every purpose the rule relies on (its condition's and template's data
    categories, `personalization.data_purposes`) is granted. Gating, and top-level clauses on
-   page.type, visitor.type and weather.condition, are settled once per combination of
-   granted purposes and those values (a cached "plan"), so a request only runs the
-   conditions of rules that can still match;
+   page.type, visitor.type, weather.condition and consent.*, are settled once per combination
+   of granted purposes and those values (a cached "plan"), so a request only runs the
+   conditions of rules that can still match, and stops at a rule that always wins;
 2. its schedule, on the visitor's local clock;
 3. its frequency cap (only where state may be kept: a subject and the purpose covering
    `behavior.profile`; without them there is no cap, as there is no counter);
@@ -62,7 +62,8 @@ class Visit:
     value). `impressions` maps rule id to how often this subject saw it in that rule's
     frequency period. `request_bucket` is a fresh uniform number in [0, 1) per request (the
     caller's randomness), used for anonymous per-request variants. `forced_variants`
-    (experiment key -> variant id) comes from a signed preview link only.
+    (experiment key -> variant id) comes from a signed preview link only. `attributes`
+    must be built from `granted` (its `consent` group is settled per plan, keyed by `granted`).
     """
 
     attributes: Mapping[str, Any]
@@ -85,6 +86,7 @@ class SlotDecision:
     experiment: str | None = None
     variant: str | None = None
     sticky: bool = False  # the variant follows the subject (counts as an exposure to keep)
+    capped: str | None = None  # the rule's frequency period: showing it counts an impression
 
 
 @dataclass(frozen=True)
@@ -210,20 +212,24 @@ class Engine:
                 if value is not None
             }
             personal_ok = self.personal_allowed(granted)
-            found = {
-                slot: tuple(
-                    (
-                        _settled_test(r, known),
-                        r,
-                        r.schedule is not None or r.frequency is not None,
-                        # Without an experiment the winner's decision depends on the plan only.
-                        None if r.experiment else self.slot_decision(r, None, False, personal_ok),
+            found = {}
+            for slot, rules in self.by_slot.items():
+                entries = []
+                for r in rules:
+                    if not r.purposes <= granted or not _fits(r, known):
+                        continue
+                    test = _settled_test(r, known, attributes)
+                    if test is None:
+                        continue
+                    timed = r.schedule is not None or r.frequency is not None
+                    # Without an experiment the winner's decision depends on the plan only.
+                    fixed = (
+                        None if r.experiment else self.slot_decision(r, None, False, personal_ok)
                     )
-                    for r in rules
-                    if r.purposes <= granted and _fits(r, known)
-                )
-                for slot, rules in self.by_slot.items()
-            }
+                    entries.append((test, r, timed, fixed))
+                    if test is _always and not timed:
+                        break  # it always wins here: the rules below it are unreachable
+                found[slot] = tuple(entries)
             if len(self._plans) >= MAX_PLANS:
                 self._plans.clear()
             self._plans[key] = found
@@ -310,6 +316,7 @@ class Engine:
             experiment=experiment.key if experiment else None,
             variant=variant.id if variant else None,
             sticky=sticky,
+            capped=rule.frequency.per if rule.frequency is not None else None,
         )
 
     def variant(self, rule: Rule, visit: Visit, state: bool) -> tuple[Variant, bool]:
@@ -332,10 +339,21 @@ class Engine:
         return control, False
 
 
-def _settled_test(rule: Rule, known: Mapping[str, str]) -> Test:
-    """The rule's test without the clauses `_fits` already proved true for `known` values."""
+def _settled_test(
+    rule: Rule, known: Mapping[str, str], attributes: Mapping[str, Any]
+) -> Test | None:
+    """The rule's test without the clauses the plan settles: those `_fits` proved true for
+    `known` values, and those on `consent` (a function of the granted purposes, part of the
+    plan's key), evaluated here once. None when a consent clause rejects the rule."""
     condition = rule.condition
-    settled = [name for name in known if name in condition.required]
+    settled = {name for name in known if name in condition.required}
+    for key, test in condition.clauses:
+        if key == "consent" or key.startswith("consent."):
+            if not test(attributes):
+                return None
+            settled.add(key)
+    if not condition.clauses:
+        return _always  # `when: {}`
     if not settled:
         return condition.test
     rest = tuple(test for key, test in condition.clauses if key not in settled)
@@ -346,7 +364,14 @@ def _settled_test(rule: Rule, known: Mapping[str, str]) -> Test:
     if len(rest) == 2:
         first, second = rest
         return lambda attributes: first(attributes) and second(attributes)
-    return lambda attributes: all(test(attributes) for test in rest)
+
+    def all_of(attributes: Mapping[str, Any]) -> bool:
+        for test in rest:
+            if not test(attributes):
+                return False
+        return True
+
+    return all_of
 
 
 def _always(_: Any) -> bool:

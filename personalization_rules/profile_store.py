@@ -14,6 +14,8 @@ explicitly as well). What is stored:
   that relied on a purpose are kept; purely contextual ones say nothing about the person.
 - `cg_exposures`: the first time a subject saw a sticky experiment arm, one row per
   experiment and subject. Conversions are the subject's purchase events after it.
+- `cg_impressions`: frequency-cap counters, one row per subject and capped rule holding the
+  current period's key and count (`personalization_rules.frequency`); a new period resets it.
 
 Writes are grouped (`apply`) so the page path can hand them to `EventQueue` and never wait.
 """
@@ -38,6 +40,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    case,
     cast,
     delete,
     func,
@@ -53,6 +56,7 @@ from consent.store import cg_subjects
 from personalization_rules.attributes import VisitorProfile
 from personalization_rules.engine import SlotDecision
 from personalization_rules.experiment_stats import VariantCounts
+from personalization_rules.frequency import period_key
 from personalization_rules.profile import ProfileFacts, ShopEvent, Thresholds, visitor_profile
 from storage.schema import Migration, create_tables, register_component
 from storage.store import Store
@@ -128,12 +132,29 @@ cg_exposures = Table(
     Index("ix_cg_exposures_subject", "subject_id"),
 )
 
+# Its own MetaData: the first migration creates `metadata`'s tables as they were released.
+counters_metadata = MetaData()
+cg_impressions = Table(
+    "cg_impressions",
+    counters_metadata,
+    Column(
+        "subject_id",
+        String(64),
+        ForeignKey(cg_subjects.c.id, ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("rule_id", String(64), primary_key=True),
+    Column("period", String(16), nullable=False),  # frequency.period_key of the count
+    Column("count", Integer, nullable=False),
+)
+
 PERSONALIZATION = register_component(
     "personalization",
     [
         Migration(
             "profiles, events, decisions, exposures", create_tables(*metadata.sorted_tables)
-        )
+        ),
+        Migration("frequency cap counters", create_tables(cg_impressions)),
     ],
 )
 
@@ -150,6 +171,7 @@ class Observation:
     country: str | None = None  # where `seen` activity came from
     decisions: tuple[tuple[str, frozenset[str]], ...] = ()  # (rule id, purposes)
     exposures: tuple[tuple[str, str], ...] = ()  # (experiment, variant)
+    impressions: tuple[tuple[str, str], ...] = ()  # (capped rule id, period key)
 
     @classmethod
     def of(
@@ -174,6 +196,17 @@ class Observation:
                 (d.experiment, d.variant)
                 for d in won
                 if d.sticky and d.experiment is not None and d.variant is not None
+            ),
+        )
+
+    @classmethod
+    def shown(cls, subject_id: str, ts: datetime, decisions: Iterable[SlotDecision]) -> Observation:
+        """Impressions of the capped rules whose content the page really showed."""
+        return cls(
+            subject_id,
+            ts,
+            impressions=tuple(
+                (d.rule_id, period_key(d.capped, ts)) for d in decisions if d.capped is not None
             ),
         )
 
@@ -298,6 +331,7 @@ class ProfileStore:
                 await self._apply_activity(conn, active)
             await self._apply_decisions(conn, batch)
             await self._apply_exposures(conn, batch)
+            await self._apply_impressions(conn, batch)
 
     async def _apply_activity(self, conn: AsyncConnection, batch: Sequence[Observation]) -> None:
         subjects = sorted({o.subject_id for o in batch})
@@ -379,6 +413,55 @@ class ProfileStore:
         )
         await conn.execute(statement, rows)
 
+    async def _apply_impressions(
+        self, conn: AsyncConnection, batch: Sequence[Observation]
+    ) -> None:
+        counts: dict[tuple[str, str], tuple[str, int]] = {}
+        for obs in sorted(batch, key=lambda o: o.ts):
+            for rule_id, period in obs.impressions:
+                old_period, n = counts.get((obs.subject_id, rule_id), (period, 0))
+                counts[(obs.subject_id, rule_id)] = (period, n + 1 if old_period == period else 1)
+        if not counts:
+            return
+        rows = [
+            {"subject_id": s, "rule_id": r, "period": p, "count": n}
+            for (s, r), (p, n) in sorted(counts.items())
+        ]
+        dialect_insert = pg_insert if self.store.dialect == "postgresql" else sqlite_insert
+        statement = dialect_insert(cg_impressions)
+        same = cg_impressions.c.period == statement.excluded.period
+        # One atomic upsert per row, so gateway nodes sharing a store add up: same period
+        # adds, a new period starts over.
+        statement = statement.on_conflict_do_update(
+            index_elements=[cg_impressions.c.subject_id, cg_impressions.c.rule_id],
+            set_={
+                "period": statement.excluded.period,
+                "count": case(
+                    (same, cg_impressions.c.count + statement.excluded.count),
+                    else_=statement.excluded.count,
+                ),
+            },
+        )
+        await conn.execute(statement, rows)
+
+    async def impressions(
+        self, subject_id: str, caps: Mapping[str, str], now: datetime
+    ) -> dict[str, int]:
+        """Rule id -> how often the subject saw it in the current period of its cap
+        (`caps`: rule id -> period); rules not seen in their current period are absent."""
+        if not caps:
+            return {}
+        async with self.store.engine.connect() as conn:
+            rows = await conn.execute(
+                select(cg_impressions.c.rule_id, cg_impressions.c.period, cg_impressions.c.count)
+                .where(cg_impressions.c.subject_id == subject_id)
+            )
+            return {
+                rule_id: count
+                for rule_id, period, count in rows
+                if rule_id in caps and period == period_key(caps[rule_id], now)
+            }
+
     async def _save_facts(
         self, conn: AsyncConnection, facts: Mapping[str, ProfileFacts], now: datetime
     ) -> None:
@@ -403,14 +486,14 @@ class ProfileStore:
         erasure must not depend on a connection setting.
         """
         async with self.store.write() as conn:
-            for table in (cg_events, cg_decisions, cg_exposures, cg_profiles):
+            for table in (cg_events, cg_decisions, cg_exposures, cg_impressions, cg_profiles):
                 await conn.execute(delete(table).where(table.c.subject_id == subject_id))
 
     async def delete_behaviour(self, subject_id: str) -> None:
         """Drop the profile, events and exposures after the covering purpose is withdrawn
         (GDPR Art. 7(3)); the decision log stays as the record of what was done under it."""
         async with self.store.write() as conn:
-            for table in (cg_events, cg_exposures, cg_profiles):
+            for table in (cg_events, cg_exposures, cg_impressions, cg_profiles):
                 await conn.execute(delete(table).where(table.c.subject_id == subject_id))
 
     async def export_subject(self, subject_id: str) -> dict[str, Any]:
@@ -440,6 +523,13 @@ class ProfileStore:
                     .order_by(cg_exposures.c.experiment)
                 )
             ).all()
+            counters = (
+                await conn.execute(
+                    select(cg_impressions)
+                    .where(cg_impressions.c.subject_id == subject_id)
+                    .order_by(cg_impressions.c.rule_id)
+                )
+            ).all()
         facts = ProfileFacts.from_json(json.loads(raw)) if raw is not None else None
         profile: dict[str, Any] | None = None
         if facts is not None:
@@ -450,6 +540,10 @@ class ProfileStore:
                 "engaged_skus": list(derived.engaged_skus),
                 "facts": facts.to_json(),
                 "experiments": {e.experiment: e.variant for e in exposures},
+                # Frequency-cap counters: how often each capped rule was shown this period.
+                "frequency": {
+                    rule: {"period": period, "count": n} for _, rule, period, n in counters
+                },
             }
         return {
             "profile": profile,

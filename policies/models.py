@@ -448,6 +448,9 @@ class ConsentSettings(Section):
     cookie_max_age_days: Annotated[int, Field(ge=1, le=395)] = 395
     # The upstream request carries the visitor's consent state in this header.
     upstream_header: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")] = "X-Consent-State"
+    # `POST /_privacy/consent` per client network and minute (token bucket, gateway.rate_limit);
+    # a person choosing needs a handful, a script flooding the consent log gets 429.
+    rate_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 30
 
 
 class AuditSettings(Section):

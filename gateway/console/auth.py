@@ -137,12 +137,16 @@ class Session:
 
 def csrf_token(session_token: str) -> str:
     """HMAC-SHA256(session token, label), hex (see the module docstring)."""
-    return hmac.new(session_token.encode("ascii"), CSRF_LABEL, hashlib.sha256).hexdigest()
+    # UTF-8, not ASCII: the pre-login token comes from a cookie the client may fill with anything.
+    key = session_token.encode("utf-8", "surrogateescape")
+    return hmac.new(key, CSRF_LABEL, hashlib.sha256).hexdigest()
 
 
 def check_csrf(session_token: str, sent: str | None) -> bool:
     """True when `sent` is this session's CSRF token (constant-time)."""
-    return bool(sent) and hmac.compare_digest(csrf_token(session_token), sent or "")
+    # Bytes: compare_digest raises TypeError for a non-ASCII str (any form field can be one).
+    given = (sent or "").encode("utf-8", "surrogateescape")
+    return bool(sent) and hmac.compare_digest(csrf_token(session_token).encode(), given)
 
 
 def check_name(name: str) -> str:

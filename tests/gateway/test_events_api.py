@@ -191,6 +191,9 @@ GOOD = "AAAAAAAAAAAAAAAAAAAAAA"  # a well-formed visitor id; replaced by the gra
          "application/json"),
         ({"type": "click", "visitor": GOOD}, {}, 400, "unknown event type"),
         ({"visitor": GOOD}, {}, 400, "unknown event type"),
+        # Found by schemathesis (test_openapi.py): an unhashable type was a 500.
+        ({"type": {}, "visitor": GOOD}, {}, 400, "unknown event type"),
+        ({"type": ["view"], "visitor": GOOD}, {}, 400, "unknown event type"),
         ({"type": "view", "visitor": "not-a-cookie", "sku": "A"}, {}, 400, "cg_id"),
         ({"type": "view", "sku": "A"}, {}, 400, "cg_id"),
         ({"type": "view", "visitor": GOOD}, {}, 400, "needs a sku"),

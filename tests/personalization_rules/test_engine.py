@@ -95,6 +95,47 @@ def test_consent_attribute_is_contextual() -> None:
     assert winner(e, visit({"consent": {"personalization": False}}, NONE)) == "no-consent"
 
 
+
+def test_plan_settles_consent_clauses_and_stops_at_a_sure_winner() -> None:
+    e = engine(
+        """\
+        rules:
+          - id: opted-out
+            slot: hero-banner
+            priority: 90
+            when: {consent.personalization: false, device: mobile}
+            then: {banner: {template: "a"}}
+          - id: everyone
+            slot: hero-banner
+            priority: 50
+            when: {}
+            then: {banner: {template: "b"}}
+          - id: unreachable
+            slot: hero-banner
+            priority: 10
+            when: {device: mobile}
+            then: {banner: {template: "c"}}
+        """
+    )
+    granted = {"consent": {"personalization": True}, "device": "mobile"}
+    plan = e.plan(ALL, granted)
+    # The consent clause holds for nobody with the purpose granted: not in that plan; and
+    # nothing below an always-true rule can win, so the plan stops there.
+    assert [r.id for _, r, _, _ in plan["hero-banner"]] == ["everyone"]
+    denied = {"consent": {"personalization": False}, "device": "mobile"}
+    assert [r.id for _, r, _, _ in e.plan(NONE, denied)["hero-banner"]] == [
+        "opted-out", "everyone"
+    ]  # fmt: skip
+    assert winner(e, visit(denied, NONE)) == "opted-out"
+    assert winner(e, visit({**denied, "device": "desktop"}, NONE)) == "everyone"
+    assert winner(e, visit(granted, ALL)) == "everyone"
+    # explain still reports every rule, the unreachable one as outranked.
+    outcomes = e.decide(visit(granted, ALL), explain=True).outcomes
+    assert [(o.rule_id, o.matched) for o in outcomes] == [
+        ("opted-out", False), ("everyone", True), ("unreachable", True)
+    ]  # fmt: skip
+
+
 # -- priority and ties ---------------------------------------------------------------------------
 
 
