@@ -2,6 +2,9 @@
 
 Existing visitors are not orphaned: lookups try every key version, newest first, and re-key a
 visitor's link to the current version on their next visit (`consent.store.ConsentStore`).
+
+Every rotation is recorded durably in the audit log as `keys.rotated` (actor `cli`, no subject,
+only the new version number: never key material) before the command reports success.
 """
 
 from __future__ import annotations
@@ -10,10 +13,14 @@ import asyncio
 import sys
 from pathlib import Path
 
+import audit.store  # noqa: F401  (registers the audit tables, so open_store migrates them)
 from consent.store import ConsentStore
+from gateway.audit_commands import build_audit_log
 from gateway.master_key import load_master_key
 from policies.loader import ConfigInvalid, load_config
 from storage.store import open_store
+
+ACTION = "keys.rotated"
 
 
 async def _rotate(config_path: Path) -> int:
@@ -22,6 +29,12 @@ async def _rotate(config_path: Path) -> int:
     store = await open_store(loaded.config.storage.url)
     try:
         keyring = await ConsentStore.rotate(store, master)
+        log = build_audit_log(store, loaded.config.audit, master)
+        await log.start()
+        try:
+            await log.append_durable(f"cli;version={keyring.current}", ACTION)
+        finally:
+            await log.close()
     finally:
         await store.close()
     print(f"ok: pseudonymization key version {keyring.current} is now current")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -92,6 +93,20 @@ def test_rotation_keeps_existing_visitors(gateway: procs.Server, config: Path) -
     assert again["subject_ref"] == ref
     assert again["purposes"]["analytics"] is True
     assert first_node["subject_ref"] == ref
+    # The rotation is in the audit log (version only, no key material) and the chain holds.
+    exported = _cli(config, "audit", "export", "--format", "jsonl")
+    rotations = [e for e in map(json.loads, exported.splitlines()) if e["action"] == "keys.rotated"]
+    assert [(e["actor"], e["subject"]) for e in rotations] == [("cli;version=2", None)]
+    _cli(config, "audit", "verify")
+
+
+def _cli(config: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", *args, "--config", str(config)],
+        capture_output=True, text=True, env=procs.env(), cwd=procs.REPO, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 def _second(config: Path) -> Path:
