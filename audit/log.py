@@ -193,6 +193,7 @@ class AuditLog:
         self._rand = rand
         self._head = _Head()
         self._covered = 0  # chain size the newest checkpoint this node saw covers
+        self.entries_written = 0  # by this process (metrics)
         self._writer: asyncio.Task[None] | None = None
         self._sink_task: asyncio.Task[None] | None = None
         self._closing = False
@@ -339,6 +340,11 @@ class AuditLog:
         await self._put(_Pending("checkpoint", self._clock(), future=future))
         await future
 
+    @property
+    def queue_depth(self) -> int:
+        """Entries waiting for the writer (metrics)."""
+        return self._queue.qsize()
+
     # --- the writer -----------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -372,6 +378,7 @@ class AuditLog:
         while batch:
             try:
                 await self._write(batch)
+                self.entries_written += sum(1 for i in batch if i.kind != "checkpoint")
                 return
             except Exception as exc:  # store errors of any driver: keep the writer alive
                 attempt += 1

@@ -32,6 +32,7 @@ from gateway.enforcement import CsrfTokens, Enforcement
 from gateway.events_api import EventsApi
 from gateway.forwarded import TrustedProxies
 from gateway.master_key import load_master_key
+from gateway.metrics import GatewayMetrics, status_class
 from gateway.personalization import Personalization
 from gateway.preview_links import PreviewLinks
 from gateway.privacy_api import PrivacyApi
@@ -94,10 +95,12 @@ class Gateway:
         self.retention: RetentionScheduler | None = None
         self.store: Store | None = None
         self._store_task: asyncio.Task[None] | None = None
+        self.metrics = self._metrics(settings.metrics_allow)
         self.privacy = Router(
             routes=[
                 Route(f"{self.prefix}/healthz", self.healthz, methods=["GET", "HEAD"]),
                 Route(f"{self.prefix}/readyz", self.readyz, methods=["GET", "HEAD"]),
+                Route(f"{self.prefix}/metrics", self.metrics.endpoint, methods=["GET"]),
                 *self.api.routes(),
                 *DsrApi(self.enforcement, lambda: self.dsr).routes(),
                 *self.events.routes(),
@@ -118,15 +121,54 @@ class Gateway:
             return True
         return path == "/.well-known/gpc.json"
 
+    def _metrics(self, allow: Any) -> GatewayMetrics:
+        metrics = GatewayMetrics(allow)
+        registry = metrics.registry
+        registry.gauge(
+            "consentgate_store_up", "1 while the store is open, 0 while it is being retried.",
+            lambda: 1 if self.store is not None else 0,
+        )  # fmt: skip
+        registry.gauge(
+            "consentgate_audit_queue_depth", "Audit entries waiting for the writer.",
+            lambda: self.audit.queue_depth if self.audit is not None else None,
+        )  # fmt: skip
+        registry.gauge(
+            "consentgate_audit_entries_written", "Audit entries this process committed.",
+            lambda: self.audit.entries_written if self.audit is not None else None,
+        )  # fmt: skip
+        return metrics
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":
             await self._lifespan(receive, send)
-        elif self.is_reserved(scope["path"]) and kind == "http":
-            await self._guarded(self.privacy, scope, receive, send)
-        else:
-            # `cg_preview` is the gateway's: cut from what the storefront sees.
-            await self.proxy(self.previews.detach(scope), receive, send)
+            return
+        if kind != "http":
+            await self.proxy(self.previews.detach(scope), receive, send)  # WebSocket relay
+            return
+        path: str = scope["path"]
+        reserved = self.is_reserved(path)
+        status = 0
+
+        async def counting_send(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            if reserved:
+                await self._guarded(self.privacy, scope, receive, counting_send)
+            else:
+                # `cg_preview` is the gateway's: cut from what the storefront sees.
+                await self.proxy(self.previews.detach(scope), receive, counting_send)
+        finally:
+            route = (
+                "proxied" if not reserved
+                else "admin" if path.startswith(self.prefix + "/admin") else "privacy"
+            )  # fmt: skip
+            answered = status_class(status) if status else "none"
+            self.metrics.requests.inc((("kind", route), ("status", answered)))
 
     async def _guarded(self, app: Any, scope: Scope, receive: Receive, send: Send) -> None:
         # Contract: the gateway never answers 500 with a traceback.
@@ -239,6 +281,9 @@ class Gateway:
             raise AuditError("audit log unavailable")
         # GDPR Art. 7(1): the choice and its proof are on record before we confirm it.
         await self.audit.append_durable("visitor", action, subject, details)
+        self.metrics.consent_choices.inc(
+            (("action", action), ("method", record.method), ("regime", record.regime))
+        )
 
     async def _reopen_store(self) -> None:
         while self.store is None:

@@ -53,6 +53,13 @@ class GatewaySettings(Section):
     prefix: str = "/_privacy"
     # Peers whose X-Forwarded-* / Forwarded headers are believed. Explicit, never "*".
     trusted_proxies: list[IPNetwork] = Field(default_factory=list)
+    # Who may scrape GET {prefix}/metrics (TCP peer, never a forwarded header): loopback only
+    # unless the operator lists their scraper's network.
+    metrics_allow: list[IPNetwork] = Field(
+        default_factory=lambda: [
+            ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")
+        ]
+    )  # fmt: skip
     timeouts: Timeouts = Timeouts()
     # Upper bound on decoded HTML the rewriter will handle per response (gzip-bomb guard).
     max_html_bytes: Annotated[int, Field(gt=0)] = 32 * MIB
@@ -210,7 +217,7 @@ class RegimeSettings(Section):
     def _norway_problem(cls, value: object) -> object:
         # YAML 1.1 reads an unquoted NO (Norway) as false: say so instead of "not a string".
         if isinstance(value, list) and any(isinstance(v, bool) for v in value):
-            raise ValueError("a country code was read as true/false: quote it, e.g. \"NO\"")
+            raise ValueError('a country code was read as true/false: quote it, e.g. "NO"')
         return value
 
     @field_validator("countries")
@@ -701,9 +708,7 @@ class Config(Section):
 
     @field_validator("consent_mode")
     @classmethod
-    def _consent_mode(
-        cls, value: ConsentModeSettings, info: ValidationInfo
-    ) -> ConsentModeSettings:
+    def _consent_mode(cls, value: ConsentModeSettings, info: ValidationInfo) -> ConsentModeSettings:
         if "purposes" in info.data:
             check_consent_mode(value, info.data["purposes"])
         return value

@@ -80,7 +80,6 @@ def test_schemathesis_finds_no_server_error(
                              headers={"Origin": world.url})  # fmt: skip
         assert chose.status_code == 200
         cookie = visitor.cookies["cg_id"]
-        metrics_served = visitor.get("/_privacy/metrics").status_code != 404
     report = tmp_path / "schemathesis.json"
     argv = [
         sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()",
@@ -92,10 +91,6 @@ def test_schemathesis_finds_no_server_error(
         "--header", f"Cookie: cg_id={cookie}",
         "--report", "json", "--report-json-path", str(report),
     ]  # fmt: skip
-    if not metrics_served:
-        # NOT DONE here: /_privacy/metrics is another part of issue 7; until the gateway serves
-        # it, its operation is left out rather than reported as an undocumented 404.
-        argv += ["--exclude-path", "/_privacy/metrics"]
     done = subprocess.run(
         argv, cwd=tmp_path, env=procs.env({"NO_COLOR": "1"}), capture_output=True, text=True,
         timeout=600, check=False,
