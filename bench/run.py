@@ -1,0 +1,387 @@
+"""Side-by-side benchmark: nginx with `sub_filter` (the anchor) vs consentgate (issue 6).
+
+One command starts, in one run and on loopback:
+
+- a static upstream: nginx (one worker) serving the demo shop's home page padded to ~60 KB, the
+  same page padded to ~1 MB, and a 10 MB binary file;
+- the anchor: nginx (one worker) as a reverse proxy in front of it, `sub_filter` filling the
+  two slots with fixed markup (what nginx can do: no consent, no rules);
+- consentgate (`consentgate run`, one granian worker) in front of the same upstream with the
+  demo's config: consent enforcement, banner, Consent Mode, prior blocking, the demo's rules
+  filling `hero-banner` and `recommendations`, SQLite store, audit log.
+
+Each scenario is checked once before it is timed (slots filled, banner present or absent), so
+an error page is never measured. `wrk` drives load; time to first byte is measured with a raw
+socket. Prints one table.
+
+    python bench/run.py                 # full: 10 s per load scenario, 300 s soak
+    python bench/run.py --smoke         # a few seconds in all: keeps the harness working
+
+Needs nginx and wrk (Debian: `apt-get install -y nginx-light wrk`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gateway.demo.shop import create_app  # noqa: E402
+from gateway.demo.world import prepare_data_dir, write_config  # noqa: E402
+
+LONDON = "81.2.69.160"
+HOST = "127.0.0.1"
+HERO = 'data-slot="hero-banner"'
+RECS = 'data-slot="recommendations"'
+BANNER_ID = 'id="consentgate-banner"'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+# --- the pages --------------------------------------------------------------------------------
+
+
+def demo_home() -> str:
+    from starlette.testclient import TestClient
+
+    with TestClient(create_app()) as client:
+        text: str = client.get("/").text
+        return text
+
+
+def padded(page: str, size: int) -> str:
+    """The demo home page with product markup added before `</main>` (or `</body>`) to `size`."""
+    card = (
+        '<article class="product"><a href="/product/RW-{n:03d}"><img src="/static/p{n}.jpg" '
+        'alt="Rain jacket {n}" width="240" height="240"></a><h3>Rain jacket {n}</h3>'
+        '<p class="price">EUR 89.00</p><button type="button">Add to cart</button></article>\n'
+    )
+    anchor = "</main>" if "</main>" in page else "</body>"
+    cards: list[str] = []
+    n = 0
+    while len(page) + sum(map(len, cards)) < size:
+        cards.append(card.format(n=n))
+        n += 1
+    head, tail = page.split(anchor, 1)
+    return head + '<section class="grid">\n' + "".join(cards) + "</section>" + anchor + tail
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+@contextmanager
+def process(argv: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[int]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    try:
+        yield proc.pid
+    finally:
+        with_group = os.getpgid(proc.pid)
+        os.killpg(with_group, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(with_group, signal.SIGKILL)
+            proc.wait()
+
+
+def wait_for(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit(f"bench: {url} did not answer within {timeout:.0f} s")
+
+
+NGINX_COMMON = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx-{name}.pid;
+error_log {dir}/nginx-{name}.err warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/tmp-{name}-body;
+  proxy_temp_path {dir}/tmp-{name}-proxy;
+  fastcgi_temp_path {dir}/tmp-{name}-fcgi;
+  uwsgi_temp_path {dir}/tmp-{name}-uwsgi;
+  scgi_temp_path {dir}/tmp-{name}-scgi;
+  types {{ text/html html; application/octet-stream bin; }}
+  keepalive_requests 1000000;
+  {body}
+}}
+"""
+
+UPSTREAM = """
+  server {{
+    listen {host}:{port};
+    root {www};
+    index index.html;
+  }}
+"""
+
+ANCHOR = """
+  upstream shop {{ server {host}:{upstream}; keepalive 64; }}
+  server {{
+    listen {host}:{port};
+    location / {{
+      proxy_pass http://shop;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Accept-Encoding "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      sub_filter_once off;
+      sub_filter_types text/html;
+      sub_filter '{hero_from}' '{hero_to}';
+      sub_filter '{recs_from}' '{recs_to}';
+    }}
+  }}
+"""
+
+
+@contextmanager
+def nginx(dir_: Path, name: str, body: str) -> Iterator[int]:
+    conf = dir_ / f"nginx-{name}.conf"
+    conf.write_text(NGINX_COMMON.format(dir=dir_, name=name, body=body))
+    with process(["nginx", "-c", str(conf), "-p", str(dir_)], dir_ / f"{name}.log") as pid:
+        yield pid
+
+
+def rss_kib(root_pid: int) -> int:
+    """Resident set of a process and its descendants (granian main + workers), in KiB."""
+    total, pending = 0, [root_pid]
+    while pending:
+        pid = pending.pop()
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        total += int(found[1]) if found else 0
+        pending += [int(c) for c in children]
+    return total
+
+
+# --- load -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    transfer_mb_s: float
+    errors: int
+
+
+def wrk(url: str, seconds: float, connections: int, headers: dict[str, str]) -> Load:
+    args = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+
+    def latency(pct: str) -> float:
+        found = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not found:
+            return float("nan")
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[found[2]]
+        return float(found[1]) * scale
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    transfer = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", out)
+    scale = {"B": 1e-6, "KB": 1e-3, "MB": 1.0, "GB": 1e3}
+    mb_s = float(transfer[1]) * scale[transfer[2]] if transfer else float("nan")
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = int(non2xx[1]) if non2xx else 0
+    return Load(rps, latency("50"), latency("99"), mb_s, errors)
+
+
+def ttfb_ms(port: int, path: str, headers: dict[str, str], n: int) -> float:
+    """Median time from sending a GET to the first response byte, fresh connection each."""
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n{extra}Connection: close\r\n\r\n".encode()
+    samples = []
+    for _ in range(n):
+        with socket.create_connection((HOST, port), timeout=10) as s:
+            started = time.perf_counter()
+            s.sendall(request)
+            s.recv(1)
+            samples.append((time.perf_counter() - started) * 1000)
+            while s.recv(1 << 16):
+                pass
+    return statistics.median(samples)
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="a few seconds per scenario")
+    parser.add_argument("--duration", type=float, default=10, help="seconds per load scenario")
+    parser.add_argument("--soak-seconds", type=float, default=300)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="gateway workers")
+    args = parser.parse_args(argv)
+    missing = [tool for tool in ("nginx", "wrk") if shutil.which(tool) is None]
+    if missing:
+        print(f"bench: needs {' and '.join(missing)}: apt-get install -y nginx-light wrk")
+        return 1
+    duration = 2.0 if args.smoke else args.duration
+    soak = 3.0 if args.smoke else args.soak_seconds
+    ttfb_n = 10 if args.smoke else 200
+
+    with tempfile.TemporaryDirectory(prefix="cg-bench-") as tmp:
+        work = Path(tmp)
+        work.chmod(0o755)  # nginx's workers drop root and must read the pages
+        www = work / "www"
+        www.mkdir()
+        home = demo_home()
+        assert HERO in home and RECS in home, "the demo home page lost its slots"
+        (www / "index.html").write_text(padded(home, 60_000), encoding="utf-8")
+        (www / "big.html").write_text(padded(home, 1_000_000), encoding="utf-8")
+        (www / "file.bin").write_bytes(os.urandom(10 * 1024 * 1024))
+
+        up, anchor_port, gate_port = free_port(), free_port(), free_port()
+        hero_from = re.search(r"<[^>]*" + HERO + r"[^>]*>", home)[0]  # type: ignore[index]
+        recs_from = re.search(r"<[^>]*" + RECS + r"[^>]*>", home)[0]  # type: ignore[index]
+        anchor_body = ANCHOR.format(
+            host=HOST, port=anchor_port, upstream=up,
+            hero_from=hero_from, hero_to=hero_from + "<h2>Rain or shine: free returns</h2>",
+            recs_from=recs_from,
+            recs_to=recs_from + '<ul><li><a href="/product/RW-001">Rain jacket</a></li></ul>',
+        )  # fmt: skip
+
+        paths = prepare_data_dir(work / "gateway")
+        config = write_config(paths, gate_port, up)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        gate_argv = [
+            sys.executable, "-m", "gateway", "run", "--config", str(config),
+            "--workers", str(args.workers),
+        ]  # fmt: skip
+        with (
+            nginx(work, "upstream", UPSTREAM.format(host=HOST, port=up, www=www)),
+            nginx(work, "anchor", anchor_body),
+            process(gate_argv, work / "gateway.log", env) as gate_pid,
+        ):
+            anchor = f"http://{HOST}:{anchor_port}"
+            gate = f"http://{HOST}:{gate_port}"
+            for url in (f"http://{HOST}:{up}/", anchor + "/", gate + "/_privacy/healthz"):
+                wait_for(url)
+            return run_scenarios(
+                args, work, anchor, gate, anchor_port, gate_port, gate_pid,
+                duration, soak, ttfb_n,
+            )  # fmt: skip
+
+
+def run_scenarios(
+    args: argparse.Namespace, work: Path, anchor: str, gate: str, anchor_port: int,
+    gate_port: int, gate_pid: int, duration: float, soak: float, ttfb_n: int,
+) -> int:  # fmt: skip
+    london = {"X-Forwarded-For": LONDON, "Accept": "text/html"}
+    chose = httpx.post(
+        gate + "/_privacy/consent", json={"action": "accept_all"},
+        headers={**london, "Origin": gate},
+    )  # fmt: skip
+    chose.raise_for_status()
+    consented = {**london, "Cookie": f"cg_id={chose.cookies['cg_id']}"}
+
+    # Sanity: what each scenario serves is the real thing, not an error page.
+    page = httpx.get(gate + "/", headers=consented)
+    assert page.status_code == 200, f"consented page: {page.status_code}"
+    assert BANNER_ID not in page.text, "consented: the banner is still shown"
+    assert re.search(HERO + r"[^>]*>\s*<", page.text), "consented: hero slot empty"
+    fresh = httpx.get(gate + "/", headers=london)
+    assert fresh.status_code == 200 and BANNER_ID in fresh.text, "no choice: no banner"
+    nginx_page = httpx.get(anchor + "/")
+    assert "Rain or shine" in nginx_page.text, "anchor: sub_filter did not fill the slot"
+    assert len(httpx.get(gate + "/file.bin", headers=consented).content) == 10 * 1024 * 1024
+
+    c = args.connections
+    rows: list[tuple[str, str, str, str, str]] = []
+
+    def compare(label: str, path: str, headers: dict[str, str], conns: int) -> tuple[Load, Load]:
+        n = wrk(anchor + path, duration, conns, headers)
+        g = wrk(gate + path, duration, conns, headers)
+        assert n.errors == 0 and g.errors == 0, f"{label}: non-2xx responses under load"
+        rows.append((
+            label, f"{n.rps:,.0f} req/s", f"{g.rps:,.0f} req/s", f"{g.rps / n.rps:.0%}",
+            f"{n.p50_ms:.2f}/{n.p99_ms:.2f} ms vs {g.p50_ms:.2f}/{g.p99_ms:.2f} ms",
+        ))  # fmt: skip
+        return n, g
+
+    na, ga = compare("(a) 60 KB, consented, 2 slots", "/", consented, c)
+    nb, gb = compare("(b) 60 KB, gdpr no choice, banner", "/", london, c)
+    # Half load, approximated with an eighth of the connections (wrk cannot pace requests).
+    nh, gh = compare(f"(b) same at {max(1, c // 8)} connections", "/", london, max(1, c // 8))
+    n_ttfb = ttfb_ms(anchor_port, "/big.html", consented, ttfb_n)
+    g_ttfb = ttfb_ms(gate_port, "/big.html", consented, ttfb_n)
+    rows.append((
+        "(c) 1 MB HTML, median TTFB", f"{n_ttfb:.2f} ms", f"{g_ttfb:.2f} ms",
+        f"+{g_ttfb - n_ttfb:.2f} ms", "",
+    ))  # fmt: skip
+    nd = wrk(anchor + "/file.bin", duration, 4, consented)
+    gd = wrk(gate + "/file.bin", duration, 4, consented)
+    rows.append((
+        "(d) 10 MB download, throughput", f"{nd.transfer_mb_s:,.0f} MB/s",
+        f"{gd.transfer_mb_s:,.0f} MB/s", f"{gd.transfer_mb_s / nd.transfer_mb_s:.0%}", "",
+    ))  # fmt: skip
+    # Soak below the peak: fewer connections than (a) (wrk cannot pace to an exact rate).
+    start_rss = rss_kib(gate_pid)
+    ge = wrk(gate + "/", soak, max(1, c // 4), consented)
+    end_rss = rss_kib(gate_pid)
+    rows.append((
+        f"(e) soak {soak:.0f} s at {max(1, c // 4)} conns", "",
+        f"{ge.rps:,.0f} req/s ({ge.rps / ga.rps:.0%} of a)",
+        f"RSS {start_rss / 1024:.0f} -> {end_rss / 1024:.0f} MiB",
+        f"{(end_rss - start_rss) / start_rss:+.1%}",
+    ))  # fmt: skip
+
+    width = [max(len(r[i]) for r in rows) for i in range(5)]
+    header = ("scenario", "nginx", "consentgate", "ratio", "p50/p99 nginx vs consentgate")
+    width = [max(w, len(h)) for w, h in zip(width, header, strict=True)]
+    for row in (header, tuple("-" * w for w in width), *rows):
+        print(" | ".join(cell.ljust(w) for cell, w in zip(row, width, strict=True)))
+    print()
+    verdicts = [
+        ("(a) >= 60 % of nginx req/s", ga.rps / na.rps >= 0.6),
+        ("(b) >= 60 % of nginx req/s", gb.rps / nb.rps >= 0.6),
+        ("(b) p99 added <= 3 ms at low load", gh.p99_ms - nh.p99_ms <= 3),
+        ("(c) TTFB within 1 ms of nginx", g_ttfb - n_ttfb <= 1),
+        ("(d) >= 80 % of nginx throughput", gd.transfer_mb_s / nd.transfer_mb_s >= 0.8),
+        ("(e) RSS growth <= 10 %", (end_rss - start_rss) / start_rss <= 0.1),
+    ]
+    for name, ok in verdicts:
+        print(f"{'met   ' if ok else 'MISSED'} {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
