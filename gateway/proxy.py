@@ -39,7 +39,6 @@ from policies.models import GatewaySettings
 log = logging.getLogger("consentgate.proxy")
 
 
-
 class Exchange(Protocol):
     """What the gateway adds to one request/response pair (consent, personalization).
 
@@ -172,13 +171,13 @@ class Proxy:
             # Added after the client's hop-by-hop fields were stripped (RFC 9110 §7.6.1), so a
             # client-sent `Connection: X-Consent-State` cannot remove ours.
             out_headers.extend(exchange.upstream_fields())
-        body = _request_body(receive) if _has_body(fields) else None
+        body = _RequestBody(receive) if _has_body(fields) else None
         try:
             response = await session.request(
                 method,
                 URL(target.upstream_url(self._base, raw_path, query), encoded=True),
                 headers=out_headers,
-                data=body,
+                data=body.chunks() if body is not None else None,
                 allow_redirects=False,
                 compress=None,
             )
@@ -190,14 +189,20 @@ class Proxy:
             log.warning("upstream unreachable: %s %s", method, type(exc).__name__)
             await _try_error(send, 502, head)
             return
-        except (aiohttp.ClientError, OSError) as exc:
-            # e.g. the upstream closed the connection, or the client aborted its upload.
-            log.warning("upstream failed before response head: %s %s", method, type(exc).__name__)
-            await _try_error(send, 502, head)
-            return
-        except Exception:
-            log.exception("proxy failed before response head: %s", method)
-            await _try_error(send, 502, head)
+        except Exception as exc:
+            if body is not None and body.client_failed:
+                # The client's body broke (malformed framing, or it aborted the upload).
+                log.info("request body failed: %s %s", method, exc)
+                await _try_error(send, 400, head)
+            elif isinstance(exc, aiohttp.ClientError | OSError):
+                # e.g. the upstream closed the connection mid-request.
+                log.warning(
+                    "upstream failed before response head: %s %s", method, type(exc).__name__
+                )
+                await _try_error(send, 502, head)
+            else:
+                log.exception("proxy failed before response head: %s", method)
+                await _try_error(send, 502, head)
             return
         try:
             await self._respond(scope, send, response, head, view, exchange)
@@ -349,16 +354,30 @@ def _has_body(fields: list[Field]) -> bool:
     return False
 
 
-async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionResetError("client went away during the request body")
-        chunk = message.get("body", b"")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
+class _RequestBody:
+    """The client's body streamed upstream, remembering whether the *client* side failed (it
+    went away, or the server refused its framing: a bare-LF chunk, an overflowing chunk size),
+    so that failure is answered 400 and not blamed on the upstream as a 502."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.client_failed = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                message = await self._receive()
+            except Exception as exc:
+                self.client_failed = True
+                raise ConnectionResetError(f"request body unreadable: {exc}") from exc
+            if message["type"] == "http.disconnect":
+                self.client_failed = True
+                raise ConnectionResetError("client went away during the request body")
+            chunk = message.get("body", b"")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
 
 
 async def _try_error(send: Send, status: int, head: bool) -> None:

@@ -15,6 +15,8 @@ Routes (everything unmatched echoes):
   at once, the rest after the delay.
 - `GET /drop`: promises 1000 bytes, sends 100, then closes the connection.
 - `GET /fields`: repeated and hop-by-hop response fields in a fixed order.
+- `GET /__seen`: the raw request-targets of every request received so far (itself excluded),
+  so a test can count what reached the storefront.
 - `GET /ws`: WebSocket echo; text `close:CODE` closes with CODE, `headers` answers the
   handshake fields as JSON; `GET /ws-reject`: refuses the handshake with 403.
 """
@@ -29,6 +31,7 @@ import json
 import sys
 
 from aiohttp import WSMsgType, web
+from aiohttp.typedefs import Handler
 
 ORIGIN = web.AppKey("origin", dict)
 WS_CLOSE_CODES = web.AppKey("ws_close_codes", list)
@@ -187,9 +190,21 @@ async def ws_closes(request: web.Request) -> web.Response:
     return web.json_response(request.app[WS_CLOSE_CODES])
 
 
+SEEN = web.AppKey("seen", list)
+
+
+@web.middleware
+async def remember(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.raw_path == "/__seen":
+        return web.json_response(request.app[SEEN])
+    request.app[SEEN].append(request.raw_path)
+    return await handler(request)
+
+
 def build_app(origin: str = "") -> web.Application:
     """The upstream app; `origin` is its own `http://host:port` (for absolute redirects)."""
-    app = web.Application(client_max_size=0)
+    app = web.Application(client_max_size=0, middlewares=[remember])
+    app[SEEN] = []
     app[ORIGIN] = {"origin": origin}
     app[WS_CLOSE_CODES] = []
     app.router.add_get("/bytes/{n}", stream_bytes)

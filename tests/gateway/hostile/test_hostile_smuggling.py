@@ -1,0 +1,172 @@
+"""Request smuggling shapes and malformed requests, as raw bytes on a socket (issue 7 §2).
+
+Each row goes to a real gateway process in front of the recording upstream
+(`tests/upstream_app.py`, whose `/__seen` lists every request-target it received). Every row is
+answered by a 4xx or passed through as one request — never a 5xx, never a hang — and the
+request hidden in a body (`/smuggled`) never reaches the storefront as a request of its own.
+The gateway re-frames every request it forwards (aiohttp writes a fresh head and length), so
+the upstream can never disagree with it about where a request ends; what is tested here is
+that the gateway's own parser does not let a second request out of one.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import procs
+from tests.figures import Figures
+
+pytestmark = pytest.mark.e2e
+
+SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+H = b"Host: shop.example\r\n"
+
+
+def post(headers: bytes, body: bytes) -> bytes:
+    return b"POST /target HTTP/1.1\r\n" + H + headers + b"\r\n" + body
+
+
+CASES: dict[str, bytes] = {
+    "cl-and-te": post(
+        b"Content-Length: 6\r\nTransfer-Encoding: chunked\r\n", b"0\r\n\r\n" + SMUGGLED
+    ),
+    "te-and-cl": post(
+        b"Transfer-Encoding: chunked\r\nContent-Length: %d\r\n" % (5 + len(SMUGGLED)),
+        b"0\r\n\r\n" + SMUGGLED,
+    ),
+    "duplicate-cl-differing": post(
+        b"Content-Length: 0\r\nContent-Length: %d\r\n" % len(SMUGGLED), SMUGGLED
+    ),
+    "duplicate-cl-same": post(b"Content-Length: 3\r\nContent-Length: 3\r\n", b"abc"),
+    "cl-list": post(b"Content-Length: 3, %d\r\n" % (3 + len(SMUGGLED)), b"abc" + SMUGGLED),
+    "cl-signed": post(b"Content-Length: +3\r\n", b"abc" + SMUGGLED),
+    "cl-hex": post(b"Content-Length: 0x3\r\n", b"abc" + SMUGGLED),
+    "te-chunked-identity": post(
+        b"Transfer-Encoding: chunked, identity\r\n", b"0\r\n\r\n" + SMUGGLED
+    ),
+    "te-space-before-colon": post(
+        b"Transfer-Encoding : chunked\r\nContent-Length: 5\r\n", b"0\r\n\r\n" + SMUGGLED
+    ),
+    "te-tab-value": post(
+        b"Transfer-Encoding:\tchunked\r\nContent-Length: 5\r\n", b"0\r\n\r\n" + SMUGGLED
+    ),
+    "te-xchunked": post(
+        b"Transfer-Encoding: xchunked\r\nContent-Length: 5\r\n", b"0\r\n\r\n" + SMUGGLED
+    ),
+    "te-vertical-tab": post(
+        b"Transfer-Encoding: chunked\x0b\r\nContent-Length: 5\r\n", b"0\r\n\r\n" + SMUGGLED
+    ),
+    "te-twice": post(
+        b"Transfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n", b"0\r\n\r\n" + SMUGGLED
+    ),
+    "bare-lf-chunks": post(b"Transfer-Encoding: chunked\r\n", b"3\nabc\n0\n\n" + SMUGGLED),
+    "chunk-size-overflow": post(
+        b"Transfer-Encoding: chunked\r\n", b"fffffffffffffffffff1\r\nabc\r\n0\r\n\r\n"
+    ),
+    # granian accepts a NUL in a chunk extension (lenient, but the body it reads is the one
+    # the gateway re-frames upstream; nothing is appended here because bytes after the last
+    # chunk are the client's own next request on its connection, not a smuggled one).
+    "chunk-extension-garbage": post(
+        b"Transfer-Encoding: chunked\r\n", b"3;\x00=\r\nabc\r\n0\r\n\r\n"
+    ),
+    "obs-fold": b"GET /target HTTP/1.1\r\n" + H + b"X-Folded: a\r\n b\r\n\r\n",
+    "obs-fold-te": post(
+        b"X-Foo: bar\r\n Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+        b"0\r\n\r\n" + SMUGGLED,
+    ),
+    "bare-lf-head": b"GET /target HTTP/1.1\n" + H.replace(b"\r\n", b"\n") + b"\n",
+    "space-in-name": b"GET /target HTTP/1.1\r\n" + H + b"Bad Name: x\r\n\r\n",
+    "nul-in-value": b"GET /target HTTP/1.1\r\n" + H + b"X-A: a\x00b\r\n\r\n",
+    "cr-in-value": b"GET /target HTTP/1.1\r\n" + H + b"X-A: a\rb\r\n\r\n",
+    "nul-in-target": b"GET /tar\x00get HTTP/1.1\r\n" + H + b"\r\n",
+    "space-in-target": b"GET /tar get HTTP/1.1\r\n" + H + b"\r\n",
+    "no-host": b"GET /target HTTP/1.1\r\n\r\n",
+    "two-hosts": b"GET /target HTTP/1.1\r\n" + H + b"Host: evil.example\r\n\r\n",
+    "http-0.9": b"GET /target\r\n\r\n",
+    "http-2.0-text": b"GET /target HTTP/2.0\r\n" + H + b"\r\n",
+    "bad-version": b"GET /target HTTP/1.x\r\n" + H + b"\r\n",
+    "lowercase-method": b"get /target HTTP/1.1\r\n" + H + b"\r\n",
+    "huge-header": b"GET /target HTTP/1.1\r\n" + H + b"X-Big: " + b"a" * 200_000 + b"\r\n\r\n",
+    "many-headers": b"GET /target HTTP/1.1\r\n"
+    + H
+    + b"".join(b"X-%d: v\r\n" % i for i in range(2_000))
+    + b"\r\n",
+    "huge-cookie": b"GET /target HTTP/1.1\r\n"
+    + H
+    + b"Cookie: cg_id="
+    + b"A" * 100_000
+    + b"\r\n\r\n",
+    "broken-cookie": b"GET /target HTTP/1.1\r\n"
+    + H
+    + b'Cookie: cg_id="unterminated; ;=;\xff\r\n\r\n',
+    "long-url": b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\n" + H + b"\r\n",
+    "bad-percent": b"GET /%zz%%/%c0%af HTTP/1.1\r\n" + H + b"\r\n",
+    "pipelined-after-get": b"GET /target HTTP/1.1\r\n"
+    + H
+    + b"Content-Length: %d\r\n\r\n" % len(SMUGGLED)
+    + SMUGGLED,
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[procs.Server, procs.Server]]:
+    with procs.start_upstream() as upstream:
+        directory: Path = tmp_path_factory.mktemp("hostile")
+        config = procs.write_config(directory, upstream=upstream.url, timeouts={"read": 5})
+        with procs.start_gateway(config) as gateway:
+            yield gateway, upstream
+
+
+def exchange(port: int, raw: bytes) -> bytes:
+    """Send `raw`, read what comes back until the gateway closes or goes quiet (3 s)."""
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        try:
+            sock.sendall(raw)
+        except OSError:
+            return received  # the gateway closed on us mid-send: a refusal, not a hang
+        sock.settimeout(3)
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            except OSError:
+                break
+            if not chunk:
+                break
+            received += chunk
+    return received
+
+
+def statuses(received: bytes) -> list[int]:
+    found = []
+    for line in received.split(b"\r\n"):
+        if line.startswith(b"HTTP/1.") and len(line) >= 12 and line[9:12].isdigit():
+            found.append(int(line[9:12]))
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_hostile_request_is_refused_or_passed_once(
+    name: str, world: tuple[procs.Server, procs.Server], figures: Figures
+) -> None:
+    gateway, upstream = world
+    before = httpx.get(upstream.url + "/__seen", timeout=5).json()
+    received = exchange(gateway.port, CASES[name])
+    seen = httpx.get(upstream.url + "/__seen", timeout=5).json()[len(before) :]
+    codes = statuses(received)
+    figures.add("hostile inputs tried")
+    assert all(code < 500 for code in codes), f"{name}: {received[:300]!r}"
+    assert "/smuggled" not in seen, f"{name}: a request hidden in a body reached the shop"
+    assert len(seen) <= 1, f"{name}: {seen}"
+    # Whatever the gateway passed on, it answered for it (no silent swallow of a forwarded one).
+    if seen:
+        assert codes, f"{name}: forwarded {seen} but answered nothing"
+    # The gateway is still serving.
+    assert httpx.get(gateway.url + "/_privacy/healthz", timeout=5).status_code == 200
