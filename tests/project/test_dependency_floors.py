@@ -1,0 +1,42 @@
+"""The installed dependencies satisfy pyproject's floors, including the security floors
+(h11 >= 0.16 for CVE-2025-43859, starlette >= 0.49.1 for CVE-2025-62727, brotli >= 1.2,
+idna >= 3.7, jinja2 >= 3.1.6): an environment that resolved an older, vulnerable release fails
+here rather than in production."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib.metadata import PackageNotFoundError, version
+
+import pytest
+from packaging.requirements import Requirement
+
+from tests import procs
+
+REQUIREMENTS = [
+    Requirement(line)
+    for line in tomllib.loads((procs.REPO / "pyproject.toml").read_text())["project"][
+        "dependencies"
+    ]
+]
+SECURITY_FLOORS = {"h11": "0.16", "starlette": "0.49.1", "brotli": "1.2", "idna": "3.7",
+                   "jinja2": "3.1.6"}  # fmt: skip
+
+
+@pytest.mark.parametrize("requirement", REQUIREMENTS, ids=lambda r: r.name)
+def test_installed_version_meets_the_floor(requirement: Requirement) -> None:
+    try:
+        installed = version(requirement.name)
+    except PackageNotFoundError:
+        pytest.fail(f"{requirement.name} is not installed")
+    assert requirement.specifier.contains(installed, prereleases=True), (
+        f"{requirement.name} {installed} does not satisfy {requirement.specifier}"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(SECURITY_FLOORS))
+def test_security_floor_is_declared(name: str) -> None:
+    declared = {r.name.lower(): r.specifier for r in REQUIREMENTS}
+    assert name in declared, f"{name} has no floor in pyproject.toml"
+    floor = SECURITY_FLOORS[name]
+    assert f">={floor}" in {str(s) for s in declared[name]}, declared[name]
