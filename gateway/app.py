@@ -12,11 +12,12 @@ import contextlib
 import json
 import logging
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
@@ -26,7 +27,9 @@ from consent.state import ConsentRecord
 from consent.store import ConsentStore
 from gateway.audit_commands import build_audit_log
 from gateway.console.routes import ConsoleApi
+from gateway.download_links import DownloadLinks, LinkRefused
 from gateway.dsr_api import DsrApi
+from gateway.dsr_page import render_bundle
 from gateway.dsr_service import ConsoleQueue, DsrService, build_service, deadline_policy
 from gateway.enforcement import CsrfTokens, Enforcement
 from gateway.events_api import EventsApi
@@ -83,6 +86,7 @@ class Gateway:
             self.tracking.product,
         )  # fmt: skip
         self.previews = PreviewLinks(self.master_key)
+        self.downloads = DownloadLinks(self.master_key)
         self.enforcement = Enforcement(
             config, self.resolver, CsrfTokens(self.master_key), self.personalization,
             self.previews,
@@ -101,6 +105,12 @@ class Gateway:
                 Route(f"{self.prefix}/healthz", self.healthz, methods=["GET", "HEAD"]),
                 Route(f"{self.prefix}/readyz", self.readyz, methods=["GET", "HEAD"]),
                 Route(f"{self.prefix}/metrics", self.metrics.endpoint, methods=["GET"]),
+                # Before the console's routes: a signed link needs no console session.
+                Route(
+                    f"{self.prefix}/admin/download/{{fmt}}/{{token}}",
+                    self.officer_download,
+                    methods=["GET"],
+                ),  # fmt: skip
                 *self.api.routes(),
                 *DsrApi(self.enforcement, lambda: self.dsr).routes(),
                 *self.events.routes(),
@@ -110,6 +120,7 @@ class Gateway:
                     audit=lambda: self.audit,
                     requests=self.request_queue,
                     trusted=self.resolver.trusted,
+                    downloads=self.downloads,
                 ).routes(),
             ]
         )
@@ -315,6 +326,32 @@ class Gateway:
             await self.store.close()
 
     # --- privacy routes -------------------------------------------------------------------
+
+    async def officer_download(self, request: Request) -> Response:
+        """A subject's bundle through an officer's signed link (`gateway.download_links`)."""
+        fmt, token = request.path_params["fmt"], request.path_params["token"]
+        headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+        if fmt not in ("json", "html"):
+            return PlainTextResponse("format must be json or html\n", 404, headers=headers)
+        try:
+            grant = self.downloads.open(token, datetime.now(UTC))
+        except LinkRefused as exc:
+            return PlainTextResponse(f"{exc}\n", exc.status, headers=headers)
+        service = self.dsr
+        if service is None:
+            return PlainTextResponse("store unavailable; try again\n", 503, headers=headers)
+        subject = await service.subject(grant.subject_ref)
+        if subject is None:
+            return PlainTextResponse("subject unknown or erased\n", 404, headers=headers)
+        bundle = await service.export(subject, actor=f"officer:{grant.officer}", via="officer")
+        if fmt == "html":
+            json_url = f"{self.prefix}/admin/download/json/{token}"
+            page = render_bundle(bundle, json_url=json_url, delete_url=None)
+            return HTMLResponse(page, headers=headers)
+        body = json.dumps(bundle, ensure_ascii=False, indent=2).encode("utf-8")
+        name = f"data-subject-{bundle['subject_ref']}.json"
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        return Response(body, media_type="application/json", headers=headers)
 
     async def healthz(self, request: Request) -> Response:
         """Liveness: the process answers."""

@@ -37,8 +37,8 @@ _BUNDLE = _ENV.from_string(
 <body><main>
 <h1>Your data</h1>
 <p>Reference <strong>{{ b.subject_ref }}</strong>, generated {{ b.generated_at }}.
-<a href="{{ json_url }}">Download as JSON</a> ·
-<a href="{{ delete_url }}">Erase my data</a></p>
+<a href="{{ json_url }}">Download as JSON</a>{% if delete_url %} ·
+<a href="{{ delete_url }}">Erase my data</a>{% endif %}</p>
 
 <h2>Consent choices</h2>
 {% if b.consents %}
@@ -132,8 +132,8 @@ is no longer recognised. <a href="/">Back to the shop</a></p>
 )
 
 
-def render_bundle(bundle: Mapping[str, Any], *, json_url: str, delete_url: str) -> str:
-    """The bundle as an HTML page."""
+def render_bundle(bundle: Mapping[str, Any], *, json_url: str, delete_url: str | None) -> str:
+    """The bundle as an HTML page (no erase link when `delete_url` is None: an officer's copy)."""
     return _BUNDLE.render(b=bundle, style=_STYLE, json_url=json_url, delete_url=delete_url)
 
 

@@ -72,6 +72,7 @@ from gateway.console.passwords import (
 from gateway.console.request_queue import RequestQueue, deadline_status
 from gateway.console.timeline import Event, find_subject, rfc3339, timeline
 from gateway.console.verify_status import last_result, run_verify
+from gateway.download_links import DownloadLinks
 from gateway.forwarded import TrustedProxies
 from gateway.forwarded import resolve as resolve_view
 from policies.models import Config
@@ -81,6 +82,8 @@ log = logging.getLogger("consentgate.console")
 
 PRE_COOKIE = "cg_admin_pre"
 DAY_CHOICES = (7, 30, 90, 365)
+
+
 class AuditAppender(Protocol):
     """The part of `audit.log.AuditLog` the console uses."""
 
@@ -116,6 +119,7 @@ class ConsoleApi:
         params: ScryptParams = DEFAULT_PARAMS,
         limiter: RateLimiter | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        downloads: DownloadLinks | None = None,
     ) -> None:
         self.config = config
         self.prefix = config.gateway.prefix
@@ -127,6 +131,7 @@ class ConsoleApi:
         self.authenticator = Authenticator(params)
         self.limiter = limiter or RateLimiter()
         self.clock = clock
+        self.downloads = downloads
 
     def routes(self) -> list[Route]:
         """The Starlette routes of the console."""
@@ -255,7 +260,8 @@ class ConsoleApi:
         pre = request.cookies.get(PRE_COOKIE)
         if not pre or len(pre) > 64:
             pre = secrets.token_urlsafe(24)
-        response = render(self.base, 
+        response = render(
+            self.base,
             "login.html",
             status,
             None,
@@ -368,7 +374,8 @@ class ConsoleApi:
         if page.next_before is not None:
             next_link = f"{self.base}/audit?" + urlencode({**filters, "before": page.next_before})
         self_url = f"{self.base}/audit{qs}"
-        return render(self.base, 
+        return render(
+            self.base,
             "audit.html",
             400 if error and error.startswith("Times") else 200,
             ctx.session,
@@ -434,7 +441,8 @@ class ConsoleApi:
         show_completed = request.query_params.get("completed") == "1"
         notice = "Request completed." if request.query_params.get("done") == "1" else None
         if queue is None:
-            return render(self.base, 
+            return render(
+                self.base,
                 "requests.html",
                 503,
                 ctx.session,
@@ -456,7 +464,8 @@ class ConsoleApi:
                     "deadline": rfc3339(item.deadline),
                 }
             )
-        return render(self.base, 
+        return render(
+            self.base,
             "requests.html",
             200,
             ctx.session,
@@ -515,7 +524,8 @@ class ConsoleApi:
                     ),
                 }
             )
-        return render(self.base, 
+        return render(
+            self.base,
             "stats.html",
             200,
             ctx.session,
@@ -547,4 +557,12 @@ class ConsoleApi:
         # Accountability (GDPR Art. 5(2)): who looked at whose history is itself on record.
         await self._audit_event(ctx.session.user.name, "admin.subject_viewed", subject.id)
         values.update(found=True, subject_id=subject.id, subject_ref=subject.ref, events=events)
+        if (
+            self.downloads is not None
+            and subject.ref is not None
+            and ctx.session.user.role == "officer"
+        ):
+            # A signed link the officer can hand on; each use is a tracked, audited export.
+            token = self.downloads.mint(subject.ref, ctx.session.user.name, self.clock())
+            values["download"] = f"{self.base}/download/{{fmt}}/{token}"
         return render(self.base, "subject.html", 200, ctx.session, **values)

@@ -7,7 +7,7 @@ import asyncio
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,9 +15,10 @@ from sqlalchemy import insert
 
 from consent.store import cg_consent_records, cg_subjects
 from gateway.audit_commands import COLUMNS
+from gateway.download_links import DownloadLinks
 from storage.store import open_store
 from tests import procs
-from tests.audit.audit_stores import SUBJECT_A, SUBJECT_B, populate, sql
+from tests.audit.audit_stores import MASTER_KEY, SUBJECT_A, SUBJECT_B, populate, sql
 from tests.gateway.console.console_world import (
     BASE,
     PASSWORD,
@@ -285,3 +286,37 @@ def test_export_jsonl_of_a_subject(seeded: World) -> None:
         assert lines and all(line["subject"] == SUBJECT_A for line in lines)
         assert list(lines[0]) == list(COLUMNS)
     assert "admin.audit_exported" in seeded.actions("olivia")
+
+
+def test_officer_download_link_opens_without_a_session_until_it_expires(seeded: World) -> None:
+    with client(seeded.server, "10.0.0.15") as http:
+        assert login(http, "olivia").status_code == 303
+        page = http.get(f"{BASE}/subjects", params={"ref": "ref-alpha"})
+        assert page.status_code == 200
+        json_link = re.search(r'<a href="([^"]+)" id="cg-download-json"', page.text)
+        html_link = re.search(r'<a href="([^"]+)" id="cg-download-html"', page.text)
+        assert json_link and html_link, "no signed download link on the subject page"
+    # Another machine, no console session: the link alone opens the bundle.
+    with client(seeded.server, "10.0.0.16") as anonymous:
+        bundle = anonymous.get(json_link[1])
+        assert bundle.status_code == 200, bundle.text
+        assert bundle.headers["cache-control"] == "no-store"
+        data = bundle.json()
+        assert data["subject_ref"] == "ref-alpha"
+        assert {"consents", "profile", "decisions", "events", "audit"} <= set(data)
+        readable = anonymous.get(html_link[1])
+        assert readable.status_code == 200 and "ref-alpha" in readable.text
+        assert "Erase my data" not in readable.text  # the officer's copy offers no erasure
+        token = json_link[1].rsplit("/", 1)[1]
+        flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+        tampered = anonymous.get(json_link[1].replace(token, flipped))
+        assert tampered.status_code == 403
+        old = DownloadLinks(MASTER_KEY).mint(
+            "ref-alpha", "olivia", datetime.now(UTC) - timedelta(days=2)
+        )
+        expired = anonymous.get(json_link[1].replace(token, old))
+        assert expired.status_code == 410 and "expired" in expired.text
+        foreign = DownloadLinks(bytes(32)).mint("ref-alpha", "olivia", datetime.now(UTC))
+        assert anonymous.get(json_link[1].replace(token, foreign)).status_code == 403
+    # Each use is an audited export naming the officer.
+    assert seeded.actions("officer:olivia").count("dsr.export") == 2
