@@ -207,7 +207,8 @@ def test_visitors_never_see_each_others_state_under_load(
     for v in people:
         assert not v.problems, f"{v.name}: {len(v.problems)} bad answers, first: {v.problems[0]}"
     figures.add("requests under load", REQUESTS)
-    figures.set_max("concurrent requests without cross-talk", REQUESTS)
+    figures.set_max("interleaved requests without cross-talk", REQUESTS)
+    figures.set_max("requests in flight at once (isolation)", CONCURRENCY)
 
 
 # --- self-service endpoints act only on the requesting visitor -------------------------------
