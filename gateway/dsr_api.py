@@ -187,7 +187,8 @@ def _parse_confirm(request: Request, body: bytes) -> tuple[bool, str | None, boo
     if ctype == "application/json":
         try:
             data: Any = json.loads(body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        # Nesting past the recursion limit raises RecursionError, not ValueError (issue 7).
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise BadRequest(400, "body is not valid JSON") from None
         if not isinstance(data, dict):
             raise BadRequest(400, "body must be a JSON object")

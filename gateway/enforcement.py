@@ -115,9 +115,13 @@ class ConsentExchange:
 
     def request_fields(self, fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """The console's session cookie never reaches the shop (on https its `__Host-` cookie
-        has Path=/, so browsers send it with storefront requests too)."""
+        has Path=/, so browsers send it with storefront requests too), nor does a client's own
+        copy of the consent-state header (a forged consent; only ours, added after, counts)."""
+        ours = self.owner.config.consent.upstream_header.lower()
         out = []
         for name, value in fields:
+            if name.lower() == ours:
+                continue
             if name.lower() == "cookie":
                 value = without_console_cookies(value)
                 if not value:

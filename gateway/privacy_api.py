@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
@@ -152,10 +152,14 @@ class PrivacyApi:
         if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
             raise BadRequest(413, f"body larger than {MAX_BODY} bytes")
         body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                raise BadRequest(413, f"body larger than {MAX_BODY} bytes")
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise BadRequest(413, f"body larger than {MAX_BODY} bytes")
+        except ClientDisconnect:
+            # The client went away mid-body: a 400 nobody reads, not a logged traceback.
+            raise BadRequest(400, "the body was cut short") from None
         return body
 
     def _parse(self, request: Request, body: bytes, visitor: Visitor) -> dict[str, Any]:
@@ -170,7 +174,8 @@ class PrivacyApi:
     def _parse_json(self, body: bytes, request: Request, visitor: Visitor) -> dict[str, Any]:
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        # Nesting past the recursion limit raises RecursionError, not ValueError (issue 7).
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise BadRequest(400, "body is not valid JSON") from None
         if not isinstance(data, dict):
             raise BadRequest(400, "body must be a JSON object")

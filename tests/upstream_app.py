@@ -15,6 +15,9 @@ Routes (everything unmatched echoes):
   at once, the rest after the delay.
 - `GET /drop`: promises 1000 bytes, sends 100, then closes the connection.
 - `GET /fields`: repeated and hop-by-hop response fields in a fixed order.
+- `PUT /__serve/{name}`: remembers the body and its Content-Type (and Content-Encoding, if
+  sent); `GET /served/{name}` then answers exactly those bytes (hostile pages for HTML tests).
+- `GET /gzip-bomb/{mib}`: text/html, `Content-Encoding: gzip`, decoding to `mib` MiB.
 - `GET /__seen`: the raw request-targets of every request received so far (itself excluded),
   so a test can count what reached the storefront.
 - `GET /ws`: WebSocket echo; text `close:CODE` closes with CODE, `headers` answers the
@@ -29,6 +32,7 @@ import gzip
 import hashlib
 import json
 import sys
+import zlib
 
 from aiohttp import WSMsgType, web
 from aiohttp.typedefs import Handler
@@ -190,6 +194,38 @@ async def ws_closes(request: web.Request) -> web.Response:
     return web.json_response(request.app[WS_CLOSE_CODES])
 
 
+SERVED = web.AppKey("served", dict)
+
+
+async def serve_put(request: web.Request) -> web.Response:
+    headers = {"Content-Type": request.headers.get("Content-Type", "application/octet-stream")}
+    if "Content-Encoding" in request.headers:
+        headers["Content-Encoding"] = request.headers["Content-Encoding"]
+    request.app[SERVED][request.match_info["name"]] = (await request.read(), headers)
+    return web.Response(status=204)
+
+
+async def served(request: web.Request) -> web.Response:
+    body, headers = request.app[SERVED][request.match_info["name"]]
+    return web.Response(body=body, headers=headers)
+
+
+async def gzip_bomb(request: web.Request) -> web.StreamResponse:
+    # Streams the compressed bytes as they are made: the whole bomb never sits in memory.
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/html; charset=utf-8", "Content-Encoding": "gzip"}
+    )
+    await response.prepare(request)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    await response.write(compressor.compress(b"<!doctype html><html><body><p>"))
+    zeros = b"0" * (1 << 20)
+    for _ in range(int(request.match_info["mib"])):
+        await response.write(compressor.compress(zeros))
+    await response.write(compressor.flush())
+    await response.write_eof()
+    return response
+
+
 SEEN = web.AppKey("seen", list)
 
 
@@ -207,6 +243,10 @@ def build_app(origin: str = "") -> web.Application:
     app[SEEN] = []
     app[ORIGIN] = {"origin": origin}
     app[WS_CLOSE_CODES] = []
+    app[SERVED] = {}
+    app.router.add_put("/__serve/{name}", serve_put)
+    app.router.add_get("/served/{name}", served)
+    app.router.add_get("/gzip-bomb/{mib}", gzip_bomb)
     app.router.add_get("/bytes/{n}", stream_bytes)
     app.router.add_post("/upload", upload)
     app.router.add_get("/page", page)

@@ -1,6 +1,8 @@
 import ipaddress
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from gateway.forwarded import (
     TrustedProxies,
@@ -11,6 +13,7 @@ from gateway.forwarded import (
     resolve,
     valid_host,
 )
+from gateway.headers import is_safe_field
 
 
 def trusted(*networks: str) -> TrustedProxies:
@@ -249,3 +252,103 @@ def test_forwarding_fields(view: View, expected: list[tuple[str, str]]) -> None:
 def test_origin() -> None:
     assert View("1.2.3.4", "https", "shop.example").origin == b"https://shop.example"
     assert View("1.2.3.4", "https", None).origin is None
+
+
+# uvicorn tests/middleware/test_proxy_headers.py `test_forwarded_hosts`: every trust set against
+# every probe address. `*` and literals (unix sockets, names) are never trust entries here
+# (config takes CIDRs only), so those uvicorn sets have no counterpart; their probes stay.
+_PROBES = [
+    "127.0.0.0", "127.0.0.1", "127.1.1.1", "127.255.255.255", "10.0.0.0", "10.0.0.1",
+    "10.1.1.1", "10.255.255.255", "192.168.0.0", "192.168.0.1", "1.1.1.1",
+    "2001:db8::", "2001:db8:abcd:0012::0", "2001:db8:abcd:0012::1:1", "::", "::1",
+    "2001:db8:3333:4444:5555:6666:102:304", "::b16:212c", "a:b:c:d::", "::a:b:c:d",
+    "some-literal", "unix:///foo/bar", "/foo/bar", "*", "",
+]  # fmt: skip
+_TRUST_SETS: dict[str, tuple[tuple[str, ...], set[str]]] = {
+    "nothing": ((), set()),
+    "ipv4-addresses": (("127.0.0.1/32", "10.0.0.1/32"), {"127.0.0.1", "10.0.0.1"}),
+    "ipv4-networks": (
+        ("127.0.0.0/8", "10.0.0.0/8"),
+        {"127.0.0.0", "127.0.0.1", "127.1.1.1", "127.255.255.255",
+         "10.0.0.0", "10.0.0.1", "10.1.1.1", "10.255.255.255"},
+    ),  # fmt: skip
+    # Dual notations name the same address: 2001:db8:3333:4444:5555:6666:1.2.3.4 is
+    # ...:102:304 and ::11.22.33.44 is ::b16:212c.
+    "ipv6-addresses": (
+        ("2001:db8::/128", "2001:0db8:0001:0000:0000:0ab9:C0A8:0102/128",
+         "2001:db8:3333:4444:5555:6666:1.2.3.4/128", "::11.22.33.44/128"),
+        {"2001:db8::", "2001:db8:3333:4444:5555:6666:102:304", "::b16:212c"},
+    ),  # fmt: skip
+    "ipv6-network": (
+        ("2001:db8:abcd:0012::0/64",),
+        {"2001:db8:abcd:0012::0", "2001:db8:abcd:0012::1:1"},
+    ),
+}
+_TRUST_ROWS = [(name, probe) for name in _TRUST_SETS for probe in _PROBES]
+
+
+@pytest.mark.parametrize(
+    ("trust", "probe"), _TRUST_ROWS, ids=[f"{t}-{p!r}" for t, p in _TRUST_ROWS]
+)
+def test_trusted_proxies_uvicorn_matrix(trust: str, probe: str) -> None:
+    networks, trusted_probes = _TRUST_SETS[trust]
+    assert (probe in trusted(*networks)) is (probe in trusted_probes)
+
+
+@pytest.mark.parametrize(
+    ("networks", "forwarded_for", "expected"),
+    [
+        # uvicorn test_proxy_headers_trusted_hosts: a trusted network in the list (#1068).
+        (("127.0.0.0/24", "10.0.0.1/32"), ["1.2.3.4"], "1.2.3.4"),
+        (("192.168.0.0/16",), ["1.2.3.4"], "127.0.0.1"),
+        # A client running on a proxy host itself (#1068, comment 855371576).
+        (("127.0.0.1/32", "1.2.3.4/32"), ["1.2.3.4"], "1.2.3.4"),
+        # uvicorn test_proxy_headers_invalid_x_forwarded_for, with a CIDR list instead of "*":
+        # walking right to left, "unix:" is garbage before any untrusted hop, so the chain is
+        # unreliable and the peer is the client (uvicorn, trusting everything, skips it).
+        (("127.0.0.1/32", "::1/128"), ["1.2.3.4, \xf0\xfd\xfd\xfd, unix:, ::1"], "127.0.0.1"),
+        # uvicorn test_proxy_headers_empty_x_forwarded_for.
+        (("127.0.0.1/32",), [""], "127.0.0.1"),
+        # Peer in an IPv6 network, chain with an IPv4-mapped hop.
+        (("127.0.0.1/32", "2001:db8::/32"), ["::ffff:1.2.3.4, 2001:db8::9"], "1.2.3.4"),
+    ],
+)
+def test_client_address_uvicorn_rows(
+    networks: tuple[str, ...], forwarded_for: list[str], expected: str
+) -> None:
+    assert client_address("127.0.0.1", forwarded_for, trusted(*networks)) == expected
+
+
+@pytest.mark.parametrize(
+    ("proto", "expected"),
+    # uvicorn test_proxy_headers_trusted_hosts_malformed (the proto column): empty and unknown
+    # values keep the connection's scheme; ws/wss name their HTTP origin scheme.
+    [("", "http"), ("asdf", "http"), (" , ", "http"), ("https", "https"), ("ws", "http"),
+     ("wss", "https"), ("HTTPS", "https"), ("https, http", "http")],  # fmt: skip
+)
+def test_forwarded_proto_from_a_trusted_peer(proto: str, expected: str) -> None:
+    view = resolve("127.0.0.1", "http", fields(host="h", x_forwarded_proto=proto), LOOPBACK_AND_TEN)
+    assert view.proto == expected
+
+
+_FIELD_NAMES = st.sampled_from(
+    [b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded"]
+)
+
+
+@given(
+    peer=st.sampled_from(["127.0.0.1", "10.9.9.9", "203.0.113.9", "::1", ""]),
+    scheme=st.sampled_from(["http", "https", "ws", "wss", "gopher"]),
+    headers=st.lists(st.tuples(_FIELD_NAMES, st.binary(max_size=80)), max_size=6),
+)
+@example(peer="127.0.0.1", scheme="http",
+         headers=[(b"x-forwarded-host", b"shop\r\nSet-Cookie: a=1"),
+                  (b"x-forwarded-for", b"1.2.3.4\r\nX: y")])  # fmt: skip
+def test_the_fields_we_add_are_always_safe(
+    peer: str, scheme: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    # Whatever a (trusted or not) peer sends, the forwarding fields the gateway builds from it
+    # pass the one outbound validator: no CR, LF or NUL can reach the shop through them.
+    view = resolve(peer, scheme, headers, LOOPBACK_AND_TEN)
+    for name, value in forwarding_fields(view):
+        assert is_safe_field(name.encode(), value.encode("latin-1")), (name, value)

@@ -64,6 +64,27 @@ CASES: dict[str, bytes] = {
     "te-twice": post(
         b"Transfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n", b"0\r\n\r\n" + SMUGGLED
     ),
+    "te-identity": post(
+        b"Transfer-Encoding: identity\r\nContent-Length: 5\r\n", b"0\r\n\r\n" + SMUGGLED
+    ),
+    "te-gzip-chunked": post(
+        b"Transfer-Encoding: gzip, chunked\r\nContent-Length: 5\r\n", b"0\r\n\r\n" + SMUGGLED
+    ),
+    # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means its framing is faulty.
+    "te-in-http-1.0": b"POST /target HTTP/1.0\r\n"
+    + H
+    + b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n"
+    + SMUGGLED,
+    "cl-space-before-colon": post(b"Content-Length : %d\r\n" % len(SMUGGLED), SMUGGLED),
+    "cl-leading-zeros": post(b"Content-Length: 003\r\n", b"abc"),
+    "cl-and-cl-empty": post(b"Content-Length:\r\nContent-Length: 3\r\n", b"abc" + SMUGGLED),
+    # Valid framings whose bytes after the body would be the client's own next request;
+    # nothing is appended (see chunk-extension-garbage below).
+    "te-uppercase": post(b"Transfer-Encoding: CHUNKED\r\n", b"3\r\nabc\r\n0\r\n\r\n"),
+    "chunk-trailer-fields": post(
+        b"Transfer-Encoding: chunked\r\n",
+        b"3\r\nabc\r\n0\r\nContent-Length: 99\r\nTransfer-Encoding: x\r\n\r\n",
+    ),
     "bare-lf-chunks": post(b"Transfer-Encoding: chunked\r\n", b"3\nabc\n0\n\n" + SMUGGLED),
     "chunk-size-overflow": post(
         b"Transfer-Encoding: chunked\r\n", b"fffffffffffffffffff1\r\nabc\r\n0\r\n\r\n"
