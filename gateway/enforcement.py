@@ -117,7 +117,7 @@ class ConsentExchange:
         """The console's session cookie never reaches the shop (on https its `__Host-` cookie
         has Path=/, so browsers send it with storefront requests too), nor does a client's own
         copy of the consent-state header (a forged consent; only ours, added after, counts)."""
-        ours = self.owner.config.consent.upstream_header.lower()
+        ours = self.owner.consent_header
         out = []
         for name, value in fields:
             if name.lower() == ours:
@@ -194,6 +194,8 @@ class Enforcement:
         previews: PreviewLinks | None = None,
     ) -> None:
         self.config = config
+        # Lower-cased once: request_fields drops any client copy of it on every request.
+        self.consent_header = config.consent.upstream_header.lower()
         self.resolver = resolver
         self.csrf = csrf
         self.personalization = personalization
