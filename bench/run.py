@@ -249,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak-seconds", type=float, default=300)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1, help="gateway workers")
+    parser.add_argument(
+        "--serve", action="store_true",
+        help="start the three servers, print their URLs and wait (for profiling); Ctrl-C stops",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     missing = [tool for tool in ("nginx", "wrk") if shutil.which(tool) is None]
     if missing:
@@ -295,10 +299,27 @@ def main(argv: list[str] | None = None) -> int:
             gate = f"http://{HOST}:{gate_port}"
             for url in (f"http://{HOST}:{up}/", anchor + "/", gate + "/_privacy/healthz"):
                 wait_for(url)
+            if args.serve:
+                return serve(anchor, gate, gate_pid)
             return run_scenarios(
                 args, work, anchor, gate, anchor_port, gate_port, gate_pid,
                 duration, soak, ttfb_n,
             )  # fmt: skip
+
+
+def serve(anchor: str, gate: str, gate_pid: int) -> int:
+    chose = httpx.post(
+        gate + "/_privacy/consent", json={"action": "accept_all"},
+        headers={"X-Forwarded-For": LONDON, "Origin": gate},
+    )  # fmt: skip
+    chose.raise_for_status()
+    print(f"anchor {anchor}/  gateway {gate}/  gateway pid {gate_pid}", flush=True)
+    print(f"consented: -H 'X-Forwarded-For: {LONDON}' -H 'Cookie: cg_id={chose.cookies['cg_id']}'")
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 def run_scenarios(

@@ -102,6 +102,9 @@ class HtmlRewriter:
         self._base_end = frozenset().union(*(s.end_tags for s in self._stages)) - {ALL}
         self._base_end |= FOREIGN_ROOTS
         self._attr_names = frozenset().union(*(s.attributes for s in self._stages))
+        self._url_attr_names = frozenset().union(*(s.url_attributes for s in self._stages))
+        self._relative_of = tuple(s.relative_tags for s in self._stages)
+        self._relative = self._relative_names()
         self._attr_probe = (
             re.compile(b"|".join(re.escape(a.encode()) for a in self._attr_names), re.IGNORECASE)
             if self._attr_names
@@ -212,23 +215,38 @@ class HtmlRewriter:
         self._out.extend(drop.parts)
         self._refresh()
 
+    def _relative_names(self) -> frozenset[str]:
+        """Start tags every stage that wants them can skip when their URLs are relative."""
+        if self._all_start:
+            return frozenset()
+        names = frozenset().union(*self._relative_of) - RAW_TEXT - FOREIGN_ROOTS - {PLAINTEXT}
+        return frozenset(
+            name
+            for name in names
+            if all(name in s.relative_tags for s in self._stages if name in s.tags)
+        )
+
     def _refresh(self) -> None:
         """Pick the skip pattern for the current state (what counts as interesting)."""
         start: frozenset[str] | None = None
         end: frozenset[str] | None = None
+        relative: frozenset[str] = frozenset()
         if not self._all_start:
-            start = self._base_start
+            extra: frozenset[str] = frozenset()
             if self._foreign:
-                start = start | FOREIGN_BREAKOUT
+                extra = extra | FOREIGN_BREAKOUT
             if self._drop is not None:
-                start = start | {self._drop.name}
+                extra = extra | {self._drop.name}
                 if self._drop.name == "p":
-                    start = start | P_CLOSERS
+                    extra = extra | P_CLOSERS
+            relative = self._relative - extra
+            start = (self._base_start | extra) - relative
         if not self._all_end:
             end = self._base_end
             if self._drop is not None:
                 end = end | {self._drop.name}
-        self._pattern = skip_pattern(start, end, self._attr_names)
+        url_attrs = self._url_attr_names if relative else frozenset()
+        self._pattern = skip_pattern(start, end, self._attr_names, relative, url_attrs)
 
     # -- the scanner loop ------------------------------------------------------------------
 
@@ -396,15 +414,18 @@ class HtmlRewriter:
             if hit:
                 present = {k for k, _ in attrs}
                 chosen = tuple(
-                    s
-                    for s in self._stages
-                    if s in named or not s.attributes.isdisjoint(present)
+                    s for s in self._stages if s in named or not s.attributes.isdisjoint(present)
                 )
             if chosen:
                 tag = StartTag(name, attrs, buf[pos:end], self_closing)
                 for stage in chosen:
                     stage.start_tag(tag)
                 self._emit_start(buf, pos, end, tag)
+                relative_of = tuple(s.relative_tags for s in self._stages)
+                if relative_of != self._relative_of:
+                    self._relative_of = relative_of
+                    self._relative = self._relative_names()
+                    self._refresh()
 
         if self._foreign:
             if name in FOREIGN_BREAKOUT:

@@ -114,11 +114,30 @@ def _not(names: Iterable[str], delimiters: bytes) -> bytes:
     return rb"(?!" + _trie(words) + rb"[" + _WS + delimiters + rb"])" if words else b""
 
 
+# A URL value that can only resolve against the page's own base URL: no scheme (no `:`), no
+# `//` or `/\\` (so not scheme-relative), and none of the bytes a browser strips, removes or
+# decodes before parsing (whitespace, controls, `\\`, `&` character references). Anything
+# else, non-ASCII included, is left to the stage to read.
+_REL = rb"(?![/\\]{2})[A-Za-z0-9_.~!$()*+;=@%/?#\-]"
+_SAME_ORIGIN = _REL + rb"*+"
+# A srcset (HTML §4.8.4.3.11): URLs and descriptors (`2x`, `300w`) separated by whitespace
+# and commas; unquoted, it cannot hold whitespace.
+_SAME_ORIGIN_LIST = rb"(?:[" + _WS + rb",]|" + _REL + rb")*+"
+_SAME_ORIGIN_LIST_UNQUOTED = rb"(?:,|" + _REL + rb")*+"
+
+
+def _value(quoted: bytes, unquoted: bytes) -> bytes:
+    """A whole attribute value: double- or single-quoted `quoted`, or `unquoted`."""
+    return rb"(?:\"" + quoted + rb"\"|'" + quoted + rb"'|" + unquoted + rb"(?=[" + _WS + rb">]))"
+
+
 @lru_cache(maxsize=256)
 def skip_pattern(
     start_names: frozenset[str] | None,
     end_names: frozenset[str] | None,
     attr_names: frozenset[str],
+    relative_names: frozenset[str] = frozenset(),
+    url_attr_names: frozenset[str] = frozenset(),
 ) -> re.Pattern[bytes]:
     """Pattern that consumes a run of bytes nobody needs to look at.
 
@@ -126,12 +145,39 @@ def skip_pattern(
     start tag) or carrying an attribute in `attr_names`, an end tag named in `end_names`
     (None: every end tag), or markup that the buffer cuts off. Text, comments, doctypes and
     all other tags go by in one C-level match.
+
+    A start tag named in `relative_names` goes by too when each of its `url_attr_names`
+    attributes is valueless or holds a same-origin relative URL (`/img/p1.jpg`, `a.css?v=3`;
+    names ending in `srcset` hold a srcset list of them): the common `<img>`/`<link>` of a
+    shop's own assets never reaches Python.
     """
     alts = [rb"[^<]++"]
     if start_names is not None:
-        not_name = _not(start_names, rb"/>")
+        not_name = _not(start_names | relative_names, rb"/>")
         not_attr = _not(attr_names, rb"/>=")
         alts.append(rb"<" + not_name + _NAME + rb"(?:" + _SEP + rb"|" + not_attr + _ATTR + rb")*+>")
+        if relative_names:
+            words = sorted({n.lower().encode("ascii", "ignore") for n in relative_names} - {b""})
+            is_name = rb"(?=" + _trie(words) + rb"[" + _WS + rb"/>])"
+            url_attrs = [
+                _url_attribute(names, value)
+                for names, value in (
+                    (
+                        {n for n in url_attr_names if not n.endswith("srcset")},
+                        _value(_SAME_ORIGIN, _SAME_ORIGIN),
+                    ),
+                    (
+                        {n for n in url_attr_names if n.endswith("srcset")},
+                        _value(_SAME_ORIGIN_LIST, _SAME_ORIGIN_LIST_UNQUOTED),
+                    ),
+                )
+                if names
+            ]
+            other = not_attr + _not(url_attr_names, rb"/>=") + _ATTR
+            alts.append(
+                rb"<" + is_name + _NAME + rb"(?:" + _SEP + rb"|"
+                + b"".join(not_attr + u + rb"|" for u in url_attrs) + other + rb")*+>"
+            )  # fmt: skip
     if end_names is not None:
         not_name = _not(end_names, rb"/>")
         alts.append(rb"</" + not_name + _NAME + rb"(?:" + _SEP + rb"|" + _ATTR + rb")*+>")
@@ -143,6 +189,15 @@ def skip_pattern(
         rb"</(?:>|(?=[^>A-Za-z])[^>]*+>)",  # `</>` is dropped; `</1..>` is a bogus comment
     ]
     return re.compile(rb"(?:" + rb"|".join(alts) + rb")*+", re.IGNORECASE)
+
+
+def _url_attribute(names: Iterable[str], value: bytes) -> bytes:
+    """One of the attributes `names` with a `value` (or valueless)."""
+    words = sorted({n.lower().encode("ascii", "ignore") for n in names} - {b""})
+    return (
+        _trie(words) + rb"(?:[" + _WS + rb"]*+=[" + _WS + rb"]*+" + value
+        + rb"|(?![" + _WS + rb"]*+=)(?=[" + _WS + rb"/>]))"
+    )  # fmt: skip
 
 
 def parse_attributes(region: bytes, codec: str) -> list[tuple[str, str]]:

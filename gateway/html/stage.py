@@ -151,6 +151,13 @@ class Stage:
     tags: frozenset[str] = frozenset()
     attributes: frozenset[str] = frozenset()
     end_tags: frozenset[str] = frozenset()
+    #: Of `tags`, those this stage needs only when one of `url_attributes` holds something
+    #: other than a same-origin relative URL (see `scanner.skip_pattern`): an `<img
+    #: src="/p1.jpg">` then never reaches Python. A stage that learns relative URLs now
+    #: point elsewhere (a `<base href>` on another host) sets it to empty; the rewriter
+    #: notices after the tag.
+    relative_tags: frozenset[str] = frozenset()
+    url_attributes: frozenset[str] = frozenset()
     #: Human-readable stage name for logs and `rules explain`.
     name: ClassVar[str] = "stage"
 

@@ -87,9 +87,7 @@ def snippet(
     nonce: str | None = None,
 ) -> str:
     """The `<script>` element: the dataLayer/gtag stub, each default, then the update."""
-    lines = [
-        "window.dataLayer=window.dataLayer||[];function gtag(){dataLayer.push(arguments);}"
-    ]
+    lines = ["window.dataLayer=window.dataLayer||[];function gtag(){dataLayer.push(arguments);}"]
     for default in defaults:
         args: dict[str, object] = dict(default.settings)
         if default.regions:

@@ -75,6 +75,14 @@ class PriorBlocking(Stage):
 
     name = "prior-blocking"
     tags = frozenset(URL_ATTRIBUTES) | {"base"}
+    # A tag whose URLs are all same-origin relative and that carries no marker loads nothing
+    # a purpose covers (no host is listed for the page's own origin here): the scanner skips
+    # it. A `<base href>` on another host ends that (`_base`).
+    attributes = frozenset({"data-consent"})
+    relative_tags = frozenset(URL_ATTRIBUTES)
+    url_attributes = frozenset(
+        name for names in URL_ATTRIBUTES.values() for a in names for name in (a, "data-" + a)
+    )
 
     def __init__(self, granted: Mapping[str, bool], hosts: HostIndex) -> None:
         """`granted`: purpose id → on (the visitor's state); `hosts`: the config's host index."""
@@ -97,15 +105,15 @@ class PriorBlocking(Stage):
         if tag.name == "base":
             self._base(tag)
             return
-        url_attrs = URL_ATTRIBUTES[tag.name]
+        url_attrs = URL_ATTRIBUTES.get(tag.name)
+        if url_attrs is None:
+            return  # `data-consent` on an element that loads nothing
         marker = tag.get("data-consent")
         marked = _purpose_ids(marker) if marker is not None else None
         # Purposes per attribute, for live (`src`) and parked (`data-src`) URLs alike.
         live = {a: self._purposes_of(a, v) for a in url_attrs if (v := tag.get(a)) is not None}
         parked = {
-            a: self._purposes_of(a, v)
-            for a in url_attrs
-            if (v := tag.get("data-" + a)) is not None
+            a: self._purposes_of(a, v) for a in url_attrs if (v := tag.get("data-" + a)) is not None
         }
         needed = _union(marked or (), *live.values(), *parked.values())
         if marked is None and not needed:
@@ -148,6 +156,8 @@ class PriorBlocking(Stage):
             return
         self._base_seen = True
         self._base_host = url_host(href, None)
+        if self._base_host is not None:
+            self.relative_tags = frozenset()  # relative URLs now load from that host
 
     def _purposes_of(self, attr: str, value: str) -> tuple[str, ...]:
         urls: Iterable[str] = srcset_urls(value) if attr in _SRCSET else (value,)

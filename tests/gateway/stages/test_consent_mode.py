@@ -87,7 +87,9 @@ def test_settings_use_only_the_configured_keys() -> None:
 def test_defaults_are_scoped_by_regime() -> None:
     defaults = consent_mode_defaults(CONFIG)
     assert [d.regions for d in defaults] == [
-        (), tuple(GDPR_COUNTRIES), tuple(US_OPTOUT_SUBDIVISIONS)
+        (),
+        tuple(GDPR_COUNTRIES),
+        tuple(US_OPTOUT_SUBDIVISIONS),
     ]
     everywhere, gdpr, us = (d.settings for d in defaults)
     # The demo's default regime: marketing is opt_in, analytics and personalization opt_out.
@@ -148,9 +150,9 @@ def test_snippet_shape() -> None:
     assert html == (
         "<script>window.dataLayer=window.dataLayer||[];"
         "function gtag(){dataLayer.push(arguments);}\n"
-        "gtag('consent','default',{\"ad_storage\":\"granted\",\"wait_for_update\":500});\n"
-        "gtag('consent','default',{\"ad_storage\":\"denied\",\"region\":[\"DE\",\"US-CA\"],"
-        "\"wait_for_update\":500});\n"
+        'gtag(\'consent\',\'default\',{"ad_storage":"granted","wait_for_update":500});\n'
+        'gtag(\'consent\',\'default\',{"ad_storage":"denied","region":["DE","US-CA"],'
+        '"wait_for_update":500});\n'
         "gtag('consent','update',{\"ad_storage\":\"granted\"});</script>"
     )
 
@@ -241,7 +243,9 @@ def test_meta_charset_stays_in_the_first_1024_bytes() -> None:
     stage = consent_mode_stage(CONFIG, state)
     assert stage is not None and len(stage.html) > 1024
     doc = b"<!doctype html><html><head><meta charset=windows-1252><script>x</script>"
-    out = run(doc, lambda: ConsentMode(consent_mode_defaults(CONFIG),
-                                       consent_mode_settings(CONFIG, state)))
+    out = run(
+        doc,
+        lambda: ConsentMode(consent_mode_defaults(CONFIG), consent_mode_settings(CONFIG, state)),
+    )
     assert prescan_meta(out) == "cp1252"
     assert out.startswith(doc[: doc.index(b"<script>")] + stage.html.encode())

@@ -65,8 +65,12 @@ CASES: list[tuple[str, bytes, Mapping[str, bool], bytes | None]] = [
         b'<script async data-src="' + GA.encode() + b'" type="text/plain"'
         b' data-consent="analytics" data-consentgate="blocked"></script>',
     ),
-    ("tracker script, granted", b'<script async src="' + GA.encode() + b'"></script>', ANALYTICS,
-     SAME),
+    (
+        "tracker script, granted",
+        b'<script async src="' + GA.encode() + b'"></script>',
+        ANALYTICS,
+        SAME,
+    ),
     (
         "a JS type is kept in data-type",
         b'<script type="text/javascript" src="https://connect.facebook.net/f.js"></script>',
@@ -104,8 +108,12 @@ CASES: list[tuple[str, bytes, Mapping[str, bool], bytes | None]] = [
         b' data-consent="analytics" data-consentgate="blocked"></script>',
     ),
     ("the apex is not a subdomain", b'<script src="https://hotjar.com/x.js"></script>', NONE, SAME),
-    ("a look-alike host is not listed",
-     b'<script src="https://static.hotjar.com.evil.example/x.js"></script>', NONE, SAME),
+    (
+        "a look-alike host is not listed",
+        b'<script src="https://static.hotjar.com.evil.example/x.js"></script>',
+        NONE,
+        SAME,
+    ),
     (
         "userinfo trick: the host is after the last @",
         b'<script src="https://www.googletagmanager.com@cdn.example/x.js"></script>',
@@ -135,8 +143,7 @@ CASES: list[tuple[str, bytes, Mapping[str, bool], bytes | None]] = [
     ),
     (
         "percent-encoded and full-width host",
-        "<img src='http://www%2Efacebook%2Ecom/tr'><img src='https://ｗｗｗ.facebook。com/tr'>"
-        .encode(),
+        "<img src='http://www%2Efacebook%2Ecom/tr'><img src='https://ｗｗｗ.facebook。com/tr'>".encode(),
         NONE,
         '<img data-src="http://www%2Efacebook%2Ecom/tr" data-consent="marketing"'
         ' data-consentgate="blocked"><img data-src="https://ｗｗｗ.facebook。com/tr"'
@@ -149,14 +156,26 @@ CASES: list[tuple[str, bytes, Mapping[str, bool], bytes | None]] = [
         b'<script data-src="https:www.googletagmanager.com/gtm.js" type="text/plain"'
         b' data-consent="analytics" data-consentgate="blocked"></script>',
     ),
-    ("first-party and relative URLs stay",
-     b'<script src="/js/app.js"></script><script src="app.js"></script>', NONE, SAME),
-    ("non-network schemes stay",
-     b'<iframe src="javascript:void 0"></iframe><img src="data:,x">', NONE, SAME),
+    (
+        "first-party and relative URLs stay",
+        b'<script src="/js/app.js"></script><script src="app.js"></script>',
+        NONE,
+        SAME,
+    ),
+    (
+        "non-network schemes stay",
+        b'<iframe src="javascript:void 0"></iframe><img src="data:,x">',
+        NONE,
+        SAME,
+    ),
     ("inline scripts cannot be classified by host", b"<script>gtag('js')</script>", NONE, SAME),
-    ("a tracker URL inside a comment or script text is not a tag",
-     b'<!--<script src="' + GA.encode() + b'"></script>--><script>var s="<img src=//www.f'
-     b'acebook.com/tr>"</script>', NONE, SAME),
+    (
+        "a tracker URL inside a comment or script text is not a tag",
+        b'<!--<script src="' + GA.encode() + b'"></script>--><script>var s="<img src=//www.f'
+        b'acebook.com/tr>"</script>',
+        NONE,
+        SAME,
+    ),
     (
         "duplicate attribute: the browser uses the first",
         b'<script src="/a.js" src="' + GA.encode() + b'"></script>',
@@ -246,22 +265,23 @@ CASES: list[tuple[str, bytes, Mapping[str, bool], bytes | None]] = [
     # --- marked --------------------------------------------------------------------------
     (
         "marked inert script, not granted: byte-identical",
-        b'<script type="text/plain" data-consent="analytics" data-src="' + GA.encode()
+        b'<script type="text/plain" data-consent="analytics" data-src="'
+        + GA.encode()
         + b'"></script>',
         NONE,
         SAME,
     ),
     (
         "marked inert script, granted: active",
-        b'<script type="text/plain" data-consent="analytics" data-src="' + GA.encode()
+        b'<script type="text/plain" data-consent="analytics" data-src="'
+        + GA.encode()
         + b'"></script>',
         ANALYTICS,
         b'<script data-consent="analytics" src="' + GA.encode() + b'"></script>',
     ),
     (
         "marked inert module, granted: data-type restored",
-        b"<script type=text/plain data-type=module data-consent=analytics data-src=/m.js>"
-        b"</script>",
+        b"<script type=text/plain data-type=module data-consent=analytics data-src=/m.js></script>",
         ANALYTICS,
         b'<script type="module" data-consent="analytics" src="/m.js"></script>',
     ),
@@ -289,28 +309,38 @@ CASES: list[tuple[str, bytes, Mapping[str, bool], bytes | None]] = [
         ALL,
         b'<script data-consent="analytics, marketing" src="/x.js"></script>',
     ),
-    ("an unknown purpose is never granted",
-     b"<script type=text/plain data-consent='analytics ads' data-src=/x.js></script>", ALL, SAME),
-    ("an empty marker names nothing granted",
-     b"<script type=text/plain data-consent='' data-src=/x.js></script>", ALL, SAME),
+    (
+        "an unknown purpose is never granted",
+        b"<script type=text/plain data-consent='analytics ads' data-src=/x.js></script>",
+        ALL,
+        SAME,
+    ),
+    (
+        "an empty marker names nothing granted",
+        b"<script type=text/plain data-consent='' data-src=/x.js></script>",
+        ALL,
+        SAME,
+    ),
     (
         "the marker and the host both count",
-        b"<script type=text/plain data-consent=marketing data-src=" + GA.encode()
-        + b"></script>",
+        b"<script type=text/plain data-consent=marketing data-src=" + GA.encode() + b"></script>",
         MARKETING,
         SAME,
     ),
     (
         "the demo's marked loader with a plain src (inert), not granted",
-        b'<script type="text/plain" data-consent="analytics" async src="' + GA.encode()
+        b'<script type="text/plain" data-consent="analytics" async src="'
+        + GA.encode()
         + b'"></script>',
         NONE,
-        b'<script type="text/plain" data-consent="analytics" async data-src="' + GA.encode()
+        b'<script type="text/plain" data-consent="analytics" async data-src="'
+        + GA.encode()
         + b'" data-consentgate="blocked"></script>',
     ),
     (
         "the demo's marked loader with a plain src (inert), granted",
-        b'<script type="text/plain" data-consent="analytics" async src="' + GA.encode()
+        b'<script type="text/plain" data-consent="analytics" async src="'
+        + GA.encode()
         + b'"></script>',
         ANALYTICS,
         b'<script data-consent="analytics" async src="' + GA.encode() + b'"></script>',
@@ -329,8 +359,12 @@ CASES: list[tuple[str, bytes, Mapping[str, bool], bytes | None]] = [
         b'<script data-consent="personalization" type="text/plain"'
         b' data-consentgate="blocked">track()</script>',
     ),
-    ("a marked live script, granted, stays",
-     b"<script data-consent=analytics src=/js/stats.js></script>", ANALYTICS, SAME),
+    (
+        "a marked live script, granted, stays",
+        b"<script data-consent=analytics src=/js/stats.js></script>",
+        ANALYTICS,
+        SAME,
+    ),
     (
         "a marked non-JS block (JSON) is never turned into a script",
         b'<script type="application/json" data-consent="analytics">{}</script>',
@@ -397,8 +431,7 @@ def test_blocked_lists_what_was_held_back() -> None:
     )
     assert blocked_of(doc, NONE) == [
         Blocked("script", GA, ("analytics",), ("analytics",), "neutralized"),
-        Blocked("img", "https://www.facebook.com/tr", ("marketing",), ("marketing",),
-                "kept-inert"),
+        Blocked("img", "https://www.facebook.com/tr", ("marketing",), ("marketing",), "kept-inert"),
         Blocked("script", None, ("analytics",), ("analytics",), "neutralized"),
     ]
     stage = PriorBlocking(ALL, HOSTS)
@@ -468,9 +501,19 @@ CLEAN_HOSTS = ["cdn.shop.example", "hotjar.com", "facebook.com.evil.example", "i
 def tracker_urls(draw: st.DrawFn) -> str:
     """A URL on a listed host, spelled the ways browsers accept."""
     host = draw(st.sampled_from(TRACKER_HOSTS))
-    host = draw(st.sampled_from([host, host.upper(), host + ":443", "user:pw@" + host,
-                                 host.replace(".", "%2E", 1), "evil.example@" + host,
-                                 "a@b@" + host]))
+    host = draw(
+        st.sampled_from(
+            [
+                host,
+                host.upper(),
+                host + ":443",
+                "user:pw@" + host,
+                host.replace(".", "%2E", 1),
+                "evil.example@" + host,
+                "a@b@" + host,
+            ]
+        )
+    )
     prefix = draw(st.sampled_from(["https://", "http://", "//", "\\\\", "HTTPS:", " https://"]))
     return prefix + host + draw(st.sampled_from(["/", "/x.js?a=1&b=2", "", "#f", "?q"]))
 
@@ -545,3 +588,59 @@ def test_nothing_granted_leaves_no_live_tracker_url(page: str, cuts: list[int]) 
     for tag, attr, value in _live_urls(out):
         for host in _hosts_in(attr, value):
             assert host is None or not HOSTS.purposes_for(host), (tag, attr, value)
+
+
+# --- the scanner's same-origin shortcut ------------------------------------------------------
+# Tags whose URLs are all same-origin relative never reach the stage (`relative_tags`); the
+# output must be what the stage would have produced had it seen every tag.
+
+TRICKY_VALUES = [
+    "/static/p1.jpg", "img.png?v=3", "", "/a//b.jpg", "./x.js", "/%2F%2Fwww.facebook.com/x",
+    "//www.facebook.com/tr", "/\\www.facebook.com/tr", "\\/www.facebook.com/tr",
+    "/\t/www.facebook.com/tr", " //www.facebook.com/tr", "\n//connect.facebook.net/x.js",
+    "&#47;/www.facebook.com/tr", "&#x2F;&#x2F;static.hotjar.com/c.js", "https:www.facebook.com",
+    "HTTPS://WWW.FACEBOOK.COM/", "/p.jpg 1x, //www.facebook.com/tr 2x",
+    "/a.jpg,//static.hotjar.com/x", "/a.jpg 1x,/b.jpg 2x", "/ü.jpg", "/a.jpg\x00//www.facebook.com",
+]  # fmt: skip
+
+
+@st.composite
+def raw_elements(draw: st.DrawFn) -> str:
+    tag = draw(
+        st.sampled_from(["img", "IMG", "link", "source", "embed", "video", "audio", "script"])
+    )
+    names = ["src", "SRC", "srcset", "href", "poster", "imagesrcset", "data-src", "alt", "srcx"]
+    parts = []
+    for _ in range(draw(st.integers(0, 3))):
+        name = draw(st.sampled_from(names))
+        value = draw(st.sampled_from(TRICKY_VALUES))
+        quote = draw(st.sampled_from(['"', "'", ""]))
+        if not quote and any(c in value for c in " \t\n\"'=<>`") or not value and not quote:
+            quote = '"'
+        spacing = draw(st.sampled_from(["", " ", "\n"]))
+        parts.append(f" {name}{spacing}={spacing}{quote}{value}{quote}")
+    if draw(st.booleans()):
+        parts.append(" data-consent=" + draw(st.sampled_from(["analytics", '""', "marketing"])))
+    closing = "</script>" if tag == "script" else ""
+    return f"<{tag}{''.join(parts)}{draw(st.sampled_from(['>', '/>', ' >']))}{closing}"
+
+
+BASES = st.sampled_from(["", '<base href="/shop/">', '<base href="https://www.facebook.com/">'])
+
+
+@given(
+    BASES,
+    st.lists(st.one_of(raw_elements(), FILLER), max_size=10),
+    st.sampled_from([ALL, NONE, ANALYTICS]),
+)
+def test_skipping_relative_urls_changes_no_output(
+    base: str, parts: list[str], granted: Mapping[str, bool]
+) -> None:
+    doc = ("<!doctype html><html><head>" + base + "</head><body>" + "".join(parts)).encode()
+
+    class SeesEverything(PriorBlocking):
+        relative_tags: frozenset[str] = frozenset()
+
+    fast, slow = PriorBlocking(granted, HOSTS), SeesEverything(granted, HOSTS)
+    assert _feed_in_chunks(doc, fast, []) == _feed_in_chunks(doc, slow, [])
+    assert fast.blocked == slow.blocked
