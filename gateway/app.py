@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
-from audit.log import AuditError, AuditLog
+from audit.log import AuditError, AuditLog, AuditUnavailable
 from audit.requests_store import RequestsStore
 from consent.state import ConsentRecord
 from consent.store import ConsentStore
@@ -291,7 +291,14 @@ class Gateway:
         if self.audit is None:
             raise AuditError("audit log unavailable")
         # GDPR Art. 7(1): the choice and its proof are on record before we confirm it.
-        await self.audit.append_durable("visitor", action, subject, details)
+        try:
+            await self.audit.append_durable("visitor", action, subject, details)
+        except AuditUnavailable:
+            # The record is stored but its entry is not: queue the entry (the writer retries
+            # it until the store takes it), so no stored choice lacks its audit entry; the
+            # visitor is still not told the choice was recorded.
+            await self._audit("visitor", action, subject, details)
+            raise
         self.metrics.consent_choices.inc(
             (("action", action), ("method", record.method), ("regime", record.regime))
         )
@@ -358,8 +365,11 @@ class Gateway:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        """Readiness: the store and the upstream are reachable."""
-        store_ok = self.store is not None and await self.store.ping()
+        """Readiness: the store is reachable and writable, and the upstream reachable."""
+        store = self.store
+        # A store that answers reads but refuses writes (locked by another process, disk
+        # full) refuses consent choices: not ready either.
+        store_ok = store is not None and await store.ping() and await store.writable()
         upstream_ok = await self.proxy.upstream_reachable()
         ready = store_ok and upstream_ok
         body = {"ready": ready, "store": store_ok, "upstream": upstream_ok}
@@ -379,7 +389,7 @@ def consent_action(previous: ConsentRecord | None, record: ConsentRecord) -> str
 
 
 def open_geo(settings: GeoSettings) -> GeoReader | None:
-    """The geo database, opened once (memory-mapped); None when none is configured, or when
+    """The geo database, read into memory once; None when none is configured, or when
     it is missing/corrupt and the config marks geo optional (every visitor is then "unknown",
     which picks the strictest regime)."""
     if settings.database is None:

@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from audit.log import SubjectErased
+from audit.log import AuditError, SubjectErased
 from consent.banner import HistoryRow, PreferencesView, render_preferences, text_hash
 from consent.state import (
     ConsentRecord,
@@ -35,6 +35,7 @@ from gateway.forwarded import resolve as resolve_view
 from gateway.rate_limit import RateLimited, RateLimiter
 from gateway.visitor import Visitor
 from policies.purposes import gpc_purposes
+from storage.store import STORE_FAULTS
 
 log = logging.getLogger("consentgate.privacy")
 
@@ -43,6 +44,9 @@ MAX_RETURN_TO = 2048
 GPC_LAST_UPDATE = "2026-11-23"
 _FORM_METHODS: frozenset[str] = frozenset({"banner", "preferences"})
 _SAME_SITE = frozenset({"same-origin", "none"})
+# RFC 9110 §10.2.3: a 503 says when to try again; the store retries every few seconds.
+RETRY_AFTER_SECONDS = 5
+NOT_CONFIRMED = "consent store unavailable; the choice was not confirmed, please try again"
 
 # Called after a choice is durable: (visitor, previous record, new record). The audit log
 # plugs in here.
@@ -59,7 +63,8 @@ class BadRequest(Exception):
 
 
 def _error(exc: BadRequest) -> Response:
-    return JSONResponse({"error": exc.reason}, status_code=exc.status)
+    headers = {"retry-after": str(RETRY_AFTER_SECONDS)} if exc.status == 503 else None
+    return JSONResponse({"error": exc.reason}, status_code=exc.status, headers=headers)
 
 
 def safe_return_to(value: str | None) -> str:
@@ -296,10 +301,10 @@ class PrivacyApi:
             )
         except ValueError as exc:
             raise BadRequest(400, str(exc)) from None
-        subject = await self.resolver.ensure_subject(visitor, now)
-        assert self.resolver.consent is not None  # ensure_subject raised otherwise
         previous = visitor.latest
         try:
+            subject = await self.resolver.ensure_subject(visitor, now)
+            assert self.resolver.consent is not None  # ensure_subject raised otherwise
             await self.resolver.consent.append(subject.id, record)
             if self.on_record is not None:
                 await self.on_record(visitor, previous, record)
@@ -309,10 +314,13 @@ class PrivacyApi:
             raise BadRequest(
                 409, "this browser's data was erased meanwhile; nothing was recorded"
             ) from None
+        except (*STORE_FAULTS, AuditError) as exc:
+            # Locked by another process, disk full, connection lost: a refusal the visitor can
+            # retry, never a confirmation (issue 7: faults against real processes).
+            log.warning("consent choice not confirmed: %s", type(exc).__name__)
+            raise BadRequest(503, NOT_CONFIRMED) from None
         visitor.latest = record
-        visitor.state = resolve(
-            self.config, visitor.regime, record, visitor.gpc, now, subject.ref
-        )
+        visitor.state = resolve(self.config, visitor.regime, record, visitor.gpc, now, subject.ref)
         if parsed["return_to"] is not None:
             target = parsed["return_to"]
             if method == "preferences":

@@ -312,9 +312,12 @@ class Proxy:
         )
         if rewrite is None:
             return headers, body, False
-        kept = [
-            (n, v) for n, v in headers if n.lower() not in (b"content-length", b"content-encoding")
-        ]
+        replaced: tuple[bytes, ...] = (b"content-length", b"content-encoding")
+        if rewrite.content_type is not None:
+            replaced += (b"content-type",)
+        kept = [(n, v) for n, v in headers if n.lower() not in replaced]
+        if rewrite.content_type is not None:
+            kept.append((b"content-type", rewrite.content_type.encode("latin-1")))
         if rewrite.content_encoding:
             kept.append((b"content-encoding", rewrite.content_encoding.encode("latin-1")))
         if not varies_on(kept, b"accept-encoding"):

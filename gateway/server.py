@@ -74,6 +74,9 @@ def serve(
         loop=Loops.uvloop,
         log_access=False,
         websockets=True,
+        # A worker that dies (a crash in native code, the OOM killer) is replaced; without
+        # this granian shuts the whole gateway down with it.
+        respawn_failed_workers=True,
     )
     server.serve()
     return 0

@@ -1,10 +1,15 @@
-"""Where a visitor is: a MaxMind-format database (GeoLite2-City, DB-IP lite) read in place.
+"""Where a visitor is: a MaxMind-format database (GeoLite2-City, DB-IP lite).
 
-The database is opened once (MODE_MMAP: the OS pages it in and shares it between workers) and
-answers `GeoReader.lookup(ip)` with a `GeoPlace`. A missing or unreadable database is a
-`GeoDatabaseError` at open, never a silent "unknown" (the config's `geo.optional` decides what
-the caller does with it). An address the database does not cover, or no address at all, is
-None: the jurisdiction then fails closed (policies.models.JurisdictionSettings.unknown).
+The database is read into memory once (MODE_MEMORY) and answers `GeoReader.lookup(ip)` with a
+`GeoPlace`. Not memory-mapped: a file truncated or rewritten in place while mapped (`cp` over
+it, a failed download) makes the next lookup touch pages past its end, and SIGBUS kills the
+worker (tests/gateway/faults/test_store_and_feeds.py); a copy in memory keeps answering from the
+database as it was opened. A GeoLite2-City copy costs each worker about 60 MB.
+
+A missing or unreadable database is a `GeoDatabaseError` at open, never a silent "unknown"
+(the config's `geo.optional` decides what the caller does with it). An address the database
+does not cover, or no address at all, is None: the jurisdiction then fails closed
+(policies.models.JurisdictionSettings.unknown).
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ class GeoDatabaseError(Exception):
 
 
 class GeoReader:
-    """A MaxMind DB opened once; `lookup` is safe to call from any task or thread."""
+    """A MaxMind DB read once into memory; `lookup` is safe to call from any task or thread."""
 
     def __init__(self, path: Path) -> None:
         """Open `path`; raises `GeoDatabaseError` when it is missing, unreadable or corrupt."""
@@ -52,7 +57,7 @@ class GeoReader:
         try:
             if not path.is_file():
                 raise GeoDatabaseError(path, "no such file")
-            self._reader = maxminddb.open_database(str(path), maxminddb.MODE_MMAP)
+            self._reader = maxminddb.open_database(str(path), maxminddb.MODE_MEMORY)
         except (InvalidDatabaseError, ValueError) as exc:
             # maxminddb raises InvalidDatabaseError for a damaged tree and ValueError for a
             # file without the metadata marker (empty, truncated, or not an MMDB at all).
@@ -80,7 +85,7 @@ class GeoReader:
         return place_from_record(record)
 
     def close(self) -> None:
-        """Unmap the file."""
+        """Release the in-memory copy."""
         self._reader.close()
 
     def __enter__(self) -> GeoReader:

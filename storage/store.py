@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ from sqlalchemy import URL, event, make_url, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -59,6 +60,12 @@ DRIVERS: dict[str, Dialect] = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg
 
 BUSY_TIMEOUT_MS = 5000
 PING_TIMEOUT_S = 2.0
+# Readiness calls the store unwritable below this much free space where the SQLite file lives:
+# a commit appends WAL frames, and a full disk fails it with SQLITE_FULL.
+MIN_FREE_BYTES = 1024 * 1024
+# Errors that mean the store itself failed a write (locked, disk full, I/O error, connection
+# lost), not that the statement was wrong.
+STORE_FAULTS = (OperationalError, InterfaceError, OSError)
 
 # Run on every new SQLite connection (most pragmas are per connection, not stored in the file).
 SQLITE_PRAGMAS = (
@@ -120,6 +127,8 @@ class Store:
 
     engine: AsyncEngine
     dialect: Dialect
+    # Why the last write failed (e.g. "database is locked"), until a write commits again.
+    write_failure: str | None = field(default=None, compare=False)
 
     async def ping(self, timeout: float = PING_TIMEOUT_S) -> bool:
         """True when a round trip to the store succeeds within `timeout`; never raises."""
@@ -135,6 +144,31 @@ class Store:
             return False
         return True
 
+    async def writable(self, timeout: float = PING_TIMEOUT_S) -> bool:
+        """True when a write would commit now, as far as can be told without one; never raises.
+
+        SQLite: enough free disk, and the write lock taken and released within `timeout` on a
+        connection of its own (another process holding `BEGIN EXCLUSIVE` fails it). After a
+        failed write a real one (a `cg_meta` heartbeat) must commit, so readiness recovers by
+        itself once the fault clears, with no visitor's write needed to find out.
+        """
+        try:
+            if self.dialect == "sqlite":
+                path = Path(self.engine.url.database or "")
+                if _free_bytes(path.parent) < MIN_FREE_BYTES:
+                    self.write_failure = "no space left on the store's disk"
+                    return False
+                heartbeat = self.write_failure is not None
+                await asyncio.to_thread(_sqlite_write_probe, path, timeout, heartbeat)
+            elif self.write_failure is not None:
+                async with asyncio.timeout(timeout):
+                    await self.set_meta("write_probe", str(os.getpid()))
+        except (*STORE_FAULTS, sqlite3.Error) as exc:
+            self.write_failure = _fault_reason(exc)
+            return False
+        self.write_failure = None
+        return True
+
     async def close(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
@@ -145,10 +179,15 @@ class Store:
 
         On SQLite it starts with `BEGIN IMMEDIATE` (the write lock waits up to busy_timeout).
         """
-        async with self.engine.connect() as conn:
-            await conn.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
-            async with conn.begin():
-                yield conn
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+                async with conn.begin():
+                    yield conn
+        except STORE_FAULTS as exc:
+            self.write_failure = _fault_reason(exc)  # readiness reports it (`writable`)
+            raise
+        self.write_failure = None
 
     async def versions(self) -> dict[str, int]:
         """The schema version stored for each component."""
@@ -215,6 +254,35 @@ async def _migrate(store: Store, components: Sequence[Component] | None) -> None
         shown = store.engine.url.render_as_string(hide_password=True)
         reason = getattr(exc, "orig", None) or exc
         raise StoreUnavailable(f"cannot open store {shown}: {reason}") from exc
+
+
+def _fault_reason(exc: BaseException) -> str:
+    reason = getattr(exc, "orig", None) or exc  # the driver's own message, without the SQL
+    return str(reason) or type(reason).__name__
+
+
+def _free_bytes(directory: Path) -> int:
+    stat = os.statvfs(directory)
+    return stat.f_bavail * stat.f_frsize
+
+
+def _sqlite_write_probe(path: Path, timeout: float, heartbeat: bool) -> None:
+    # A connection outside the pool: its busy timeout is the probe's, and a probe that waits
+    # on a lock never holds up a pooled connection a request needs.
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        if heartbeat:
+            conn.execute(
+                "INSERT INTO cg_meta (key, value) VALUES ('write_probe', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(os.getpid()),),
+            )
+            conn.execute("COMMIT")
+        else:
+            conn.execute("ROLLBACK")
+    finally:
+        conn.close()
 
 
 def _sqlite_dir(url: URL) -> Path:

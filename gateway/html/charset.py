@@ -6,8 +6,9 @@ Content-Type content="...charset=...">` in the first 1024 bytes.
 
 The rewriter scans bytes, so it only works on charsets where the bytes of `<>/="'`, ASCII
 letters and whitespace never occur inside a multi-byte character: single-byte ASCII
-supersets, UTF-8, and the EUC/Shift_JIS/GBK/Big5 families (trail bytes >= 0x40). UTF-16/32,
-UTF-7, ISO-2022-* and EBCDIC are refused, and such pages pass through untouched.
+supersets, UTF-8, and the EUC/Shift_JIS/GBK/Big5 families (trail bytes >= 0x40). Pages in
+UTF-16/32, UTF-7, ISO-2022-* or EBCDIC are not scanned as they are: the rewriter decodes them
+and rewrites them as UTF-8 behind a UTF-8 BOM (fail closed: blocking and banner still apply).
 """
 
 from __future__ import annotations

@@ -20,10 +20,12 @@ from gateway.html.stage import Stage
 
 @dataclass
 class HtmlRewrite:
-    """A rewritten body and the Content-Encoding to announce for it (None = identity)."""
+    """A rewritten body, the Content-Encoding to announce for it (None = identity), and the
+    Content-Type to send instead of upstream's (None: unchanged)."""
 
     content_encoding: str | None
     body: AsyncIterator[bytes]
+    content_type: str | None = None
 
 
 def rewrite_html(
@@ -37,8 +39,9 @@ def rewrite_html(
 ) -> HtmlRewrite | None:
     """Stream an upstream `text/html` body through `stages`, or None to pass it through.
 
-    None when the type is not text/html, the Content-Encoding is unknown, or the header's
-    charset is not ASCII-compatible (UTF-16/32 …). The caller applies it to 2xx responses,
+    None when the type is not text/html or the Content-Encoding is unknown. A page in a
+    charset the byte scanner cannot read (UTF-16, ISO-2022-JP …) is rewritten as UTF-8 (see
+    `HtmlRewriter.transcoded`), announced in `content_type`. The caller applies it to 2xx responses,
     drops Content-Length (the length changes) and sends `content_encoding`. Iterating the
     body raises `BodyDecodeError` (e.g. `DecodedBodyTooLarge` past `max_decoded_bytes` of a
     content-coded body); the proxy then closes the connection.
@@ -51,12 +54,11 @@ def rewrite_html(
     label = charset_from_content_type(content_type)
     # WHATWG Encoding §4.2: an unknown label is ignored (the page's <meta> then decides).
     codec = codec_for_label(label) if label else None
-    if codec is not None and not is_scannable(codec):
-        return None
+    new_type = "text/html; charset=utf-8" if codec is not None and not is_scannable(codec) else None
     rewriter = HtmlRewriter(stages, charset=codec)
     coding = negotiate(accept_encoding)
     stream = _stream(body, make_decoder(codings, max_decoded_bytes), rewriter, make_encoder(coding))
-    return HtmlRewrite(content_encoding=coding, body=stream)
+    return HtmlRewrite(content_encoding=coding, body=stream, content_type=new_type)
 
 
 async def _stream(

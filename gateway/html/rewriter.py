@@ -16,6 +16,7 @@ tag), and a slot ends at its matching end tag (a `<p>` slot also at a tag that c
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Sequence
 
@@ -72,19 +73,14 @@ class HtmlRewriter:
         max_pending: int = DEFAULT_MAX_PENDING,
         max_slot_bytes: int = DEFAULT_MAX_SLOT_BYTES,
     ) -> None:
-        """`charset` is the Python codec named by the Content-Type header (None: sniff).
-
-        Raises ValueError for a codec the byte scanner cannot handle (`is_scannable`).
-        """
-        if charset is not None and not is_scannable(charset):
-            raise ValueError(f"charset {charset!r} is not ASCII-compatible")
+        """`charset` is the Python codec named by the Content-Type header (None: sniff)."""
         self._stages = tuple(stages)
         self._header_codec = charset
         self._max_pending = max_pending
         self._max_slot_bytes = max_slot_bytes
         self._decode = self._encode = charset or "cp1252"
         self._decided = False
-        self._passthrough = False
+        self._transcoder: codecs.IncrementalDecoder | None = None
         self._closed = False
         self._buf = b""
         self._mark = 0
@@ -120,23 +116,21 @@ class HtmlRewriter:
         return self._decode if self._decided else None
 
     @property
-    def passthrough(self) -> bool:
-        """True when the page turned out not to be scannable (e.g. a UTF-16 BOM)."""
-        return self._passthrough
+    def transcoded(self) -> bool:
+        """True when the page's charset is not ASCII-compatible (UTF-16, ISO-2022-JP …): it is
+        then decoded and rewritten as UTF-8, led by a UTF-8 BOM so that the browser reads it
+        as such whatever the headers say (WHATWG Encoding §6: a BOM wins)."""
+        return self._transcoder is not None
 
     def feed(self, data: bytes) -> bytes:
         """Take the next chunk of the page; return the output bytes ready so far."""
         if self._closed:
             raise RuntimeError("feed() after close()")
-        if self._passthrough:
-            return data
+        if self._transcoder is not None:
+            data = self._transcoder.decode(data).encode("utf-8")
         self._buf = self._buf + data if self._buf else data
-        if not self._decided:
-            if not self._decide(final=False):
-                return b""
-            if self._passthrough:
-                out, self._buf = self._buf, b""
-                return out
+        if not self._decided and not self._decide(final=False):
+            return b""
         self._run(final=False)
         return self._take()
 
@@ -147,9 +141,8 @@ class HtmlRewriter:
         self._closed = True
         if not self._decided:
             self._decide(final=True)
-        if self._passthrough:
-            out, self._buf = self._buf, b""
-            return out
+        if self._transcoder is not None:
+            self._buf += self._transcoder.decode(b"", final=True).encode("utf-8")
         self._run(final=True)
         if self._drop is not None:
             self._recover()
@@ -175,7 +168,15 @@ class HtmlRewriter:
         elif is_scannable(codec):
             self._decode = self._encode = codec
         else:
-            self._passthrough = True
+            # Fail closed: a page the byte scanner cannot read is still rewritten (blocking and
+            # banner apply), as UTF-8. WHATWG Encoding §4.2: the "utf-16" label is UTF-16LE.
+            source = "utf-16-le" if codec == "utf-16" else codec
+            self._transcoder = codecs.getincrementaldecoder(source)("replace")
+            text = self._transcoder.decode(self._buf)
+            self._buf = text.encode("utf-8")
+            if not text.startswith("\ufeff"):  # a BOM decoded as U+FEFF re-encodes as one
+                self._out.append(b"\xef\xbb\xbf")
+            self._decode = self._encode = "utf-8"
         return True
 
     def _enc(self, html: str) -> bytes:

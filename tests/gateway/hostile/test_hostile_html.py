@@ -108,7 +108,7 @@ def test_gzip_bomb_is_cut_off_with_bounded_memory(
 # name -> (body, content type, bytes that must come back unchanged)
 PAGES: dict[str, tuple[bytes, str, list[bytes]]] = {
     "windows-1252": (
-        b"<html><head></head><body><p>caf\xe9 \x80 \x9f</p><div data-slot=\"hero-banner\">x</div>"
+        b'<html><head></head><body><p>caf\xe9 \x80 \x9f</p><div data-slot="hero-banner">x</div>'
         b"</body></html>",
         "text/html; charset=windows-1252",
         [b"<p>caf\xe9 \x80 \x9f</p>"],
@@ -123,15 +123,23 @@ PAGES: dict[str, tuple[bytes, str, list[bytes]]] = {
         "text/html; charset=x-made-up-42",
         [b"<p>\x8e\x8f text</p>"],
     ),
+    # Rewritten as UTF-8 behind a UTF-8 BOM (fail closed: the banner and blocking apply).
     "utf16-bom": (
-        "<html><body><p>wide</p></body></html>".encode("utf-16"),
+        "<html><body><p>wide ☔</p></body></html>".encode("utf-16"),
         "text/html",
-        ["<p>wide</p>".encode("utf-16-le")],
+        [b"\xef\xbb\xbf<html>", "<p>wide ☔</p>".encode()],
+    ),
+    "utf16be-header": (
+        "<html><body><p>wide</p><img src=https://www.facebook.com/tr></body></html>".encode(
+            "utf-16-be"
+        ),
+        "text/html; charset=UTF-16BE",
+        [b"\xef\xbb\xbf<html>", b"<p>wide</p>", b'data-consentgate="blocked"'],
     ),
     "unclosed-comment": (
-        b"<html><body><p>before</p><!-- <div data-slot=\"hero-banner\">in comment</div>",
+        b'<html><body><p>before</p><!-- <div data-slot="hero-banner">in comment</div>',
         "text/html",
-        [b"<!-- <div data-slot=\"hero-banner\">in comment</div>"],
+        [b'<!-- <div data-slot="hero-banner">in comment</div>'],
     ),
     "unclosed-script": (
         b"<html><body><script>var s = '<div data-slot=\"hero-banner\">in script</div>';",
@@ -139,7 +147,7 @@ PAGES: dict[str, tuple[bytes, str, list[bytes]]] = {
         [b"var s = '<div data-slot=\"hero-banner\">in script</div>';"],
     ),
     "unterminated-tag": (
-        b"<html><body><p>ok</p><div data-slot=\"hero-banner\" class=\"x",
+        b'<html><body><p>ok</p><div data-slot="hero-banner" class="x',
         "text/html",
         [b"<p>ok</p>"],
     ),
@@ -155,21 +163,19 @@ PAGES: dict[str, tuple[bytes, str, list[bytes]]] = {
     ),
     "attribute-chaos": (
         b"<html><body><div data-slot=hero-banner data-slot='recommendations' =x \"q>z</div>"
-        b"<img src=x onerror=alert(1) data-consent=analytics data-src=\"//t.example/p\">",
+        b'<img src=x onerror=alert(1) data-consent=analytics data-src="//t.example/p">',
         "text/html",
         [b"onerror=alert(1)"],
     ),
     "huge-attribute": (
-        b"<html><body><div title=\"" + b"a" * 200_000 + b"\">x</div></body></html>",
+        b'<html><body><div title="' + b"a" * 200_000 + b'">x</div></body></html>',
         "text/html",
         [b"a" * 1000],
     ),
 }
 
 
-# UTF-16 pages pass untouched by design (gateway/html/charset.py: the scanner reads ASCII-
-# compatible encodings only), so they get no banner; see the report of issue 7.
-BANNERED = set(PAGES) - {"utf16-bom"}
+BANNERED = set(PAGES)
 
 
 @pytest.mark.parametrize("name", sorted(PAGES))
@@ -191,7 +197,7 @@ def test_broken_and_foreign_pages_pass(
 
 
 BREAKOUTS = [
-    '</p></div><script>alert(1)</script>',
+    "</p></div><script>alert(1)</script>",
     '"><img src=x onerror=alert(1)>',
     "'><svg onload=alert(1)>",
     "<!--",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from gateway.html import HtmlRewriter, SlotFill
 from gateway.html.charset import (
@@ -12,8 +15,16 @@ from gateway.html.charset import (
     prescan_meta,
     sniff_bom,
 )
+from gateway.stages.prior_blocking import PriorBlocking
+from policies.models import Purpose
+from policies.purposes import HostIndex
 
 ARABIC = "عرض خاص: مظلة"  # "special offer: umbrella"
+
+_BASE = Path(__file__).parents[3] / "gateway" / "demo" / "policies.base.yaml"
+HOSTS = HostIndex.build(
+    [Purpose.model_validate(p) for p in yaml.safe_load(_BASE.read_text())["purposes"]]
+)
 
 
 @pytest.mark.parametrize(
@@ -148,19 +159,35 @@ def test_unknown_charset_inserts_pure_ascii() -> None:
     assert out == b"<html><body><div data-slot=hero>&#233;</div>\xe9</body></html>"
 
 
-def test_bom_overrides_the_header_and_utf16_passes_through() -> None:
-    page = "\ufeff<div data-slot=hero>x</div>".encode("utf-16-le")
+def test_bom_overrides_the_header_and_utf16_is_rewritten_as_utf8() -> None:
+    page = "\ufeff<div data-slot=hero>x</div>☔".encode("utf-16-le")
     r = HtmlRewriter([SlotFill({"hero": "y"})], charset="utf-8")
     out = r.feed(page[:5]) + r.feed(page[5:]) + r.close()
-    assert out == page
-    assert r.passthrough
+    assert out == "\ufeff<div data-slot=hero>y</div>☔".encode()
+    assert r.transcoded
+
+
+@pytest.mark.parametrize(
+    ("header", "codec"),
+    [("utf-16", "utf-16-le"), ("utf-16-le", "utf-16-le"), ("utf-16-be", "utf-16-be"),
+     ("iso2022_jp", "iso2022_jp")],
+)  # fmt: skip
+def test_unscannable_charsets_are_rewritten_as_utf8_led_by_a_bom(header: str, codec: str) -> None:
+    # Fail closed: prior blocking must see the tracker whatever the page's charset. Fed one
+    # byte at a time, so multi-byte characters and escape sequences straddle every cut.
+    text = "<p>雨の日</p><script src=https://www.googletagmanager.com/gtag/js></script>"
+    page = text.encode(codec)
+    stage = PriorBlocking({}, HOSTS)
+    r = HtmlRewriter([stage], charset=header)
+    out = b"".join(r.feed(page[i : i + 1]) for i in range(len(page))) + r.close()
+    assert r.transcoded
+    assert out.startswith(b"\xef\xbb\xbf")
+    decoded = out[3:].decode("utf-8")
+    assert "<p>雨の日</p>" in decoded
+    assert 'data-consentgate="blocked"' in decoded and " src=" not in decoded
+    assert [b.tag for b in stage.blocked] == ["script"]
 
 
 def test_utf8_bom_page_is_rewritten() -> None:
     page = "\ufeff<div data-slot=hero>x</div>".encode()
     assert _rewrite(page, "cp1252", {"hero": "é"}) == "\ufeff<div data-slot=hero>é</div>".encode()
-
-
-def test_header_charset_must_be_scannable() -> None:
-    with pytest.raises(ValueError):
-        HtmlRewriter([], charset="utf-16")

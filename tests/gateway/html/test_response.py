@@ -60,8 +60,6 @@ async def collect(body: AsyncIterator[bytes]) -> bytes:
         ("application/xhtml+xml", None),
         ("text/html", "zstd"),  # unknown coding: pass through untouched
         ("text/html", "gzip, compress"),
-        ("text/html; charset=utf-16", None),  # not ASCII-compatible
-        ("text/html; charset=UTF-32BE", None),
     ],
 )
 def test_not_rewritten(content_type: str, content_encoding: str | None) -> None:
@@ -88,7 +86,10 @@ def test_not_rewritten(content_type: str, content_encoding: str | None) -> None:
     ],
 )
 def test_decode_rewrite_encode(
-    content_encoding: str | None, encode: object, accept: str | None, sent: str | None,
+    content_encoding: str | None,
+    encode: object,
+    accept: str | None,
+    sent: str | None,
     decode: object,
 ) -> None:
     upstream = encode(PAGE)  # type: ignore[operator]
@@ -143,8 +144,12 @@ def test_gzip_bomb_aborts_the_stream_with_bounded_memory() -> None:
     block = c.compress(bytes(1 << 20)) + c.flush(zlib.Z_FULL_FLUSH)
     # A 1 GiB-of-zeros gzip member (trailer irrelevant: the stream stops long before it).
     bomb = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + block * 1024 + b"\x03\x00" + bytes(8)
-    result = rewrite(split(bomb, 1 << 16), content_encoding="gzip", accept_encoding="br",
-                     max_decoded_bytes=4 << 20)
+    result = rewrite(
+        split(bomb, 1 << 16),
+        content_encoding="gzip",
+        accept_encoding="br",
+        max_decoded_bytes=4 << 20,
+    )
     assert result is not None
 
     async def consume() -> int:
@@ -189,3 +194,18 @@ def test_upstream_is_closed_when_the_client_goes_away() -> None:
 
     asyncio.run(main())
     assert closed == [True]
+
+
+@pytest.mark.parametrize("label", ["utf-16", "UTF-16LE", "utf-16be", "UTF-32BE", "iso-2022-jp"])
+def test_unscannable_charset_is_rewritten_as_utf8(label: str) -> None:
+    codec = {"utf-16": "utf-16-le"}.get(label, label)
+    page = '<div data-slot="hero">x</div><p>雨</p>'.encode(codec)
+    result = rewrite([page[:7], page[7:]], content_type=f"text/html; charset={label}")
+    assert result is not None and result.content_type == "text/html; charset=utf-8"
+    out = asyncio.run(collect(result.body))
+    assert out == '\ufeff<div data-slot="hero">Regen in London ☔</div><p>雨</p>'.encode()
+
+
+def test_scannable_charset_keeps_its_content_type() -> None:
+    result = rewrite([PAGE], content_type="text/html; charset=utf-8")
+    assert result is not None and result.content_type is None

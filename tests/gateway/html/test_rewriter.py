@@ -70,7 +70,7 @@ _attr_value = st.one_of(
     st.binary(max_size=6),
 )
 _attr_name = st.sampled_from(
-    [b"data-slot", b"DATA-SLOT", b"data-consent", b"class", b"src", b"=", b"a\"b", b"x/", b"id"]
+    [b"data-slot", b"DATA-SLOT", b"data-consent", b"class", b"src", b"=", b'a"b', b"x/", b"id"]
 )
 
 
@@ -107,16 +107,44 @@ _fragment = st.one_of(
     _names.map(lambda n: b"</" + n.encode() + b">"),
     st.sampled_from(
         [
-            b"<!--", b"-->", b"--!>", b"<!-->", b"<!--->", b"<!-- <div data-slot=c> -->",
-            b"<!DOCTYPE html>", b"<!x>", b"<?php ?>", b"</1>", b"</>", b"</ div>", b"<",
-            b"<script>", b"</script>", b"</script ", b"<!--<script>", b"</scrip", b"</SCRIPT>",
-            b"<style>a>b{}</style>", b"<textarea><div data-slot=t></textarea>",
-            b"<title></title ></title>", b"<svg><style/>", b"</svg>", b"<plaintext>",
-            b'<a title="<div data-slot=q>">', b"<div data-slot='x'>", b"</div>",
+            b"<!--",
+            b"-->",
+            b"--!>",
+            b"<!-->",
+            b"<!--->",
+            b"<!-- <div data-slot=c> -->",
+            b"<!DOCTYPE html>",
+            b"<!x>",
+            b"<?php ?>",
+            b"</1>",
+            b"</>",
+            b"</ div>",
+            b"<",
+            b"<script>",
+            b"</script>",
+            b"</script ",
+            b"<!--<script>",
+            b"</scrip",
+            b"</SCRIPT>",
+            b"<style>a>b{}</style>",
+            b"<textarea><div data-slot=t></textarea>",
+            b"<title></title ></title>",
+            b"<svg><style/>",
+            b"</svg>",
+            b"<plaintext>",
+            b'<a title="<div data-slot=q>">',
+            b"<div data-slot='x'>",
+            b"</div>",
         ]
     ),  # fmt: skip
 )
-_documents = st.lists(_fragment, max_size=30).map(b"".join)
+# A UTF-16 byte-order mark makes the page transcoded to UTF-8 (test_charset.py), which is a
+# change by design; these properties are about pages read as they are.
+_documents = (
+    st.lists(_fragment, max_size=30)
+    .map(b"".join)
+    .filter(lambda doc: not doc.startswith((b"\xff\xfe", b"\xfe\xff")))
+)
 _cuts = st.lists(st.integers(0, 400), max_size=12)
 
 

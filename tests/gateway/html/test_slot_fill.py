@@ -37,8 +37,10 @@ def fill(doc: bytes, cuts: Sequence[int] = (), contents: dict[str, str] = FILL, 
             b"<div data-slot=hero><h2>Rain in London</h2></div><div>z</div>",
         ),
         # Uppercase, odd quoting, whitespace around the name.
-        (b"<SECTION DATA-SLOT=' recs '>a</Section>!", b"<SECTION DATA-SLOT=' recs '>"
-         b"<ul><li>Umbrella</li></ul></Section>!"),
+        (
+            b"<SECTION DATA-SLOT=' recs '>a</Section>!",
+            b"<SECTION DATA-SLOT=' recs '><ul><li>Umbrella</li></ul></Section>!",
+        ),
         # A void element has no content to replace.
         (b"<img data-slot=hero src=a.png><p>x</p>", b"<img data-slot=hero src=a.png><p>x</p>"),
         # Void and self-closing children do not confuse the depth count.
