@@ -336,7 +336,14 @@ class Proxy:
                 send, rejection.status if rejection else 502, scope.get("extensions")
             )
             return
-        _, headers = self._upstream_headers(scope, scope["headers"], _WEBSOCKET_DROP)
+        view, headers = self._upstream_headers(scope, scope["headers"], _WEBSOCKET_DROP)
+        if self._exchange is not None:
+            # As for HTTP: the client's own consent-state header (and console cookie) never
+            # reaches the shop; the gateway's, for this visitor, does.
+            client = scope.get("client")
+            exchange = await self._exchange(scope, client[0] if client else "", view)
+            headers = exchange.request_fields(headers)
+            headers.extend(exchange.upstream_fields())
         url = target.upstream_url(self._ws_base, raw_path, query)
         try:
             await websocket.relay(

@@ -476,6 +476,24 @@ def test_websocket_relays_both_ways_with_subprotocol(
     assert fields["x-forwarded-for"] == "127.0.0.1"
 
 
+def test_websocket_handshake_carries_the_gateways_consent_state_not_the_clients(
+    gateway: procs.Server,
+) -> None:
+    forged = "analytics=1;marketing=1"
+
+    async def talk() -> list[list[str]]:
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(
+                gateway.url + "/ws",
+                headers={"X-Consent-State": forged, "Connection": "Upgrade, X-Consent-State"},
+            ) as ws:
+                await ws.send_str("headers")
+                return json.loads((await ws.receive()).data)  # type: ignore[no-any-return]
+
+    sent = [v for n, v in run(talk()) if n.lower() == "x-consent-state"]
+    assert len(sent) == 1 and forged not in sent[0], sent
+
+
 def test_websocket_close_codes_travel_both_ways(
     upstream: procs.Server, gateway: procs.Server
 ) -> None:
