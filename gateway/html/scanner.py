@@ -157,27 +157,7 @@ def skip_pattern(
         not_attr = _not(attr_names, rb"/>=")
         alts.append(rb"<" + not_name + _NAME + rb"(?:" + _SEP + rb"|" + not_attr + _ATTR + rb")*+>")
         if relative_names:
-            words = sorted({n.lower().encode("ascii", "ignore") for n in relative_names} - {b""})
-            is_name = rb"(?=" + _trie(words) + rb"[" + _WS + rb"/>])"
-            url_attrs = [
-                _url_attribute(names, value)
-                for names, value in (
-                    (
-                        {n for n in url_attr_names if not n.endswith("srcset")},
-                        _value(_SAME_ORIGIN, _SAME_ORIGIN),
-                    ),
-                    (
-                        {n for n in url_attr_names if n.endswith("srcset")},
-                        _value(_SAME_ORIGIN_LIST, _SAME_ORIGIN_LIST_UNQUOTED),
-                    ),
-                )
-                if names
-            ]
-            other = not_attr + _not(url_attr_names, rb"/>=") + _ATTR
-            alts.append(
-                rb"<" + is_name + _NAME + rb"(?:" + _SEP + rb"|"
-                + b"".join(not_attr + u + rb"|" for u in url_attrs) + other + rb")*+>"
-            )  # fmt: skip
+            alts.append(_relative_tag(relative_names, url_attr_names, attr_names))
     if end_names is not None:
         not_name = _not(end_names, rb"/>")
         alts.append(rb"</" + not_name + _NAME + rb"(?:" + _SEP + rb"|" + _ATTR + rb")*+>")
@@ -189,6 +169,72 @@ def skip_pattern(
         rb"</(?:>|(?=[^>A-Za-z])[^>]*+>)",  # `</>` is dropped; `</1..>` is a bogus comment
     ]
     return re.compile(rb"(?:" + rb"|".join(alts) + rb")*+", re.IGNORECASE)
+
+
+def _relative_tag(
+    relative_names: frozenset[str], url_attr_names: frozenset[str], attr_names: frozenset[str]
+) -> bytes:
+    """A complete start tag named in `relative_names` whose `url_attr_names` attributes are
+    all same-origin relative URLs (or valueless), carrying none of `attr_names`."""
+    words = sorted({n.lower().encode("ascii", "ignore") for n in relative_names} - {b""})
+    is_name = rb"(?=" + _trie(words) + rb"[" + _WS + rb"/>])"
+    not_attr = _not(attr_names, rb"/>=")
+    url_attrs = [
+        _url_attribute(names, value)
+        for names, value in (
+            (
+                {n for n in url_attr_names if not n.endswith("srcset")},
+                _value(_SAME_ORIGIN, _SAME_ORIGIN),
+            ),
+            (
+                {n for n in url_attr_names if n.endswith("srcset")},
+                _value(_SAME_ORIGIN_LIST, _SAME_ORIGIN_LIST_UNQUOTED),
+            ),
+        )
+        if names
+    ]
+    other = not_attr + _not(url_attr_names, rb"/>=") + _ATTR
+    return (
+        rb"<" + is_name + _NAME + rb"(?:" + _SEP + rb"|"
+        + b"".join(not_attr + u + rb"|" for u in url_attrs) + other + rb")*+>"
+    )  # fmt: skip
+
+
+@lru_cache(maxsize=256)
+def stop_pattern(
+    start_names: frozenset[str] | None,
+    end_names: frozenset[str] | None,
+    relative_names: frozenset[str] = frozenset(),
+    url_attr_names: frozenset[str] = frozenset(),
+    attr_names: frozenset[str] = frozenset(),
+) -> re.Pattern[bytes]:
+    """Where the next tag that may interest someone starts, searched in the buffer lowercased.
+
+    The same stops as `skip_pattern`'s, found by a search instead of by matching every tag on
+    the way (what stops the search between them is `skip_pattern` with no names at all, which
+    also refuses to run past a tag that holds the stop). A match may sit where no tag is (in
+    text, a comment, an attribute value): the rewriter then reads the markup it is in.
+    Attribute names (`attr_names`) are not in it: the rewriter finds those with `bytes.find`.
+    """
+    alts: list[bytes] = []
+    after = rb"(?=[" + _WS + rb"/>])"
+    if start_names is None:
+        alts.append(rb"<[a-z]")
+    else:
+        words = sorted({n.lower().encode("ascii", "ignore") for n in start_names} - {b""})
+        if words:
+            alts.append(rb"<" + _trie(words) + after)
+        if relative_names:
+            relative = _relative_tag(relative_names, url_attr_names, attr_names)
+            words = sorted({n.lower().encode("ascii", "ignore") for n in relative_names} - {b""})
+            alts.append(rb"<(?=" + _trie(words) + after + rb")(?!" + relative[1:] + rb")")
+    if end_names is None:
+        alts.append(rb"</[a-z]")
+    else:
+        words = sorted({n.lower().encode("ascii", "ignore") for n in end_names} - {b""})
+        if words:
+            alts.append(rb"</" + _trie(words) + after)
+    return re.compile(b"|".join(alts) if alts else rb"(?!)")
 
 
 def _url_attribute(names: Iterable[str], value: bytes) -> bytes:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from urllib.parse import unquote
 
 import idna
@@ -44,6 +45,15 @@ def url_host(value: str, base_host: str | None = None) -> str | None:
     own host). None also when the URL names no network host (`data:`, `javascript:`, `blob:`)
     or its host cannot be parsed (the browser then fetches nothing either).
     """
+    if len(value) <= _CACHED_LENGTH:
+        return _cached_host(value, base_host)  # the same tracker tags on every page
+    return _url_host(value, base_host)
+
+
+_CACHED_LENGTH = 2048
+
+
+def _url_host(value: str, base_host: str | None) -> str | None:
     url = value.strip(_C0_OR_SPACE).translate(_TAB_OR_NEWLINE)
     scheme = _SCHEME.match(url)
     if scheme is not None:
@@ -55,6 +65,9 @@ def url_host(value: str, base_host: str | None = None) -> str | None:
         # Scheme-relative: the page is http(s), a special scheme, so `\` counts as `/`.
         return _authority_host(url.lstrip("/\\"))
     return base_host
+
+
+_cached_host = lru_cache(maxsize=8192)(_url_host)
 
 
 def srcset_urls(value: str) -> Iterator[str]:

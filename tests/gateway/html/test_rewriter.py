@@ -396,3 +396,43 @@ def test_self_closing_is_kept_when_reserialized() -> None:
         b'<img src="a/" loading="lazy"><img src="x" loading="lazy"/>'
     )
     assert flags == [False, True]
+
+
+class EveryTag(Observer):
+    """The reference: every tag seen, so the rewriter searches for nothing."""
+
+    attributes = frozenset()
+
+
+class NamedObserver(Stage):
+    """Wants a few names only: the rewriter finds them by searching, not by reading every tag."""
+
+    tags = frozenset({"a", "img", "p", "br", "x-widget"})
+    end_tags = frozenset({"div", "p"})
+    attributes = frozenset({"data-slot"})
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, tuple[tuple[str, str], ...]]] = []
+
+    def start_tag(self, tag: StartTag) -> None:
+        self.seen.append(("start", tag.name, tag.attributes))
+
+    def end_tag(self, tag: EndTag) -> None:
+        self.seen.append(("end", tag.name, ()))
+
+
+@given(_documents, _cuts)
+@example(b"data-slot<p>x</p><a title='<br>'>", [])  # an attribute name in text, a tag in a value
+def test_searching_for_named_tags_finds_what_reading_every_tag_finds(
+    doc: bytes, cuts: list[int]
+) -> None:
+    every, named = EveryTag(), NamedObserver()
+    assert run(doc, [every]) == doc
+    assert run(doc, [named], cuts) == doc
+    wanted = [
+        s
+        for s in every.seen
+        if (s[0] == "start" and (s[1] in named.tags or any(k == "data-slot" for k, _ in s[2])))
+        or (s[0] == "end" and s[1] in named.end_tags)
+    ]
+    assert named.seen == wanted
