@@ -35,10 +35,12 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from audit.subject_crypto import new_subject_id
+from consent.cache import LookupCache
 from consent.pseudonyms import Keyring, new_subject_ref
 from consent.state import ConsentRecord, Method
 from storage.schema import Migration, create_tables, register_component
@@ -95,9 +97,49 @@ cg_consent_records = Table(
     Index("ix_cg_consent_records_subject", "subject_id", "id"),
 )
 
+_FIRST_TABLES = tuple(metadata.sorted_tables)
+
+# A change counter for everything a consent lookup reads, bumped by triggers in the same
+# transaction as the change: whatever writes (this node, another node, the CLI, retention,
+# a DSR erasure, plain SQL), the next reader sees the new value exactly when it can see the
+# new rows. `consent.cache` keys its in-process cache on it.
+cg_consent_epoch = Table(
+    "cg_consent_epoch",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+EPOCH_TABLES = ("cg_keyring", "cg_subjects", "cg_visitors", "cg_consent_records")
+
+
+def _create_epoch(connection: Connection) -> None:
+    cg_consent_epoch.create(connection)
+    connection.execute(insert(cg_consent_epoch).values(id=1, n=0))
+    bump = "UPDATE cg_consent_epoch SET n = n + 1 WHERE id = 1"
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            "CREATE FUNCTION cg_bump_consent_epoch() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN {bump}; RETURN NULL; END $$"
+        )
+        for table in EPOCH_TABLES:
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER {table}_epoch AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
+                f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION cg_bump_consent_epoch()"
+            )
+        return
+    for table in EPOCH_TABLES:
+        for op in ("INSERT", "UPDATE", "DELETE"):
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER {table}_epoch_{op.lower()} AFTER {op} ON {table} BEGIN {bump}; END"
+            )
+
+
 CONSENT = register_component(
     "consent",
-    [Migration("keyring, subjects, visitors, records", create_tables(*metadata.sorted_tables))],
+    [
+        Migration("keyring, subjects, visitors, records", create_tables(*_FIRST_TABLES)),
+        Migration("change counter for the lookup cache", _create_epoch),
+    ],
 )
 
 Random = Callable[[int], bytes]
@@ -152,6 +194,12 @@ class ConsentStore:
         self.keyring = keyring
         self._rand = rand
         self._master_key = master_key
+        self._cache = LookupCache(self)
+
+    async def lookup(self, visitor_id: str) -> tuple[Subject | None, ConsentRecord | None]:
+        """The visitor's subject and latest record, as `find_subject` then `latest` would
+        give them now; from memory while the store has not changed (see `consent.cache`)."""
+        return await self._cache.lookup(visitor_id)
 
     @classmethod
     async def open(cls, store: Store, master_key: bytes, rand: Random = os.urandom) -> ConsentStore:

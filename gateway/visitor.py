@@ -134,9 +134,7 @@ class VisitorResolver:
         degraded = self.consent is None
         if visitor_id is not None and self.consent is not None:
             try:
-                subject = await self.consent.find_subject(visitor_id)
-                if subject is not None:
-                    latest = await self.consent.latest(subject.id)
+                subject, latest = await self.consent.lookup(visitor_id)
             except Exception as exc:
                 # Fail closed: no readable consent state means nothing opt-in is granted.
                 log.warning("consent store unreadable, enforcing defaults: %s", type(exc).__name__)
