@@ -17,6 +17,10 @@ from gateway.html.compression import (
 from gateway.html.rewriter import HtmlRewriter
 from gateway.html.stage import Stage
 
+#: Bytes rewritten before the first output is sent, and per send after that.
+FIRST_SLICE = 4 * 1024
+SLICE = 32 * 1024
+
 
 @dataclass
 class HtmlRewrite:
@@ -64,12 +68,17 @@ def rewrite_html(
 async def _stream(
     body: AsyncIterator[bytes], decoder: Decoder, rewriter: HtmlRewriter, encoder: Encoder
 ) -> AsyncIterator[bytes]:
+    # Time to first byte: the first bytes go out after a small slice is rewritten, not after
+    # the whole first upstream read (64 KiB or more); later slices are larger (fewer sends).
+    size = FIRST_SLICE
     try:
         async for chunk in body:
             for piece in decoder.decode(chunk):
-                out = encoder.compress(rewriter.feed(piece))
-                if out:
-                    yield out
+                for start in range(0, len(piece), size):
+                    out = encoder.compress(rewriter.feed(piece[start : start + size]))
+                    if out:
+                        yield out
+                        size = SLICE
         tail = encoder.compress(rewriter.close()) + encoder.finish()
         if tail:
             yield tail
