@@ -22,8 +22,10 @@ Writes are grouped (`apply`) so the page path can hand them to `EventQueue` and 
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -62,6 +64,11 @@ from storage.schema import Migration, create_tables, register_component
 from storage.store import Store
 
 metadata = MetaData()
+
+#: How long a subject's facts are remembered in process (see `ProfileStore.facts`).
+FACTS_TTL_S = 2.0
+FACTS_CACHE = 65_536
+_FACTS: dict[tuple[int, str], tuple[float, ProfileFacts | None]] = {}
 
 
 def _subject_fk() -> Column[str]:
@@ -151,9 +158,7 @@ cg_impressions = Table(
 PERSONALIZATION = register_component(
     "personalization",
     [
-        Migration(
-            "profiles, events, decisions, exposures", create_tables(*metadata.sorted_tables)
-        ),
+        Migration("profiles, events, decisions, exposures", create_tables(*metadata.sorted_tables)),
         Migration("frequency cap counters", create_tables(cg_impressions)),
     ],
 )
@@ -230,12 +235,37 @@ class ProfileStore:
     # -- reads ---------------------------------------------------------------------------------
 
     async def facts(self, subject_id: str) -> ProfileFacts | None:
-        """The subject's stored facts, or None when nothing was recorded."""
+        """The subject's stored facts, or None when nothing was recorded.
+
+        Remembered for `FACTS_TTL_S` per process: every write through any `ProfileStore` of
+        this process forgets the subjects it touched once it commits, so this node sees its
+        own changes at once; another node's or worker's show within the TTL. Only the page's
+        personalization reads this, and only under a consent state that is always fresh (an
+        erased subject has no lookup, a withdrawn purpose no profile read).
+        """
+        key = (id(self.store), subject_id)
+        hit = _FACTS.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
         async with self.store.engine.connect() as conn:
             raw = await conn.scalar(
                 select(cg_profiles.c.facts).where(cg_profiles.c.subject_id == subject_id)
             )
-        return ProfileFacts.from_json(json.loads(raw)) if raw is not None else None
+        facts = ProfileFacts.from_json(json.loads(raw)) if raw is not None else None
+        if len(_FACTS) >= FACTS_CACHE:
+            _FACTS.clear()
+        _FACTS[key] = (time.monotonic() + FACTS_TTL_S, facts)
+        return facts
+
+    @contextlib.asynccontextmanager
+    async def _writing(self, subject_ids: Iterable[str]) -> AsyncIterator[AsyncConnection]:
+        """`store.write()`, then forget the cached facts of `subject_ids` (committed or not)."""
+        try:
+            async with self.store.write() as conn:
+                yield conn
+        finally:
+            for subject_id in subject_ids:
+                _FACTS.pop((id(self.store), subject_id), None)
 
     async def profile(self, subject_id: str, now: datetime) -> VisitorProfile:
         """The subject's `VisitorProfile` at `now` (`new` when nothing was recorded)."""
@@ -265,7 +295,7 @@ class ProfileStore:
         """
         if not events:
             return 0
-        async with self.store.write() as conn:
+        async with self._writing([subject_id]) as conn:
             if not await _existing(conn, [subject_id]):
                 return 0
             orders = {e.order_id for e in events if e.type == "purchase" and e.order_id}
@@ -307,7 +337,7 @@ class ProfileStore:
     async def set_customer(self, subject_id: str, pseudonym: str, now: datetime) -> bool:
         """Keep the keyed pseudonym of the shop's customer identity; False for an unknown
         subject."""
-        async with self.store.write() as conn:
+        async with self._writing([subject_id]) as conn:
             if not await _existing(conn, [subject_id]):
                 return False
             facts = (await _facts(conn, [subject_id])).get(subject_id, ProfileFacts())
@@ -321,7 +351,7 @@ class ProfileStore:
         longer exist (erased meanwhile) are dropped, never re-create data."""
         if not observations:
             return
-        async with self.store.write() as conn:
+        async with self._writing({o.subject_id for o in observations}) as conn:
             alive = await _existing(conn, sorted({o.subject_id for o in observations}))
             batch = [o for o in observations if o.subject_id in alive]
             if not batch:
@@ -376,9 +406,12 @@ class ProfileStore:
             if old is None:
                 await conn.execute(
                     insert(cg_decisions).values(
-                        subject_id=subject_id, rule_id=rule_id,
+                        subject_id=subject_id,
+                        rule_id=rule_id,
                         purposes=json.dumps(sorted(purposes)),
-                        first_ts=first, last_ts=last, count=count,
+                        first_ts=first,
+                        last_ts=last,
+                        count=count,
                     )  # fmt: skip
                 )
                 continue
@@ -413,9 +446,7 @@ class ProfileStore:
         )
         await conn.execute(statement, rows)
 
-    async def _apply_impressions(
-        self, conn: AsyncConnection, batch: Sequence[Observation]
-    ) -> None:
+    async def _apply_impressions(self, conn: AsyncConnection, batch: Sequence[Observation]) -> None:
         counts: dict[tuple[str, str], tuple[str, int]] = {}
         for obs in sorted(batch, key=lambda o: o.ts):
             for rule_id, period in obs.impressions:
@@ -453,8 +484,9 @@ class ProfileStore:
             return {}
         async with self.store.engine.connect() as conn:
             rows = await conn.execute(
-                select(cg_impressions.c.rule_id, cg_impressions.c.period, cg_impressions.c.count)
-                .where(cg_impressions.c.subject_id == subject_id)
+                select(
+                    cg_impressions.c.rule_id, cg_impressions.c.period, cg_impressions.c.count
+                ).where(cg_impressions.c.subject_id == subject_id)
             )
             return {
                 rule_id: count
@@ -485,14 +517,14 @@ class ProfileStore:
         Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign_keys on, and an
         erasure must not depend on a connection setting.
         """
-        async with self.store.write() as conn:
+        async with self._writing([subject_id]) as conn:
             for table in (cg_events, cg_decisions, cg_exposures, cg_impressions, cg_profiles):
                 await conn.execute(delete(table).where(table.c.subject_id == subject_id))
 
     async def delete_behaviour(self, subject_id: str) -> None:
         """Drop the profile, events and exposures after the covering purpose is withdrawn
         (GDPR Art. 7(3)); the decision log stays as the record of what was done under it."""
-        async with self.store.write() as conn:
+        async with self._writing([subject_id]) as conn:
             for table in (cg_events, cg_exposures, cg_impressions, cg_profiles):
                 await conn.execute(delete(table).where(table.c.subject_id == subject_id))
 
@@ -588,8 +620,9 @@ class ProfileStore:
         async with self.store.engine.connect() as conn:
             exposed = (
                 await conn.execute(
-                    select(cg_exposures.c.experiment, cg_exposures.c.variant, func.count())
-                    .group_by(cg_exposures.c.experiment, cg_exposures.c.variant)
+                    select(
+                        cg_exposures.c.experiment, cg_exposures.c.variant, func.count()
+                    ).group_by(cg_exposures.c.experiment, cg_exposures.c.variant)
                 )
             ).all()
             # One row per order (a multi-SKU order is several events with one order id).

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Table, func, select
 
+from personalization_rules import profile_store
 from personalization_rules.engine import SlotDecision
 from personalization_rules.profile import ShopEvent
 from personalization_rules.profile_store import (
@@ -20,7 +22,7 @@ from personalization_rules.profile_store import (
 )
 from personalization_rules.rules import Banner
 from personalization_rules.templates import BannerTemplate
-from storage.store import Store
+from storage.store import Store, open_store
 from tests.personalization_rules.subjects import store_with_subjects
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -232,6 +234,35 @@ def test_experiment_counts(store_url: str) -> None:
             assert (b.exposures, b.conversions, b.orders, b.valued_orders) == (3, 2, 3, 2)
             assert b.revenue == 60.0 and b.currencies == ("EUR",)
         finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_remembered_facts_give_way_to_this_processes_writes_at_once_and_others_in_the_ttl(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(profile_store, "FACTS_TTL_S", 0.5)
+
+    async def main() -> None:
+        store, _, (subject,) = await store_with_subjects(store_url, 1)
+        other_node = await open_store(store_url)
+        try:
+            reader, writer = ProfileStore(store), ProfileStore(store)
+            assert await reader.facts(subject) is None  # remembered: nothing recorded
+            await writer.record_view(subject, "RW-1", "rainwear", "GB", NOW)  # same process
+            facts = await reader.facts(subject)
+            assert facts is not None and facts.country == "GB"
+            await ProfileStore(other_node).record_view(subject, "RW-2", "rainwear", "FR", NOW)
+            still = await reader.facts(subject)
+            assert still is not None and still.country == "GB"  # within the TTL: as it was
+            await asyncio.sleep(0.6)
+            fresh = await reader.facts(subject)
+            assert fresh is not None and fresh.country == "FR"
+            await writer.delete_behaviour(subject)
+            assert await reader.facts(subject) is None
+        finally:
+            await other_node.close()
             await store.close()
 
     asyncio.run(main())
