@@ -337,6 +337,12 @@ def run_scenarios(
     # Sanity: what each scenario serves is the real thing, not an error page.
     page = httpx.get(gate + "/", headers=consented)
     assert page.status_code == 200, f"consented page: {page.status_code}"
+    cards = httpx.get(anchor + "/").text.count('<article class="product">')
+    assert page.text.count('<article class="product">') == cards, "consented: page mangled"
+    big = httpx.get(gate + "/big.html", headers=consented).text
+    assert big.count('<article class="product">') == httpx.get(anchor + "/big.html").text.count(
+        '<article class="product">'
+    ), "1 MB page mangled"
     assert BANNER_ID not in page.text, "consented: the banner is still shown"
     assert re.search(HERO + r"[^>]*>\s*<", page.text), "consented: hero slot empty"
     fresh = httpx.get(gate + "/", headers=london)

@@ -74,8 +74,10 @@ async def _stream(
     try:
         async for chunk in body:
             for piece in decoder.decode(chunk):
-                for start in range(0, len(piece), size):
+                start = 0
+                while start < len(piece):
                     out = encoder.compress(rewriter.feed(piece[start : start + size]))
+                    start += size
                     if out:
                         yield out
                         size = SLICE

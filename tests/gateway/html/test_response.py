@@ -209,3 +209,12 @@ def test_unscannable_charset_is_rewritten_as_utf8(label: str) -> None:
 def test_scannable_charset_keeps_its_content_type() -> None:
     result = rewrite([PAGE], content_type="text/html; charset=utf-8")
     assert result is not None and result.content_type is None
+
+
+@pytest.mark.parametrize("chunk", [1, 1000, 4096, 5000, 70_000, 300_000])
+def test_a_long_page_comes_out_whole_however_upstream_chunks_it(chunk: int) -> None:
+    page = b"<html><body>" + b"".join(b"<p>%06d</p>" % i for i in range(20_000)) + b"</body>"
+    parts = [page[i : i + chunk] for i in range(0, len(page), chunk)]
+    result = rewrite(parts, content_type="text/html; charset=utf-8")
+    assert result is not None
+    assert asyncio.run(collect(result.body)) == page
