@@ -315,10 +315,9 @@ def serve(anchor: str, gate: str, gate_pid: int) -> int:
     chose.raise_for_status()
     print(f"anchor {anchor}/  gateway {gate}/  gateway pid {gate_pid}", flush=True)
     print(f"consented: -H 'X-Forwarded-For: {LONDON}' -H 'Cookie: cg_id={chose.cookies['cg_id']}'")
-    try:
-        signal.pause()
-    except KeyboardInterrupt:
-        pass
+    stop = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+    signal.sigwait(stop)  # then the context managers stop the servers and remove the files
     return 0
 
 
@@ -407,7 +406,38 @@ def run_scenarios(
     ]
     for name, ok in verdicts:
         print(f"{'met   ' if ok else 'MISSED'} {name}")
-    return 0
+    print()
+    return check_correctness(gate, work, consented)
+
+
+def check_correctness(gate: str, work: Path, consented: dict[str, str]) -> int:
+    """After the load: a choice made through one worker holds on the next requests, whichever
+    worker serves them (`--workers N`), and the audit chain verifies. Exit status 1 if not."""
+    failures = []
+    pages = [httpx.get(gate + "/", headers=consented).text for _ in range(20)]
+    if any(BANNER_ID in p or 'data-consentgate="blocked"' in p for p in pages):
+        failures.append("a consented visitor saw the banner or blocked trackers")
+    withdrawn = httpx.post(
+        gate + "/_privacy/consent", json={"action": "reject_all"},
+        headers={**consented, "Origin": gate},
+    )  # fmt: skip
+    if withdrawn.status_code != 200:
+        failures.append(f"withdrawal answered {withdrawn.status_code}")
+    pages = [httpx.get(gate + "/", headers=consented).text for _ in range(20)]
+    if not all('data-consentgate="blocked"' in p for p in pages):
+        failures.append("a tracker loaded on a request after the withdrawal")
+    verify = subprocess.run(
+        [sys.executable, "-m", "gateway", "audit", "verify",
+         "--config", str(work / "gateway" / "policies.yaml")],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    if verify.returncode != 0:
+        failures.append("audit verify: " + (verify.stdout + verify.stderr).strip()[-300:])
+    for failure in failures:
+        print(f"FAILED correctness: {failure}")
+    if not failures:
+        print("correct: consent held on 20 + 20 requests across workers; audit verify: intact")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
