@@ -1,10 +1,11 @@
 """The installed dependencies satisfy pyproject's floors, including the security floors
 (h11 >= 0.16 for CVE-2025-43859, starlette >= 1.3.1 for CVE-2025-62727 and the 2026 Host/URL
 and form-limit advisories, aiohttp >= 3.14.3, python-multipart >= 0.0.26, cryptography >=
-46.0.7, brotli >= 1.2, idna >= 3.7, jinja2 >= 3.1.6; pyproject.toml names the CVE behind each):
-an environment that resolved an older, vulnerable release fails here rather than in
-production. Floors checked against the advisories of 2026-11 (pip-audit could not reach its
-vulnerability services from the build machine; the advisories were read by hand)."""
+50.0 (CVE-2026-69247), brotli >= 1.2, idna >= 3.7, jinja2 >= 3.1.6; pyproject.toml names
+the CVE behind each): an environment that resolved an older, vulnerable release fails here
+rather than in production. Floors checked against the advisories of 2026-12 (pip-audit could
+not reach its vulnerability services from the build machine; the advisories were read by
+hand)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ REQUIREMENTS = [
 ]
 SECURITY_FLOORS = {"h11": "0.16", "starlette": "1.3.1", "brotli": "1.2", "idna": "3.7",
                    "jinja2": "3.1.6", "aiohttp": "3.14.3", "python-multipart": "0.0.26",
-                   "cryptography": "46.0.7"}  # fmt: skip
+                   "cryptography": "50.0"}  # fmt: skip
 
 
 @pytest.mark.parametrize("requirement", REQUIREMENTS, ids=lambda r: r.name)
