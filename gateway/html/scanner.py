@@ -96,6 +96,11 @@ SCRIPT_ESCAPED = re.compile(rb"-->|" + _SCRIPT_END + rb"|<script[" + _WS + rb"/>
 SCRIPT_DOUBLE = re.compile(rb"-->|" + _SCRIPT_END, re.IGNORECASE)
 
 
+def _words(names: Iterable[str]) -> list[bytes]:
+    """Names as sorted, distinct, lowercase ASCII bytes (what the tries are built from)."""
+    return sorted({n.lower().encode("ascii", "ignore") for n in names} - {b""})
+
+
 def _trie(words: list[bytes]) -> bytes:
     """Alternation of `words` factored by prefix (`s(?:cript|tyle|vg)`): fewer retries."""
     rest = [w for w in words if w]
@@ -110,7 +115,7 @@ def _trie(words: list[bytes]) -> bytes:
 
 def _not(names: Iterable[str], delimiters: bytes) -> bytes:
     """Negative lookahead refusing any of `names` followed by whitespace or `delimiters`."""
-    words = sorted({n.lower().encode("ascii", "ignore") for n in names} - {b""})
+    words = _words(names)
     return rb"(?!" + _trie(words) + rb"[" + _WS + delimiters + rb"])" if words else b""
 
 
@@ -176,7 +181,7 @@ def _relative_tag(
 ) -> bytes:
     """A complete start tag named in `relative_names` whose `url_attr_names` attributes are
     all same-origin relative URLs (or valueless), carrying none of `attr_names`."""
-    words = sorted({n.lower().encode("ascii", "ignore") for n in relative_names} - {b""})
+    words = _words(relative_names)
     is_name = rb"(?=" + _trie(words) + rb"[" + _WS + rb"/>])"
     not_attr = _not(attr_names, rb"/>=")
     url_attrs = [
@@ -221,17 +226,17 @@ def stop_pattern(
     if start_names is None:
         alts.append(rb"<[a-z]")
     else:
-        words = sorted({n.lower().encode("ascii", "ignore") for n in start_names} - {b""})
+        words = _words(start_names)
         if words:
             alts.append(rb"<" + _trie(words) + after)
         if relative_names:
             relative = _relative_tag(relative_names, url_attr_names, attr_names)
-            words = sorted({n.lower().encode("ascii", "ignore") for n in relative_names} - {b""})
+            words = _words(relative_names)
             alts.append(rb"<(?=" + _trie(words) + after + rb")(?!" + relative[1:] + rb")")
     if end_names is None:
         alts.append(rb"</[a-z]")
     else:
-        words = sorted({n.lower().encode("ascii", "ignore") for n in end_names} - {b""})
+        words = _words(end_names)
         if words:
             alts.append(rb"</" + _trie(words) + after)
     return re.compile(b"|".join(alts) if alts else rb"(?!)")
@@ -239,7 +244,7 @@ def stop_pattern(
 
 def _url_attribute(names: Iterable[str], value: bytes) -> bytes:
     """One of the attributes `names` with a `value` (or valueless)."""
-    words = sorted({n.lower().encode("ascii", "ignore") for n in names} - {b""})
+    words = _words(names)
     return (
         _trie(words) + rb"(?:[" + _WS + rb"]*+=[" + _WS + rb"]*+" + value
         + rb"|(?![" + _WS + rb"]*+=)(?=[" + _WS + rb"/>]))"

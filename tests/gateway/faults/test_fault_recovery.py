@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,10 +65,11 @@ def choose(url: str, accept: bool, confirmed: Confirmed) -> int:
     return answer.status_code
 
 
-def lost_records(url: str, confirmed: Confirmed) -> int:
-    """How many confirmed choices the gateway no longer knows (each read back by its cookie)."""
+def lost_records(url: str, records: Iterable[tuple[str, str, dict[str, bool]]]) -> int:
+    """How many confirmed choices `(cookie, subject_ref, purposes)` the gateway no longer
+    knows (each read back by its cookie)."""
     lost = 0
-    for cookie, ref, purposes in confirmed.records:
+    for cookie, ref, purposes in records:
         state = httpx.get(
             f"{url}/_privacy/consent", headers={**HTML, "Cookie": f"cg_id={cookie}"}, timeout=10
         ).json()
@@ -184,7 +185,7 @@ def test_store_outage_fails_closed_and_recovers(
         wait_ready(world.url)
         for i in range(5):
             assert choose(world.url, i % 2 == 1, confirmed) == 200
-        lost = lost_records(world.url, confirmed)
+        lost = lost_records(world.url, confirmed.records)
         figures.add("consent records confirmed during faults", len(confirmed.records))
         figures.add("consent records lost", lost)
         assert lost == 0
@@ -227,7 +228,7 @@ def test_sigkill_under_load_loses_no_confirmed_choice(tmp_path: Path, figures: F
         assert len(confirmed.records) >= 40
         with procs.start_gateway(world.config) as again:
             wait_ready(again.url)
-            lost = lost_records(again.url, confirmed)
+            lost = lost_records(again.url, confirmed.records)
             assert choose(again.url, True, confirmed) == 200
         figures.add("consent records confirmed during faults", len(confirmed.records))
         figures.add("consent records lost", lost)

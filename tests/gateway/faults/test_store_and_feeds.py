@@ -34,6 +34,7 @@ import yaml
 from tests import procs
 from tests.demo_world import LONDON, SAN_FRANCISCO, DemoWorld, start_world
 from tests.figures import Figures
+from tests.gateway.faults.test_fault_recovery import lost_records
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -83,18 +84,6 @@ def choose(url: str, accept: bool, confirmed: Confirmed, cookie: str | None = No
     assert "not confirmed" in answer.json()["error"]
     assert answer.headers["retry-after"].isdigit()
     return answer.status_code
-
-
-def lost_records(url: str, confirmed: Confirmed) -> int:
-    """How many confirmed choices the gateway no longer knows (each read back by its cookie)."""
-    lost = 0
-    for cookie, ref, purposes in confirmed.records:
-        state = httpx.get(
-            f"{url}/_privacy/consent", headers={**HTML, "Cookie": f"cg_id={cookie}"}, timeout=10
-        ).json()
-        if state["subject_ref"] != ref or state["purposes"] != purposes:
-            lost += 1
-    return lost
 
 
 def unaudited_records(database: Path) -> int:
@@ -149,7 +138,7 @@ def assert_fails_closed(world: DemoWorld, cookies: list[str]) -> None:
 
 def finish(world: DemoWorld, confirmed: Confirmed, database: Path, figures: Figures) -> None:
     """After the fault cleared: nothing confirmed lost, every record audited, chain intact."""
-    lost = lost_records(world.url, confirmed)
+    lost = lost_records(world.url, confirmed.records)
     figures.add("consent records confirmed during faults", len(confirmed.records))
     figures.add("consent records lost", lost)
     assert lost == 0
