@@ -35,8 +35,8 @@ from gateway.html.scanner import (
     VOID,
     parse_attributes,
     raw_text_end,
-    skip_pattern,
-    stop_pattern,
+    skipper,
+    stop_finder,
 )
 from gateway.html.stage import ALL, DocumentEnd, EndTag, Stage, StartTag
 
@@ -73,8 +73,11 @@ class HtmlRewriter:
         charset: str | None = None,
         max_pending: int = DEFAULT_MAX_PENDING,
         max_slot_bytes: int = DEFAULT_MAX_SLOT_BYTES,
+        native: bool = True,
     ) -> None:
-        """`charset` is the Python codec named by the Content-Type header (None: sniff)."""
+        """`charset` is the Python codec named by the Content-Type header (None: sniff);
+        `native` False scans with the regexes even where the C scanner is built."""
+        self._native = native
         self._stages = tuple(stages)
         self._header_codec = charset
         self._max_pending = max_pending
@@ -253,23 +256,19 @@ class HtmlRewriter:
             if self._drop is not None:
                 end = end | {self._drop.name}
         url_attrs = self._url_attr_names if relative else frozenset()
-        # Search for the next stop, then match what lies before it as plain markup (see
-        # `stop_pattern`): far fewer regex steps per uninteresting tag than one pattern
-        # that checks every tag's name and attributes on the way.
-        self._stop = stop_pattern(start, end, relative, url_attrs, self._attr_names)
+        # Search for the next stop, then skip what lies before it as plain markup (see
+        # `stop_pattern`): far fewer steps per uninteresting tag than one pattern that checks
+        # every tag's name and attributes on the way.
+        native = self._native
+        self._stop = stop_finder(start, end, relative, url_attrs, self._attr_names, native)
         self._stop_at = -1
-        self._skip = skip_pattern(
-            None if start is None else frozenset(),
-            None if end is None else frozenset(),
-            frozenset(),
-        )
+        self._skip = skipper(start is not None, end is not None, native)
 
     def _next_stop(self, lowered: bytes, pos: int) -> int:
         """Where the next possibly interesting thing is at or after `pos` (len: none)."""
         at = self._stop_at
         if at < pos:
-            found = self._stop.search(lowered, pos)
-            at = self._stop_at = found.start() if found is not None else len(lowered)
+            at = self._stop_at = self._stop(lowered, pos)
         for i, name in enumerate(self._attr_bytes):
             hit = self._attr_at[i]
             if hit < pos:
@@ -294,9 +293,7 @@ class HtmlRewriter:
                 if not lowered:
                     lowered = buf.lower()  # ASCII only: same length, same positions
                 stop = self._next_stop(lowered, pos)
-                skipped = self._skip.match(buf, pos, stop)
-                assert skipped is not None  # the pattern may match empty, never fails
-                pos = skipped.end()
+                pos = self._skip(buf, pos, stop)
                 if pos >= n:
                     break
                 if pos == stop and buf[pos] != 0x3C:

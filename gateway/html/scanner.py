@@ -14,8 +14,22 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
+
+try:
+    from gateway.html import _fastscan
+except ImportError:  # pragma: no cover - the C extension did not build: the regexes serve
+    _fastscan = None  # type: ignore[assignment]
+
+#: True when the native twins of `skip_pattern` and `stop_pattern` (`_fastscan.c`) are built.
+#: They give the same positions (tests/gateway/html/test_fastscan.py) about ten times faster.
+NATIVE = _fastscan is not None
+
+#: `(buf, pos, endpos) -> end of the plain-markup run at pos` (see `skipper`).
+Skip = Callable[[bytes, int, int], int]
+#: `(lowered, pos) -> where the next stop starts, len(lowered) for none` (see `stop_finder`).
+FindStop = Callable[[bytes, int], int]
 
 # HTML §13.2.5: ASCII whitespace is TAB, LF, FF, CR, SPACE.
 _WS = rb"\t\n\f\r "
@@ -271,3 +285,60 @@ def parse_attributes(region: bytes, codec: str) -> list[tuple[str, str]]:
             value = html.unescape(value)
         attrs.append((name, value))
     return attrs
+
+
+# Bytes a name handed to the native scanner may not hold: it compares whole names up to the
+# first of them (the regexes' tries would match such a name differently).
+_NAME_DELIMITERS = re.compile(rb"[\t\n\f\r />=<]")
+
+
+def skipper(pass_start: bool, pass_end: bool, native: bool = True) -> Skip:
+    """`skip_pattern(S, E, frozenset())`'s match end as a function, `S`/`E` being
+    `frozenset()` when start/end tags may go by and None when each one stops the run.
+    Native when built, unless `native` is False."""
+    if native and NATIVE:
+        fast = _fastscan.skip
+        return lambda buf, pos, endpos: fast(buf, pos, endpos, pass_start, pass_end)
+    pattern = skip_pattern(
+        frozenset() if pass_start else None, frozenset() if pass_end else None, frozenset()
+    )
+
+    def skip(buf: bytes, pos: int, endpos: int) -> int:
+        found = pattern.match(buf, pos, endpos)
+        assert found is not None  # the pattern may match empty, never fails
+        return found.end()
+
+    return skip
+
+
+@lru_cache(maxsize=256)
+def stop_finder(
+    start_names: frozenset[str] | None,
+    end_names: frozenset[str] | None,
+    relative_names: frozenset[str] = frozenset(),
+    url_attr_names: frozenset[str] = frozenset(),
+    attr_names: frozenset[str] = frozenset(),
+    native: bool = True,
+) -> FindStop:
+    """`stop_pattern(...)`'s search as a function: native when built and the names allow,
+    unless `native` is False."""
+    sets = [
+        None if start_names is None else _words(start_names),
+        None if end_names is None else _words(end_names),
+        _words(relative_names),
+        _words(n for n in url_attr_names if not n.endswith("srcset")),
+        _words(n for n in url_attr_names if n.endswith("srcset")),
+        _words(attr_names),
+    ]
+    plain = all(
+        not _NAME_DELIMITERS.search(word) for words in sets if words for word in words
+    )
+    if native and NATIVE and plain:
+        return _fastscan.Stops(*(None if s is None else tuple(s) for s in sets)).find
+    pattern = stop_pattern(start_names, end_names, relative_names, url_attr_names, attr_names)
+
+    def find(lowered: bytes, pos: int) -> int:
+        found = pattern.search(lowered, pos)
+        return found.start() if found is not None else len(lowered)
+
+    return find

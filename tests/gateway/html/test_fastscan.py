@@ -1,0 +1,126 @@
+"""The native scanner (`_fastscan.c`) against the regexes it mirrors (`scanner.py`).
+
+Same positions, byte for byte: where the plain-markup run ends (`skipper`) and where the next
+stop starts (`stop_finder`), on markup built from the grammar's tricky pieces (quotes, `=`,
+comment ends, relative and absolute URLs, srcset lists, cut tags) at every offset and bound.
+The rewriter's own tests run on the native scanner when it is built (it is in CI: see
+`test_the_native_scanner_is_built`).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from gateway.html import scanner
+from gateway.html.rewriter import HtmlRewriter
+from gateway.html.scanner import skipper, stop_finder
+from gateway.html.slot_fill import SlotFill
+from gateway.stages.prior_blocking import PriorBlocking
+from policies.purposes import HostIndex
+
+native = pytest.mark.skipif(not scanner.NATIVE, reason="the C extension is not built")
+
+# Pieces that steer the tokenizer, and names the finders are asked about.
+PIECES = [
+    "<", "</", ">", "/>", "<!--", "-->", "--!>", "<!-", "<!", "<?", "</>", "-", "!", " ", "\n",
+    "\t", "=", '"', "'", "/", "//", "\\", ",", ":", "&", "?", "#", "x", "A", "1", "é",
+    "img", "IMG", "script", "SCRIPT", "a", "svg", "link", "source", "div", "p", "src", "SRC",
+    "srcset", "href", "data-src", "data-consent", "data-slot", "alt", "/img/a.jpg",
+    "https://t.example/p.gif", " 2x, /b.jpg 1x", "<img src=", '<img src="', "<script>",
+    "</script>", "<a href=", " data-consent=", "<source srcset=", "<svg>", "</svg>", "a//b",
+    "/\\", " src=/x//y", " srcset='a.jpg 1x,//b.jpg'",
+]  # fmt: skip
+NAMES = ["script", "img", "a", "svg", "link", "source", "div", "p", "iframe", "title"]
+URL_ATTRS = ["src", "href", "data-src", "srcset", "data-srcset", "poster"]
+ATTRS = ["data-consent", "data-slot", "alt"]
+
+markup = st.lists(st.sampled_from(PIECES), max_size=40).map(lambda p: "".join(p).encode())
+names = st.frozensets(st.sampled_from(NAMES))
+optional_names = st.none() | names
+
+
+@native
+def test_the_native_scanner_is_built() -> None:
+    # CI builds it (`pip install -e .` compiles gateway/html/_fastscan.c); a silent fallback
+    # to the regexes would cost the gateway most of its throughput (bench/RESULTS.md).
+    assert scanner.NATIVE
+
+
+@pytest.mark.skipif(os.environ.get("CI") != "true", reason="CI must have the C extension")
+def test_ci_has_the_native_scanner() -> None:
+    assert scanner.NATIVE, "gateway/html/_fastscan.c did not build: is a C compiler installed?"
+
+
+@native
+@settings(max_examples=max(settings().max_examples * 20, 1000))
+@given(markup, st.booleans(), st.booleans(), st.data())
+@example(b"<!---->x", True, True, None)
+@example(b"<a b= >c", True, True, None)
+@example(b"<!-- a --!> b -->", True, True, None)
+def test_skip_ends_where_the_regex_does(
+    data: bytes, pass_start: bool, pass_end: bool, draw: st.DataObject | None
+) -> None:
+    regex, fast = skipper(pass_start, pass_end, False), skipper(pass_start, pass_end, True)
+    bounds = [(0, len(data))]
+    if draw is not None:
+        pos = draw.draw(st.integers(0, len(data)))
+        bounds.append((pos, draw.draw(st.integers(pos, len(data)))))
+    for pos, end in bounds:
+        assert fast(data, pos, end) == regex(data, pos, end), (data, pos, end)
+
+
+@native
+@settings(max_examples=max(settings().max_examples * 20, 1000))
+@given(
+    markup, optional_names, optional_names, names,
+    st.frozensets(st.sampled_from(URL_ATTRS)), st.frozensets(st.sampled_from(ATTRS)),
+    st.integers(0, 200),
+)  # fmt: skip
+@example(b'<img src="/a.jpg">', frozenset(), frozenset(), frozenset({"img"}),
+         frozenset({"src"}), frozenset(), 0)  # fmt: skip
+# A `//` inside a path is still same-origin; only a leading one is scheme-relative (found by
+# a 100,000-case comparison: the native scanner first refused `//` anywhere).
+@example(b"<img src=a?//x>", frozenset(), frozenset(), frozenset({"img"}),
+         frozenset({"src"}), frozenset(), 0)  # fmt: skip
+@example(b"<img src=//evil/x.gif>", frozenset(), frozenset(), frozenset({"img"}),
+         frozenset({"src"}), frozenset(), 0)  # fmt: skip
+@example(b'<img srcset="/a.jpg 1x, /b.jpg 2x" data-consent=x>', frozenset(), frozenset(),
+         frozenset({"img"}), frozenset({"srcset"}), frozenset({"data-consent"}), 0)  # fmt: skip
+def test_stop_is_where_the_regex_finds_it(
+    data: bytes,
+    start: frozenset[str] | None,
+    end: frozenset[str] | None,
+    relative: frozenset[str],
+    url_attrs: frozenset[str],
+    attrs: frozenset[str],
+    pos: int,
+) -> None:
+    if start is None:
+        relative = frozenset()  # the rewriter never combines the two
+    else:
+        start = start - relative
+    lowered = data.lower()
+    pos = min(pos, len(data))
+    regex = stop_finder(start, end, relative, url_attrs, attrs, False)
+    fast = stop_finder(start, end, relative, url_attrs, attrs, True)
+    assert fast(lowered, pos) == regex(lowered, pos), (lowered, pos)
+
+
+@native
+@settings(max_examples=max(settings().max_examples * 4, 200))
+@given(markup, st.integers(1, 64))
+def test_the_rewriter_writes_the_same_page_either_way(data: bytes, chunk: int) -> None:
+    """Blocking, slot filling and every tag's bookkeeping: same bytes out with either
+    scanner, however upstream cuts the page."""
+    page = b"<html><body><div data-slot=hero>old</div>" + data + b"</body></html>"
+    outputs = []
+    for native_scan in (False, True):
+        stages = [PriorBlocking({}, HostIndex.build([])), SlotFill({"hero": "<b>new</b>"})]
+        rewriter = HtmlRewriter(stages, native=native_scan)
+        out = [rewriter.feed(page[i : i + chunk]) for i in range(0, len(page), chunk)]
+        outputs.append(b"".join(out) + rewriter.close())
+    assert outputs[0] == outputs[1]
