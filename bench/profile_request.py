@@ -117,7 +117,8 @@ async def measure(app: Any, scenario: str, requests: int, top: int) -> None:
             raise SystemExit(f"profile: the page came back {status}")
         banner = 'id="consentgate-banner"' in text
         if banner != (scenario == "b"):
-            raise SystemExit(f"profile: banner {'present' if banner else 'missing'} in ({scenario})")
+            state = "present" if banner else "missing"
+            raise SystemExit(f"profile: banner {state} in scenario ({scenario})")
         for _ in range(50):  # warm caches and the pool
             await call(app, "/", headers)
         profiler = cProfile.Profile()

@@ -322,19 +322,17 @@ def stop_finder(
 ) -> FindStop:
     """`stop_pattern(...)`'s search as a function: native when built and the names allow,
     unless `native` is False."""
-    sets = [
-        None if start_names is None else _words(start_names),
-        None if end_names is None else _words(end_names),
-        _words(relative_names),
-        _words(n for n in url_attr_names if not n.endswith("srcset")),
-        _words(n for n in url_attr_names if n.endswith("srcset")),
-        _words(attr_names),
-    ]
-    plain = all(
-        not _NAME_DELIMITERS.search(word) for words in sets if words for word in words
+    start = None if start_names is None else tuple(_words(start_names))
+    end = None if end_names is None else tuple(_words(end_names))
+    rest = (
+        tuple(_words(relative_names)),
+        tuple(_words(n for n in url_attr_names if not n.endswith("srcset"))),
+        tuple(_words(n for n in url_attr_names if n.endswith("srcset"))),
+        tuple(_words(attr_names)),
     )
-    if native and NATIVE and plain:
-        return _fastscan.Stops(*(None if s is None else tuple(s) for s in sets)).find
+    words = [w for group in (start or (), end or (), *rest) for w in group]
+    if native and NATIVE and not any(_NAME_DELIMITERS.search(w) for w in words):
+        return _fastscan.Stops(start, end, *rest).find
     pattern = stop_pattern(start_names, end_names, relative_names, url_attr_names, attr_names)
 
     def find(lowered: bytes, pos: int) -> int:
