@@ -15,8 +15,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import escape
 
 from consent.language import direction
 from consent.texts import UI
@@ -72,16 +74,41 @@ def text_hash(view: BannerView) -> str:
 
 def render_banner(view: BannerView) -> str:
     """The banner's HTML; its root element has `id="consentgate-banner"` (contract)."""
-    return _BANNER.render(
-        t=UI[view.language],
-        lang=view.language,
-        dir=direction(view.language),
-        policy_version=view.policy_version,
-        purposes=view.purposes,
-        action=view.action,
-        return_to=view.return_to,
-        csrf=view.csrf,
+    head, tail = _rendered(
+        view.language, view.policy_version, tuple(view.purposes), view.action, view.return_to
     )
+    return head + str(escape(view.csrf)) + tail
+
+
+# Stands in for the visitor's CSRF token while the rest of the banner is rendered once per
+# page and state (autoescape leaves it as it is; a token is hex and never holds it).
+_CSRF_SLOT = "\x00csrf\x00"
+
+
+@lru_cache(maxsize=1024)
+def _rendered(
+    language: str,
+    policy_version: str,
+    purposes: tuple[PurposeView, ...],
+    action: str,
+    return_to: str,
+) -> tuple[str, str]:
+    """The banner before and after its CSRF token: the same for every visitor who sees this
+    page in this state, so the template runs once for them (bounded: return_to is a path)."""
+    html = _BANNER.render(
+        t=UI[language],
+        lang=language,
+        dir=direction(language),
+        policy_version=policy_version,
+        purposes=purposes,
+        action=action,
+        return_to=return_to,
+        csrf=_CSRF_SLOT,
+    )
+    head, _, tail = html.partition(_CSRF_SLOT)
+    if _CSRF_SLOT in tail:
+        raise AssertionError("the banner template shows the CSRF token more than once")
+    return head, tail
 
 
 _PREFERENCES = _ENV.get_template("preferences.html")

@@ -84,3 +84,25 @@ def test_preferences_gdpr_without_gpc_or_subject() -> None:
 
 def test_preferences_arabic_rtl() -> None:
     assert '<html lang="ar" dir="rtl">' in prefs(language="ar")
+
+
+def test_each_visitor_gets_their_own_token_in_the_same_banner() -> None:
+    """The banner is rendered once per page and state; only the CSRF token differs, and it
+    comes out exactly as a full render would put it (escaped)."""
+    from consent.banner import _BANNER, UI, direction
+
+    first, second = render_banner(view(csrf="aa11")), render_banner(view(csrf='b"<2'))
+    assert 'name="csrf" value="aa11"' in first
+    assert 'name="csrf" value="b&#34;&lt;2"' in second
+    assert first.replace("aa11", "X") == second.replace("b&#34;&lt;2", "X")
+    v = view(csrf="aa11")
+    full = _BANNER.render(
+        t=UI["en"], lang="en", dir=direction("en"), policy_version=v.policy_version,
+        purposes=v.purposes, action=v.action, return_to=v.return_to, csrf=v.csrf,
+    )  # fmt: skip
+    assert first == full
+    granted = view(
+        csrf="aa11",
+        purposes=[PurposeView("analytics", "Analytics <b>", "Counts visits", True, False)],
+    )
+    assert render_banner(granted) != first  # another state is another banner
