@@ -19,6 +19,8 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Sequence
+from functools import lru_cache
+from typing import NamedTuple
 
 from gateway.html.charset import PRESCAN_BYTES, is_scannable, prescan_meta, sniff_bom
 from gateway.html.scanner import (
@@ -63,6 +65,44 @@ class _Drop:
         self.size = 0
 
 
+class _Plan(NamedTuple):
+    """What a set of stages wants to see, as the scanner uses it (see `_plan`)."""
+
+    all_start: bool
+    all_end: bool
+    base_start: frozenset[str]
+    base_end: frozenset[str]
+    attr_names: frozenset[str]
+    url_attr_names: frozenset[str]
+    attr_bytes: tuple[bytes, ...]
+    attr_probe: re.Pattern[bytes] | None
+
+
+@lru_cache(maxsize=256)
+def _plan(
+    wants: tuple[tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]], ...],
+) -> _Plan:
+    """The scanner's view of stages that want `(tags, end_tags, attributes, url_attributes)`:
+    worked out once per combination, not per page (a page gets the same few stage sets)."""
+    tags = frozenset().union(*(w[0] for w in wants))
+    end_tags = frozenset().union(*(w[1] for w in wants))
+    attr_names = frozenset().union(*(w[2] for w in wants))
+    return _Plan(
+        all_start=ALL in tags,
+        all_end=ALL in end_tags,
+        base_start=(tags - {ALL}) | RAW_TEXT | FOREIGN_ROOTS | {PLAINTEXT},
+        base_end=(end_tags - {ALL}) | FOREIGN_ROOTS,
+        attr_names=attr_names,
+        url_attr_names=frozenset().union(*(w[3] for w in wants)),
+        attr_bytes=tuple(sorted(a.lower().encode("ascii", "ignore") for a in attr_names)),
+        attr_probe=(
+            re.compile(b"|".join(re.escape(a.encode()) for a in attr_names), re.IGNORECASE)
+            if attr_names
+            else None
+        ),
+    )
+
+
 class HtmlRewriter:
     """Streams one HTML document through `stages`; `feed()` chunks, then `close()` once."""
 
@@ -95,26 +135,17 @@ class HtmlRewriter:
         self._foreign = 0
         self._drop: _Drop | None = None
 
-        self._all_start = any(ALL in s.tags for s in self._stages)
-        self._all_end = any(ALL in s.end_tags for s in self._stages)
-        names = frozenset().union(*(s.tags for s in self._stages)) - {ALL}
-        self._base_start = names | RAW_TEXT | FOREIGN_ROOTS | {PLAINTEXT}
-        self._base_end = frozenset().union(*(s.end_tags for s in self._stages)) - {ALL}
-        self._base_end |= FOREIGN_ROOTS
-        self._attr_names = frozenset().union(*(s.attributes for s in self._stages))
-        self._url_attr_names = frozenset().union(*(s.url_attributes for s in self._stages))
+        plan = _plan(
+            tuple((s.tags, s.end_tags, s.attributes, s.url_attributes) for s in self._stages)
+        )
+        self._all_start, self._all_end = plan.all_start, plan.all_end
+        self._base_start, self._base_end = plan.base_start, plan.base_end
+        self._attr_names, self._url_attr_names = plan.attr_names, plan.url_attr_names
+        self._attr_bytes, self._attr_probe = plan.attr_bytes, plan.attr_probe
         self._relative_of = tuple(s.relative_tags for s in self._stages)
         self._relative = self._relative_names()
-        self._attr_bytes = tuple(
-            sorted(a.lower().encode("ascii", "ignore") for a in self._attr_names)
-        )
         self._attr_at = [-1] * len(self._attr_bytes)
         self._stop_at = -1
-        self._attr_probe = (
-            re.compile(b"|".join(re.escape(a.encode()) for a in self._attr_names), re.IGNORECASE)
-            if self._attr_names
-            else None
-        )
         self._by_start: dict[str, tuple[Stage, ...]] = {}
         self._by_end: dict[str, tuple[Stage, ...]] = {}
         self._refresh()
