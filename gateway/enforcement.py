@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from starlette.types import Scope
@@ -27,7 +27,12 @@ from gateway.personalization import Personalization, Prepared
 from gateway.preview_links import HEADER as PREVIEW_HEADER
 from gateway.preview_links import PreviewLinks, PreviewStatus
 from gateway.stages.banner import BannerInjection
-from gateway.stages.consent_mode import ConsentMode, consent_mode_defaults, consent_mode_settings
+from gateway.stages.consent_mode import (
+    ConsentMode,
+    consent_mode_defaults,
+    consent_mode_settings,
+    snippet,
+)
 from gateway.stages.prior_blocking import PriorBlocking
 from gateway.visitor import Visitor, VisitorResolver
 from policies.models import Config
@@ -163,8 +168,7 @@ class ConsentExchange:
             # Google Consent Mode v2: region-scoped defaults, then this visitor's update,
             # before any gtag call on the page.
             update = consent_mode_settings(owner.config, visitor.state)
-            wait = owner.config.consent_mode.wait_for_update
-            stages.append(ConsentMode(owner.consent_mode_defaults, update, wait_for_update=wait))
+            stages.append(ConsentMode.of(owner.consent_mode_snippet(update)))
         if owner.config.purposes:
             # Without purposes nothing is consent-gated (and the page streams untouched).
             stages.append(PriorBlocking(visitor.state.purposes, owner.hosts))
@@ -207,6 +211,20 @@ class Enforcement:
         self.consent_mode_defaults = (
             consent_mode_defaults(config) if config.consent_mode.enabled else None
         )
+        # One snippet per distinct update (a handful of consent states), built once.
+        self._consent_mode_snippets: dict[tuple[tuple[str, str], ...], str] = {}
+
+    def consent_mode_snippet(self, update: Mapping[str, str]) -> str:
+        """The Consent Mode `<script>` for a visitor whose state gives `update`."""
+        key = tuple(sorted(update.items()))
+        html = self._consent_mode_snippets.get(key)
+        if html is None:
+            defaults = self.consent_mode_defaults or ()
+            wait = self.config.consent_mode.wait_for_update
+            html = snippet(defaults, update, wait_for_update=wait)
+            if len(self._consent_mode_snippets) < 256:
+                self._consent_mode_snippets[key] = html
+        return html
 
     def banner_view(self, visitor: Visitor, return_to: str) -> BannerView:
         """What the banner shows this visitor (also what its text hash covers)."""

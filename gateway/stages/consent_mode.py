@@ -122,6 +122,15 @@ class ConsentMode(Stage):
         self.html = snippet(defaults, update, wait_for_update=wait_for_update, nonce=nonce)
         self.done = False
 
+    @classmethod
+    def of(cls, html: str) -> ConsentMode:
+        """The stage for an already built `snippet` (pages with the same consent state share
+        one)."""
+        stage = cls.__new__(cls)
+        stage.html = html
+        stage.done = False
+        return stage
+
     def start_tag(self, tag: StartTag) -> None:
         """Before the first `<script>` or `<body>`."""
         if not self.done:
