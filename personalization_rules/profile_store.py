@@ -26,6 +26,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -69,6 +70,18 @@ metadata = MetaData()
 FACTS_TTL_S = 2.0
 FACTS_CACHE = 65_536
 _FACTS: dict[tuple[int, str], tuple[float, ProfileFacts | None]] = {}
+# Bumped when a write of a subject's profile starts: a read or write that began under an older
+# value must not put what it saw into `_FACTS` (a newer write may have committed meanwhile).
+_GENERATION: dict[tuple[int, str], int] = {}
+_GENERATION_RESETS = [0]  # how often `_GENERATION` was cleared (bounded like `_FACTS`)
+# The facts the current task's write transaction saved (`ProfileStore._writing`).
+_SAVED: ContextVar[dict[str, ProfileFacts] | None] = ContextVar("_SAVED", default=None)
+
+
+def _remember(key: tuple[int, str], facts: ProfileFacts | None) -> None:
+    if len(_FACTS) >= FACTS_CACHE:
+        _FACTS.clear()
+    _FACTS[key] = (time.monotonic() + FACTS_TTL_S, facts)
 
 
 def _subject_fk() -> Column[str]:
@@ -237,9 +250,11 @@ class ProfileStore:
     async def facts(self, subject_id: str) -> ProfileFacts | None:
         """The subject's stored facts, or None when nothing was recorded.
 
-        Remembered for `FACTS_TTL_S` per process: every write through any `ProfileStore` of
-        this process forgets the subjects it touched once it commits, so this node sees its
-        own changes at once; another node's or worker's show within the TTL. Only the page's
+        Remembered for `FACTS_TTL_S` per process: a write through any `ProfileStore` of this
+        process leaves what it saved as the remembered facts once it commits (or forgets the
+        subject, see `_writing`), and a read that overlapped a write remembers nothing, so
+        this node sees its own changes at once; another node's or worker's show within the
+        TTL. Only the page's
         personalization reads this, and only under a consent state that is always fresh (an
         erased subject has no lookup, a withdrawn purpose no profile read).
         """
@@ -247,25 +262,44 @@ class ProfileStore:
         hit = _FACTS.get(key)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
+        generation = (_GENERATION_RESETS[0], _GENERATION.get(key, 0))
         async with self.store.engine.connect() as conn:
             raw = await conn.scalar(
                 select(cg_profiles.c.facts).where(cg_profiles.c.subject_id == subject_id)
             )
         facts = ProfileFacts.from_json(json.loads(raw)) if raw is not None else None
-        if len(_FACTS) >= FACTS_CACHE:
-            _FACTS.clear()
-        _FACTS[key] = (time.monotonic() + FACTS_TTL_S, facts)
+        if (_GENERATION_RESETS[0], _GENERATION.get(key, 0)) == generation:
+            # No write of this process began meanwhile: what was read is still the latest.
+            _remember(key, facts)
         return facts
 
     @contextlib.asynccontextmanager
     async def _writing(self, subject_ids: Iterable[str]) -> AsyncIterator[AsyncConnection]:
-        """`store.write()`, then forget the cached facts of `subject_ids` (committed or not)."""
+        """`store.write()`; once it commits, the facts it saved are what this process
+        remembers for their subjects (unless a later write of one began meanwhile: then, as
+        on failure, the subject is forgotten and read afresh)."""
+        started = {}
+        for subject_id in subject_ids:
+            key = (id(self.store), subject_id)
+            started[key] = _GENERATION[key] = _GENERATION.get(key, 0) + 1
+        if len(_GENERATION) > FACTS_CACHE:
+            _GENERATION.clear()  # a missing generation never matches: forgotten, not stale
+            _GENERATION_RESETS[0] += 1
+        saved: dict[str, ProfileFacts] = {}
+        token = _SAVED.set(saved)
+        committed = False
         try:
             async with self.store.write() as conn:
                 yield conn
+            committed = True
         finally:
-            for subject_id in subject_ids:
-                _FACTS.pop((id(self.store), subject_id), None)
+            _SAVED.reset(token)
+            for key, generation in started.items():
+                facts = saved.get(key[1])
+                if committed and facts is not None and _GENERATION.get(key) == generation:
+                    _remember(key, facts)
+                else:
+                    _FACTS.pop(key, None)
 
     async def profile(self, subject_id: str, now: datetime) -> VisitorProfile:
         """The subject's `VisitorProfile` at `now` (`new` when nothing was recorded)."""
@@ -502,6 +536,9 @@ class ProfileStore:
             {"subject_id": s, "facts": json.dumps(f.to_json(), sort_keys=True), "updated_at": now}
             for s, f in sorted(facts.items())
         ]
+        pending = _SAVED.get()
+        if pending is not None:
+            pending.update(facts)
         statement = dialect_insert(cg_profiles)
         statement = statement.on_conflict_do_update(
             index_elements=[cg_profiles.c.subject_id],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Table, func, select
@@ -261,6 +262,57 @@ def test_remembered_facts_give_way_to_this_processes_writes_at_once_and_others_i
             assert fresh is not None and fresh.country == "FR"
             await writer.delete_behaviour(subject)
             assert await reader.facts(subject) is None
+        finally:
+            await other_node.close()
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_a_write_leaves_what_it_saved_remembered_and_an_overlapping_read_remembers_nothing(
+    store_url: str,
+) -> None:
+    async def main() -> None:
+        store, _, (subject,) = await store_with_subjects(store_url, 1)
+        other_node = await open_store(store_url)
+        try:
+            reader, writer = ProfileStore(store), ProfileStore(store)
+            await writer.record_view(subject, "RW-1", "rainwear", "GB", NOW)
+            # Changed behind this process's back (another node): the reader still answers
+            # with what this process wrote, so it did not go back to the store for it.
+            await ProfileStore(other_node).record_view(subject, "RW-2", "rainwear", "FR", NOW)
+            remembered = await reader.facts(subject)
+            assert remembered is not None and remembered.country == "GB"
+            # A read that began before a write of this process and ends after it (held open
+            # here until the write committed) must not leave its older view remembered.
+            profile_store._FACTS.clear()
+            engine, release = store.engine, asyncio.Event()
+
+            class Held:
+                def __init__(self) -> None:
+                    self.conn = engine.connect()
+
+                async def __aenter__(self) -> Any:
+                    return await self.conn.__aenter__()
+
+                async def __aexit__(self, *exc: Any) -> None:
+                    await release.wait()
+                    await self.conn.__aexit__(*exc)
+
+            class HeldEngine:
+                def connect(self) -> Held:
+                    return Held()
+
+            store.engine = HeldEngine()  # type: ignore[assignment]
+            slow_read = asyncio.create_task(reader.facts(subject))
+            await asyncio.sleep(0.05)  # it has read the row and waits to close
+            store.engine = engine
+            await writer.record_view(subject, "RW-3", "rainwear", "SE", NOW)
+            release.set()
+            old = await slow_read
+            assert old is not None and old.country != "SE"  # it read before the write
+            after = await reader.facts(subject)
+            assert after is not None and after.country == "SE"
         finally:
             await other_node.close()
             await store.close()
