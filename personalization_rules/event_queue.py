@@ -1,7 +1,9 @@
 """Profile writes off the page path: a bounded queue and one background writer, in batches.
 
-The page path calls `put` (never awaits, never blocks); one writer task takes whatever is
-queued (up to `batch_max`) and hands it to `write` in one call (one transaction). Profile
+The page path calls `put` (never awaits, never blocks); one writer task waits `linger`
+seconds after the first item for more to come, then takes whatever is queued (up to
+`batch_max`) and hands it to `write` in one call (one transaction): under load, one
+transaction per ~`linger` instead of one per page view (each is several statements). Profile
 updates are best-effort, unlike consent records: when the queue is full the item is dropped
 and counted (`dropped`), and a failed write is logged and counted (`failed`), never retried.
 A page must not wait for, or fail because of, personalization bookkeeping.
@@ -28,8 +30,10 @@ class EventQueue(Generic[T]):
         write: Callable[[Sequence[T]], Awaitable[None]],
         maxsize: int = 10_000,
         batch_max: int = 256,
+        linger: float = 0.02,
     ) -> None:
         self._write = write
+        self._linger = linger
         self._queue: asyncio.Queue[T] = asyncio.Queue(maxsize)
         self.batch_max = batch_max
         self._task: asyncio.Task[None] | None = None
@@ -57,6 +61,8 @@ class EventQueue(Generic[T]):
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            if self._linger > 0:
+                await asyncio.sleep(self._linger)
             while len(batch) < self.batch_max:
                 try:
                     batch.append(self._queue.get_nowait())

@@ -27,6 +27,25 @@ def test_items_are_written_in_batches_in_order() -> None:
     assert batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
 
+def test_items_put_while_the_writer_lingers_share_its_transaction() -> None:
+    batches: list[list[int]] = []
+
+    async def write(batch: Sequence[int]) -> None:
+        batches.append(list(batch))
+
+    async def main() -> None:
+        queue: EventQueue[int] = EventQueue(write, linger=0.05)
+        queue.start()
+        for i in range(5):  # one page view every 5 ms, as under load
+            queue.put(i)
+            await asyncio.sleep(0.005)
+        await queue.drain()
+        await queue.close()
+
+    asyncio.run(main())
+    assert batches == [[0, 1, 2, 3, 4]]
+
+
 def test_full_queue_drops_and_counts_without_blocking() -> None:
     written: list[int] = []
 
