@@ -92,7 +92,9 @@ def page(world: World, browser: Browser) -> Iterator[Page]:
 def sign_in(page: Page) -> None:
     page.goto(f"{BASE}/audit")
     assert page.url.endswith(f"{BASE}/login?next=%2F_privacy%2Fadmin%2Faudit")
-    # Keyboard only: the name field has focus on arrival.
+    # Keyboard only: the name field has focus on arrival. HTML's autofocus runs at the next
+    # rendering update, which a loaded machine may not have reached when `goto` returns.
+    page.wait_for_function("document.activeElement?.id === 'cg-name'", timeout=10_000)
     assert page.evaluate("document.activeElement.id") == "cg-name"
     page.keyboard.type("olivia")
     page.keyboard.press("Tab")
