@@ -202,10 +202,13 @@ class Load:
 
 
 # wrk calls `delay()` before each request on a connection: with it, N connections each wait
-# between a response and their next request, which holds the load near a chosen rate.
+# between a response and their next request, which holds the load near a chosen rate. The
+# waits are exponential (mean CG_BENCH_DELAY_MS), so arrivals are close to a Poisson stream:
+# equal waits keep the connections in step, and their requests arrive in bursts of N.
 PACE_LUA = """
 local pause = tonumber(os.getenv("CG_BENCH_DELAY_MS") or "0")
-function delay() return pause end
+math.randomseed(os.time())
+function delay() return math.floor(-math.log(1 - math.random()) * pause + 0.5) end
 """
 
 
