@@ -4,7 +4,8 @@ Rewrites a ~60 KB realistic shop page with two `data-slot` elements filled, fed 
 chunks as from upstream, and prints MB/s. For comparison: the same with a stage that also
 inspects every script/iframe/img (what prior blocking will add), the whole pipeline with
 gzip in and brotli out, the standard library's `html.parser` just tokenizing, and a full
-DOM parse + fill + serialize with selectolax (lexbor) if it is installed.
+DOM parse + fill + serialize with selectolax (lexbor) if it is installed. The inspecting row is
+run twice: on the native scanner (`gateway/html/_fastscan.c`) and on the regexes it mirrors.
 
     python bench/html_rewriter.py [--seconds 2]
 """
@@ -107,6 +108,10 @@ def main() -> None:
             "rewriter, SlotFill + inspect script/iframe/img",
             lambda: _rewrite(chunks, [SlotFill(FILL), Inspect()]),
         ),
+        (
+            "  the same on the regex scanner (no C extension)",
+            lambda: _rewrite(chunks, [SlotFill(FILL), Inspect()], native=False),
+        ),
         ("rewrite_html, gzip in -> br out, SlotFill", _pipeline(page)),
         ("html.parser tokenize only (stdlib)", lambda: HTMLParser().feed(page.decode())),
     ]
@@ -129,8 +134,8 @@ def main() -> None:
         print(f"{label:50s} {measure(fn, len(page), args.seconds):8.1f} MB/s")
 
 
-def _rewrite(chunks: list[bytes], stages: list[Stage]) -> bytes:
-    r = HtmlRewriter(stages, charset="utf-8")
+def _rewrite(chunks: list[bytes], stages: list[Stage], native: bool = True) -> bytes:
+    r = HtmlRewriter(stages, charset="utf-8", native=native)
     out = [r.feed(c) for c in chunks]
     out.append(r.close())
     return b"".join(out)
