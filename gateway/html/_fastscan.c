@@ -160,6 +160,10 @@ static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     ssize pos, endpos;
     if (parse_bounds(args, 3, &view, &pos, &endpos) < 0) return NULL;
     int pass_start = PyObject_IsTrue(args[3]), pass_end = PyObject_IsTrue(args[4]);
+    if (pass_start < 0 || pass_end < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
     ssize at = pos >= endpos ? pos : skip_run(view.buf, pos, endpos, pass_start, pass_end);
     PyBuffer_Release(&view);
     return PyLong_FromSsize_t(at);
@@ -175,7 +179,7 @@ typedef struct {
 
 static int nameset_init(NameSet *set, PyObject *names) {
     memset(set->first, 0, sizeof set->first);
-    set->names = NULL;
+    Py_CLEAR(set->names); /* __init__ may run again on the same object */
     if (names == Py_None) return 0;
     if (!PyTuple_Check(names)) {
         PyErr_SetString(PyExc_TypeError, "names must be a tuple of bytes or None");
@@ -187,8 +191,10 @@ static int nameset_init(NameSet *set, PyObject *names) {
             PyErr_SetString(PyExc_TypeError, "names must be non-empty bytes");
             return -1;
         }
-        set->first[(u8)PyBytes_AS_STRING(name)[0]] = 1;
     }
+    /* Only now: a filter bit set means `names` holds that name (nameset_has relies on it). */
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++)
+        set->first[(u8)PyBytes_AS_STRING(PyTuple_GET_ITEM(names, i))[0]] = 1;
     Py_INCREF(names);
     set->names = names;
     return 0;

@@ -124,3 +124,25 @@ def test_the_rewriter_writes_the_same_page_either_way(data: bytes, chunk: int) -
         out = [rewriter.feed(page[i : i + chunk]) for i in range(0, len(page), chunk)]
         outputs.append(b"".join(out) + rewriter.close())
     assert outputs[0] == outputs[1]
+
+
+@native
+def test_the_native_scanner_refuses_bad_arguments_without_crashing() -> None:
+    from gateway.html import _fastscan
+
+    with pytest.raises(TypeError):
+        _fastscan.Stops((b"",), None, (), (), (), ())  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _fastscan.Stops(("script",), None, (), (), (), ())  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _fastscan.skip("<a>", 0, 3, True, True)  # type: ignore[arg-type]
+    stops = _fastscan.Stops((b"script",), None, (), (), (), ())
+    with pytest.raises(TypeError):
+        stops.__init__((b"script",), None, None, (), (), ())  # type: ignore[arg-type, misc]
+    # Never initialised, or left half re-initialised: it answers "no stop", it does not crash.
+    assert _fastscan.Stops.__new__(_fastscan.Stops).find(b"<script>", 0) == 8
+    assert stops.find(b"x<script>", 0) in (1, 9)
+    # Bounds past either end are clamped, as the regexes clamp them.
+    assert _fastscan.skip(b"<a>b", -5, 99, True, True) == 4
+    assert _fastscan.skip(b"<a>b", 9, 2, True, True) == 9
+    assert stops.find(b"<script>", 50) == 8
