@@ -254,9 +254,8 @@ class ProfileStore:
         process leaves what it saved as the remembered facts once it commits (or forgets the
         subject, see `_writing`), and a read that overlapped a write remembers nothing, so
         this node sees its own changes at once; another node's or worker's show within the
-        TTL. Only the page's
-        personalization reads this, and only under a consent state that is always fresh (an
-        erased subject has no lookup, a withdrawn purpose no profile read).
+        TTL. Only the page's personalization reads this, and only under a consent state that is
+        always fresh (an erased subject has no lookup, a withdrawn purpose no profile read).
         """
         key = (id(self.store), subject_id)
         hit = _FACTS.get(key)
@@ -278,13 +277,15 @@ class ProfileStore:
         """`store.write()`; once it commits, the facts it saved are what this process
         remembers for their subjects (unless a later write of one began meanwhile: then, as
         on failure, the subject is forgotten and read afresh)."""
-        started = {}
-        for subject_id in subject_ids:
-            key = (id(self.store), subject_id)
-            started[key] = _GENERATION[key] = _GENERATION.get(key, 0) + 1
         if len(_GENERATION) > FACTS_CACHE:
             _GENERATION.clear()  # a missing generation never matches: forgotten, not stale
             _GENERATION_RESETS[0] += 1
+        started = {}
+        for subject_id in subject_ids:
+            key = (id(self.store), subject_id)
+            _GENERATION[key] = _GENERATION.get(key, 0) + 1
+            # With the reset count: after a clear, numbering starts over for every key.
+            started[key] = (_GENERATION_RESETS[0], _GENERATION[key])
         saved: dict[str, ProfileFacts] = {}
         token = _SAVED.set(saved)
         committed = False
@@ -296,7 +297,8 @@ class ProfileStore:
             _SAVED.reset(token)
             for key, generation in started.items():
                 facts = saved.get(key[1])
-                if committed and facts is not None and _GENERATION.get(key) == generation:
+                current = (_GENERATION_RESETS[0], _GENERATION.get(key))
+                if committed and facts is not None and current == generation:
                     _remember(key, facts)
                 else:
                     _FACTS.pop(key, None)
