@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,12 +68,11 @@ MIN_FREE_BYTES = 1024 * 1024
 # lost), not that the statement was wrong.
 STORE_FAULTS = (OperationalError, InterfaceError, OSError)
 
-# Run on every new SQLite connection (most pragmas are per connection, not stored in the file).
+# Run on every new SQLite connection (these pragmas are per connection, not stored in the file).
+# WAL is not among them: it persists in the file, and `_sqlite_use_wal` sets it once per open.
 SQLITE_PRAGMAS = (
     # Wait for a competing writer (another worker process) instead of failing at once.
     f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
-    # WAL: readers never block the writer and vice versa; the mode persists in the file.
-    "PRAGMA journal_mode = WAL",
     # Durability trade-off (sqlite.org/pragma.html#pragma_synchronous): in WAL mode NORMAL skips
     # the fsync per commit, so a power loss or OS crash may roll back the last transactions;
     # a process crash (even SIGKILL) loses nothing, because a commit has reached the OS before
@@ -235,6 +235,8 @@ async def open_store(
     dialect = DRIVERS[parsed.drivername]
     if dialect == "sqlite" and not _sqlite_dir(parsed).is_dir():
         raise StoreUnavailable(f"cannot open store {parsed}: no directory {_sqlite_dir(parsed)}")
+    if dialect == "sqlite":
+        await asyncio.to_thread(_sqlite_use_wal, Path(parsed.database or ""))
     engine = _sqlite_engine(parsed) if dialect == "sqlite" else _postgres_engine(parsed)
     store = Store(engine, dialect)
     if migrate:
@@ -283,6 +285,46 @@ def _sqlite_write_probe(path: Path, timeout: float, heartbeat: bool) -> None:
             conn.execute("ROLLBACK")
     finally:
         conn.close()
+
+
+def _sqlite_use_wal(path: Path) -> None:
+    """Put the file in WAL mode (readers never block the writer and vice versa), waiting out a
+    competing process for up to the busy timeout.
+
+    The switch needs an exclusive lock that SQLite takes without calling the busy handler
+    (pager.c: `pagerExclusiveLock` from `sqlite3PagerOpenWal`), so two processes opening a new
+    file at once - the workers of `run --workers N` on a first start - got "database is locked"
+    from the pragma on one of them. Hence the loop here, once per open, instead of the pragma on
+    every pooled connection (and in the event loop's thread). Errors other than a lock (a file
+    that is not a database) are left for the first real use to report.
+    """
+    _create_private_file(path)
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.002
+    while True:
+        try:
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode = WAL").fetchall()
+                return
+            finally:
+                conn.close()
+        except sqlite3.OperationalError as exc:
+            if not _sqlite_busy(exc):
+                return
+            if time.monotonic() >= deadline:
+                raise StoreUnavailable(f"cannot open store {path}: {exc}") from exc
+        except sqlite3.Error:
+            return
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def _sqlite_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _sqlite_dir(url: URL) -> Path:

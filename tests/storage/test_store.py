@@ -392,7 +392,8 @@ def test_ping_is_false_when_the_sqlite_directory_is_gone(tmp_path: Path) -> None
         store = await open_store(sqlite_url(tmp_path / "data"), migrate=False)
         try:
             before = await store.ping()
-            (tmp_path / "data" / "store.db").unlink()
+            for file in (tmp_path / "data").iterdir():  # the file and its -wal and -shm
+                file.unlink()
             (tmp_path / "data").rmdir()
             return before, await store.ping()
         finally:
@@ -425,8 +426,15 @@ def test_ping_gives_up_after_its_timeout(tmp_path: Path) -> None:
 def test_a_migration_can_be_literal_sql(store_url: str) -> None:
     frozen = component(
         "frozen",
-        [Migration("t", execute("CREATE TABLE t_frozen (id INTEGER PRIMARY KEY)",
-                                "INSERT INTO t_frozen (id) VALUES (7)"))],
+        [
+            Migration(
+                "t",
+                execute(
+                    "CREATE TABLE t_frozen (id INTEGER PRIMARY KEY)",
+                    "INSERT INTO t_frozen (id) VALUES (7)",
+                ),
+            )
+        ],
     )
 
     async def main() -> object:
