@@ -101,6 +101,7 @@ class Gateway:
         self.store: Store | None = None
         self._store_task: asyncio.Task[None] | None = None
         self.metrics = self._metrics(settings.metrics_allow)
+        self.proxy.withheld = self.metrics.pages_withheld
         self.privacy = Router(
             routes=[
                 Route(f"{self.prefix}/healthz", self.healthz, methods=["GET", "HEAD"]),

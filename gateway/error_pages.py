@@ -37,6 +37,14 @@ def render(status: int) -> bytes:
 
 
 _PAGES = {status: render(status) for status in _TITLES}
+# A page in a form the gateway cannot read (an unknown content coding) is withheld: served as
+# is, its trackers would load unchecked.
+_UNREADABLE = _TEMPLATE.format(
+    status=502,
+    title="Bad Gateway",
+    text="The shop sent this page in a form the gateway cannot read, so it was withheld "
+    "rather than shown with its trackers unchecked. Please try again in a moment.",
+).encode("utf-8")
 
 
 def headers(status: int, length: int) -> list[tuple[bytes, bytes]]:
@@ -61,6 +69,18 @@ async def send_error(send: Send, status: int, *, head: bool = False) -> None:
         {"type": "http.response.start", "status": status, "headers": headers(status, len(body))}
     )
     await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def send_unreadable(send: Send, *, head: bool = False) -> None:
+    """Answer 502 for a page the gateway could not read (see `_UNREADABLE`)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 502,
+            "headers": headers(502, len(_UNREADABLE)),
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if head else _UNREADABLE})
 
 
 async def send_websocket_error(send: Send, status: int, extensions: object) -> None:

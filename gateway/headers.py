@@ -88,13 +88,6 @@ def field_value(fields: Iterable[Field], lower_name: bytes) -> bytes | None:
     return None
 
 
-def media_type(content_type: bytes | None) -> bytes:
-    """`text/html; charset=utf-8` -> `text/html` (lower-case, parameters dropped)."""
-    if content_type is None:
-        return b""
-    return content_type.split(b";", 1)[0].strip().lower()
-
-
 def varies_on(fields: Iterable[Field], lower_name: bytes) -> bool:
     """True if a `Vary` field already lists `lower_name` or `*`."""
     for name, value in fields:

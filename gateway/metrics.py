@@ -99,6 +99,10 @@ class GatewayMetrics:
             "consentgate_consent_choices_total",
             "Consent records made durable, by regime, method and audit action.",
         )
+        self.pages_withheld = self.registry.counter(
+            "consentgate_pages_withheld_total",
+            "Pages answered 502 because the gateway could not read them, by reason.",
+        )
 
     def endpoint(self, request: Request) -> Response:
         peer = request.client.host if request.client is not None else None

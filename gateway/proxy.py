@@ -28,12 +28,18 @@ from gateway.headers import (
     LocationRewriter,
     field_value,
     forwardable,
-    media_type,
     varies_on,
 )
-from gateway.html.compression import BodyDecodeError
+from gateway.html import page_type
+from gateway.html.compression import (
+    BodyDecodeError,
+    make_decoder,
+    parse_content_encoding,
+    upstream_accept_encoding,
+)
 from gateway.html.response import rewrite_html
 from gateway.html.stage import Stage
+from gateway.metrics import Counter
 from policies.models import GatewaySettings
 
 log = logging.getLogger("consentgate.proxy")
@@ -66,9 +72,10 @@ class Exchange(Protocol):
 ExchangeFactory = Callable[[Scope, str, View], Awaitable[Exchange]]
 
 # Inbound fields we replace: Host names the upstream (nginx proxy_pass default), forwarding
-# fields are rebuilt, and Expect/100-continue was already answered by the ASGI server.
-_REQUEST_DROP = FORWARDING | {b"host", b"expect"}
-_WEBSOCKET_DROP = _REQUEST_DROP | websocket.HANDSHAKE
+# fields are rebuilt, Expect/100-continue was already answered by the ASGI server, and
+# Accept-Encoding is narrowed to the codings the gateway can decode (`upstream_accept_encoding`).
+_REQUEST_DROP = FORWARDING | {b"host", b"expect", b"accept-encoding"}
+_WEBSOCKET_DROP = FORWARDING | {b"host", b"expect"} | websocket.HANDSHAKE
 # aiohttp would otherwise invent these; the client's own fields must pass as given.
 _SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 # RFC 9110 §6.4.1: no content in responses to HEAD, 1xx, 204 and 304.
@@ -102,6 +109,8 @@ class Proxy:
         )
         self._ws_timeout = aiohttp.ClientWSTimeout(ws_receive=None, ws_close=settings.timeouts.read)
         self._session: aiohttp.ClientSession | None = None
+        #: Pages answered 502 instead of passing unchecked, by reason (set by the app).
+        self.withheld: Counter | None = None
 
     async def start(self) -> None:
         """Open the keep-alive pool (needs the running event loop)."""
@@ -163,6 +172,13 @@ class Proxy:
             return
         fields: list[Field] = scope["headers"]
         view, out_headers = self._upstream_headers(scope, fields, _REQUEST_DROP)
+        accept = field_value(fields, b"accept-encoding")
+        out_headers.append(
+            (
+                "Accept-Encoding",
+                upstream_accept_encoding(accept.decode("latin-1") if accept else None),
+            )
+        )
         exchange = None
         if self._exchange is not None:
             client = scope.get("client")
@@ -234,7 +250,14 @@ class Proxy:
         exchange: Exchange | None,
     ) -> None:
         try:
-            headers, body = self._response_head(scope, response, head, view, exchange)
+            headers, body = await self._response_head(scope, response, head, view, exchange)
+        except UnreadablePage as exc:
+            # Fail closed: a page the gateway cannot read never reaches the browser unchecked.
+            log.warning("page withheld (%s): %s", exc.reason, exc.detail)
+            if self.withheld is not None:
+                self.withheld.inc((("reason", exc.reason),))
+            await _try_error(send, 502, head, unreadable=True)
+            return
         except Exception:
             log.exception("proxy failed preparing the response head")
             await _try_error(send, 502, head)
@@ -262,7 +285,7 @@ class Proxy:
             else:
                 log.exception("response body failed mid-stream")
 
-    def _response_head(
+    async def _response_head(
         self,
         scope: Scope,
         response: aiohttp.ClientResponse,
@@ -270,7 +293,10 @@ class Proxy:
         view: View,
         exchange: Exchange | None,
     ) -> tuple[list[Field], AsyncIterator[bytes] | None]:
-        """The fields to send and the body to stream (None: the response has no content)."""
+        """The fields to send and the body to stream (None: the response has no content).
+
+        Raises `UnreadablePage` for a page the gateway cannot read (fail closed).
+        """
         status = response.status
         headers = forwardable(response.raw_headers)
         if status in _REDIRECT_STATUSES:
@@ -279,8 +305,9 @@ class Proxy:
         rewritten = False
         if not (head or status in _NO_BODY_STATUSES or status < 200):
             body = response.content.iter_any()
-            if exchange is not None and 200 <= status < 300:
-                headers, body, rewritten = self._maybe_rewrite(scope, headers, body, exchange)
+            if exchange is not None:
+                # Every status: browsers render a 404 or 500 page (and its trackers) as any other.
+                headers, body, rewritten = await self._maybe_rewrite(scope, headers, body, exchange)
         if exchange is not None:
             headers = exchange.response_fields(headers, rewritten)
         return headers, body
@@ -291,33 +318,48 @@ class Proxy:
             for n, v in headers
         ]
 
-    def _maybe_rewrite(
+    async def _maybe_rewrite(
         self, scope: Scope, headers: list[Field], body: AsyncIterator[bytes], exchange: Exchange
     ) -> tuple[list[Field], AsyncIterator[bytes], bool]:
-        content_type = field_value(headers, b"content-type")
-        if media_type(content_type) != b"text/html":
+        content_type = page_type.content_type(headers)
+        encoding = field_value(headers, b"content-encoding")
+        codings = parse_content_encoding(encoding.decode("latin-1") if encoding else None)
+        if page_type.needs_sniffing(content_type):
+            # The browser sniffs a body without a usable type (MIME Sniffing §7.1), so we do.
+            if codings is None:
+                raise UnreadablePage("coding", f"untyped body in Content-Encoding {encoding!r}")
+            body, sniffed = await _sniff(body, codings, self._settings.max_html_bytes)
+            if not sniffed:
+                return headers, body, False
+            content_type = b"text/html"
+        elif page_type.essence_of(content_type) not in page_type.PAGE_TYPES:
             return headers, body, False
         stages = exchange.stages()
         if not stages:
             return headers, body, False
-        encoding = field_value(headers, b"content-encoding")
+        if codings is None:
+            raise UnreadablePage("coding", f"page in Content-Encoding {encoding!r}")
+        # The scanner reads HTML; XHTML served as text/html is parsed by the browser with the
+        # same HTML tokenizer, so the two cannot disagree on where a tag starts.
+        effective = (content_type or b"text/html").decode("latin-1")
+        essence, sep, params = effective.partition(";")
+        if essence.strip().lower() != "text/html":
+            effective = "text/html" + sep + params
         accept = field_value(scope["headers"], b"accept-encoding")
         rewrite = rewrite_html(
             body,
-            content_type=(content_type or b"").decode("latin-1"),
+            content_type=effective,
             content_encoding=encoding.decode("latin-1") if encoding is not None else None,
             accept_encoding=accept.decode("latin-1") if accept is not None else None,
             stages=stages,
             max_decoded_bytes=self._settings.max_html_bytes,
         )
-        if rewrite is None:
-            return headers, body, False
-        replaced: tuple[bytes, ...] = (b"content-length", b"content-encoding")
-        if rewrite.content_type is not None:
-            replaced += (b"content-type",)
+        if rewrite is None:  # pragma: no cover - type and coding were checked above
+            raise UnreadablePage("type", effective)
+        # One Content-Type, the one the page was read as: a browser must not pick another.
+        replaced = (b"content-length", b"content-encoding", b"content-type")
         kept = [(n, v) for n, v in headers if n.lower() not in replaced]
-        if rewrite.content_type is not None:
-            kept.append((b"content-type", rewrite.content_type.encode("latin-1")))
+        kept.append((b"content-type", (rewrite.content_type or effective).encode("latin-1")))
         if rewrite.content_encoding:
             kept.append((b"content-encoding", rewrite.content_encoding.encode("latin-1")))
         if not varies_on(kept, b"accept-encoding"):
@@ -390,9 +432,42 @@ class _RequestBody:
                 return
 
 
-async def _try_error(send: Send, status: int, head: bool) -> None:
+class UnreadablePage(Exception):
+    """A page the gateway cannot read (an unknown content coding): answered 502, never passed."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+async def _sniff(
+    body: AsyncIterator[bytes], codings: list[str], max_decoded_bytes: int
+) -> tuple[AsyncIterator[bytes], bool]:
+    """Read enough of `body` to sniff it; the same bytes come out again first."""
+    read: list[bytes] = []
+    decoder = make_decoder(codings, max_decoded_bytes)
+    decoded = b""
+    async for chunk in body:
+        read.append(chunk)
+        decoded += b"".join(decoder.decode(chunk))
+        if len(decoded) >= page_type.SNIFF_BYTES:
+            break
+
+    async def replay() -> AsyncIterator[bytes]:
+        for chunk in read:
+            yield chunk
+        async for chunk in body:
+            yield chunk
+
+    return replay(), page_type.sniffs_as_page(decoded[: page_type.SNIFF_BYTES])
+
+
+async def _try_error(send: Send, status: int, head: bool, *, unreadable: bool = False) -> None:
     # The client may already be gone (it aborted its upload); nothing is left to tell it.
     try:
-        await error_pages.send_error(send, status, head=head)
+        if unreadable:
+            await error_pages.send_unreadable(send, head=head)
+        else:
+            await error_pages.send_error(send, status, head=head)
     except Exception as exc:
         log.info("could not send %s page: %s", status, type(exc).__name__)

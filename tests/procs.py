@@ -141,6 +141,20 @@ def start_upstream() -> Iterator[Server]:
             stop(process)
 
 
+@contextlib.contextmanager
+def start_raw_upstream(directory: Path) -> Iterator[Server]:
+    """Run `tests/raw_upstream.py`: it answers `GET /NAME` with the bytes of `directory/NAME`."""
+    with log_file("raw-upstream") as (log, log_path):
+        process = spawn(
+            [sys.executable, "-m", "tests.raw_upstream", str(directory), "--port", "0"], log
+        )
+        try:
+            port = _wait_listening(process, log_path)
+            yield Server(f"http://127.0.0.1:{port}", port, process, log_path)
+        finally:
+            stop(process)
+
+
 def write_config(directory: Path, *, upstream: str, **gateway: Any) -> Path:
     """Write a minimal `policies.yaml` into `directory` and return its path.
 

@@ -80,6 +80,33 @@ def negotiate(accept_encoding: str | None) -> str | None:
     """
     if not accept_encoding:
         return None
+    weights = _weights(accept_encoding)
+    star = weights.get("*", 0.0)
+    for coding in ("br", "gzip"):
+        if weights.get(coding, star) > 0:
+            return coding
+    return None
+
+
+#: The codings the gateway can decode, in the order offered to the upstream.
+DECODABLE = ("br", "gzip", "deflate")
+
+
+def upstream_accept_encoding(client: str | None) -> str:
+    """The `Accept-Encoding` to send upstream: the client's codings that the gateway can
+    decode, else `identity`.
+
+    A page the gateway cannot decode cannot be checked for trackers, so the upstream is never
+    offered a coding outside `DECODABLE` (zstd, compress, ...), whatever the client accepts;
+    and never one the client refused, since non-page responses pass through as they come.
+    """
+    weights = _weights(client or "")
+    star = weights.get("*", 0.0)
+    offered = [coding for coding in DECODABLE if weights.get(coding, star) > 0]
+    return ", ".join(offered) if offered else "identity"
+
+
+def _weights(accept_encoding: str) -> dict[str, float]:
     weights: dict[str, float] = {}
     for item in accept_encoding.split(","):
         coding, *params = (p.strip() for p in item.split(";"))
@@ -97,11 +124,7 @@ def negotiate(accept_encoding: str | None) -> str | None:
         if coding == "x-gzip":
             coding = "gzip"
         weights.setdefault(coding, q)
-    star = weights.get("*", 0.0)
-    for coding in ("br", "gzip"):
-        if weights.get(coding, star) > 0:
-            return coding
-    return None
+    return weights
 
 
 class _Zlib:

@@ -9,7 +9,6 @@ from gateway.headers import (
     field_value,
     forwardable,
     is_safe_field,
-    media_type,
     varies_on,
 )
 
@@ -130,21 +129,6 @@ def test_any_cr_lf_nul_is_rejected(
 def test_connection_tokens() -> None:
     fields = [(b"Connection", b"Keep-Alive, X-A"), (b"x-a", b"1"), (b"connection", b" ,close")]
     assert connection_tokens(fields) == {b"keep-alive", b"x-a", b"close"}
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (b"text/html", b"text/html"),
-        (b"Text/HTML; charset=UTF-8", b"text/html"),
-        (b" text/html ;x=y", b"text/html"),
-        (b"application/xhtml+xml", b"application/xhtml+xml"),
-        (b"", b""),
-        (None, b""),
-    ],
-)
-def test_media_type(value: bytes | None, expected: bytes) -> None:
-    assert media_type(value) == expected
 
 
 @pytest.mark.parametrize(

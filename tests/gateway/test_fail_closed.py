@@ -1,0 +1,171 @@
+"""Enforcement fails closed, whatever the response looks like (real processes, an upstream
+that answers exact bytes).
+
+A page of any status is rewritten; the upstream is offered only codings the gateway decodes,
+and a page in another coding is withheld (502); the page type is decided as the browser
+decides it (the last Content-Type, XHTML, sniffing when there is none); a purpose's cookies
+are dropped on every status. Browser checks at the end: Chromium loads no tracker.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests import procs
+
+pytestmark = pytest.mark.e2e
+
+DEMO_BASE = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "policies.base.yaml"
+TRACKERS = ("www.googletagmanager.com", "static.hotjar.com", "connect.facebook.net")
+PAGE = b"""<!doctype html><html><head><title>A shop page</title>
+<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>
+<script src="https://static.hotjar.com/c/hotjar-1.js"></script>
+</head><body><h1>Hello</h1>
+<script src="https://connect.facebook.net/en_US/fbevents.js"></script>
+</body></html>
+"""
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
+
+
+def raw(status: str, fields: list[str], body: bytes) -> bytes:
+    head = [f"HTTP/1.1 {status}", *fields, f"Content-Length: {len(body)}", "Connection: close"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+RESPONSES = {
+    "not-found": raw("404 Not Found", ["Content-Type: text/html; charset=utf-8"], PAGE),
+    "server-error": raw("500 Internal Server Error", ["Content-Type: text/html"], PAGE),
+    "gone": raw("410 Gone", ["Content-Type: text/html", "Set-Cookie: _ga=GA1.1; Path=/"], PAGE),
+    "untyped": raw("200 OK", [], PAGE),
+    "untyped-gzip": raw("200 OK", ["Content-Encoding: gzip"], gzip.compress(PAGE)),
+    "unknown-type": raw("200 OK", ["Content-Type: unknown/unknown"], PAGE),
+    "two-types": raw("200 OK", ["Content-Type: text/plain", "Content-Type: text/html"], PAGE),
+    "xhtml": raw("200 OK", ["Content-Type: application/xhtml+xml"], PAGE),
+    "zstd": raw("200 OK", ["Content-Type: text/html", "Content-Encoding: zstd"], b"(\xb5/\xfd"),
+    "zstd-untyped": raw("200 OK", ["Content-Encoding: zstd"], b"(\xb5/\xfd junk"),
+    "untyped-png": raw("200 OK", [], PNG),
+    "plain": raw("200 OK", ["Content-Type: text/plain"], PAGE),
+}
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.Server]:
+    pages = tmp_path_factory.mktemp("pages")
+    for name, response in RESPONSES.items():
+        (pages / name).write_bytes(response)
+    with procs.start_raw_upstream(pages) as upstream:
+        directory = tmp_path_factory.mktemp("gateway")
+        path = procs.write_config(directory, upstream=upstream.url)
+        data = yaml.safe_load(path.read_text())
+        base = yaml.safe_load(DEMO_BASE.read_text(encoding="utf-8"))
+        data["purposes"], data["policy"] = base["purposes"], base["policy"]
+        path.write_text(yaml.safe_dump(data, allow_unicode=True))
+        with procs.start_gateway(path) as server:
+            yield server
+
+
+def live_trackers(html: str) -> list[str]:
+    """Tracker hosts still in a live `<script src=...>` (prior blocking makes them inert)."""
+    return [host for host in TRACKERS if f'<script src="https://{host}' in html
+            or f'<script async src="https://{host}' in html]  # fmt: skip
+
+
+def fetch(gateway: procs.Server, name: str, **headers: str) -> httpx.Response:
+    return httpx.get(f"{gateway.url}/{name}", headers=headers, timeout=10)
+
+
+@pytest.mark.parametrize("name", ["not-found", "server-error", "gone"])
+def test_error_pages_are_rewritten_like_any_other(gateway: procs.Server, name: str) -> None:
+    answer = fetch(gateway, name)
+    assert answer.status_code == int(RESPONSES[name][9:12])
+    assert live_trackers(answer.text) == []
+    assert 'id="consentgate-banner"' in answer.text
+    assert answer.headers["cache-control"].startswith("private")
+
+
+def test_an_ungranted_purposes_cookie_is_dropped_on_an_error_page(gateway: procs.Server) -> None:
+    answer = fetch(gateway, "gone")
+    assert "_ga=" not in " ".join(answer.headers.get_list("set-cookie"))
+
+
+@pytest.mark.parametrize(
+    ("client", "offered"),
+    [
+        ("gzip, deflate, br, zstd", "br, gzip, deflate"),
+        ("zstd", "identity"),
+        ("gzip;q=0, *", "br, deflate"),
+        (None, "identity"),
+    ],
+)
+def test_the_upstream_is_offered_only_codings_the_gateway_decodes(
+    gateway: procs.Server, client: str | None, offered: str
+) -> None:
+    headers = {} if client is None else {"Accept-Encoding": client}
+    with httpx.Client(timeout=10) as session:
+        # httpx adds its own Accept-Encoding unless told otherwise.
+        request = session.build_request("GET", f"{gateway.url}/__request", headers=headers)
+        if client is None:
+            del request.headers["Accept-Encoding"]
+        head = session.send(request).text
+    sent = [line for line in head.split("\r\n") if line.lower().startswith("accept-encoding:")]
+    assert sent == [f"Accept-Encoding: {offered}"]
+
+
+@pytest.mark.parametrize("name", ["zstd", "zstd-untyped"])
+def test_a_page_in_an_unreadable_coding_is_withheld(gateway: procs.Server, name: str) -> None:
+    answer = fetch(gateway, name)
+    assert answer.status_code == 502
+    assert "cannot read" in answer.text
+    assert "googletagmanager" not in answer.text
+    metrics = httpx.get(f"{gateway.url}/_privacy/metrics", timeout=10).text
+    assert 'consentgate_pages_withheld_total{reason="coding"}' in metrics
+
+
+@pytest.mark.parametrize("name", ["untyped", "untyped-gzip", "unknown-type", "two-types", "xhtml"])
+def test_the_page_type_is_decided_as_the_browser_decides(gateway: procs.Server, name: str) -> None:
+    answer = fetch(gateway, name)
+    assert answer.status_code == 200
+    assert live_trackers(answer.text) == []
+    assert 'id="consentgate-banner"' in answer.text
+    # One Content-Type, the one the page was read as: the browser cannot pick another.
+    assert [v.split(";")[0] for v in answer.headers.get_list("content-type")] == ["text/html"]
+
+
+@pytest.mark.parametrize(("name", "body"), [("untyped-png", PNG), ("plain", PAGE)])
+def test_what_is_not_a_page_passes_untouched(gateway: procs.Server, name: str, body: bytes) -> None:
+    answer = fetch(gateway, name)
+    assert answer.status_code == 200
+    assert answer.content == body
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", ["not-found", "untyped", "two-types", "xhtml", "zstd"])
+def test_chromium_loads_no_tracker(gateway: procs.Server, browser: object, name: str) -> None:
+    from playwright.sync_api import Browser, Route
+
+    assert isinstance(browser, Browser)
+    third_party: list[str] = []
+
+    def intercept(route: Route) -> None:
+        url = route.request.url
+        if url.startswith(gateway.url):
+            route.continue_()
+        else:
+            third_party.append(url)
+            route.fulfill(status=200, body="", content_type="application/javascript")
+
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.route("**/*", intercept)
+        page.goto(f"{gateway.url}/{name}")
+        page.wait_for_load_state("networkidle")
+    finally:
+        context.close()
+    assert third_party == []
