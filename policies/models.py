@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from policies.data_uses import unknown_data_use
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MIB = 1024 * 1024
@@ -333,6 +335,9 @@ class Purpose(Section):
 def _data_use_key(value: str) -> str:
     if not _DATA_USE.fullmatch(value):
         raise ValueError(f"{value!r} is not a fideslang data use key such as analytics.reporting")
+    problem = unknown_data_use(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
