@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--data-dir", help="where the demo keeps its store and config")
 
+    init = sub.add_parser("init", help="write a commented starter config (never overwrites)")
+    init.add_argument("--upstream", metavar="URL", help="the shop's own address")
+    init.add_argument(
+        "--out", default=str(DEFAULT_CONFIG), metavar="FILE", help="default ./policies.yaml"
+    )
+
     run = sub.add_parser("run", help="serve the gateway")
     _add_config(run)
     run.add_argument("--upstream", help="override the config's gateway.upstream")
@@ -162,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             # `check` prints its findings on stdout, `run` refuses to start on stderr.
             print(missing, file=sys.stdout if args.command == "check" else sys.stderr)
             return 1
+    if args.command == "init":
+        from gateway.init_commands import init
+
+        return init(Path(args.out), args.upstream)
     if args.command == "check":
         from gateway.commands import check
 
