@@ -31,7 +31,4 @@ def unknown_data_use(key: str) -> str | None:
     close = difflib.get_close_matches(key, sorted(DATA_USES), n=2, cutoff=0.6)
     if close:
         return message + "; did you mean " + " or ".join(repr(c) for c in close) + "?"
-    parent = key.rsplit(".", 1)[0] if "." in key else ""
-    if parent in DATA_USES:
-        return message + f" (custom keys are not supported; use {parent!r})"
     return message
