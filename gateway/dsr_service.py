@@ -319,14 +319,8 @@ class ConsoleQueue:
         """Requests, open ones by deadline first."""
         return [
             QueuedRequest(
-                id=r.id,
-                kind=r.kind,
-                subject_ref=None,
-                regime=r.regime,
-                status=r.status,
-                received_at=r.received_at,
-                deadline=r.due,
-                completed_at=r.completed_at,
+                id=r.id, kind=r.kind, subject_ref=None, regime=r.regime, status=r.status,
+                received_at=r.received_at, deadline=r.due, completed_at=r.completed_at,
                 completed_by=r.completed_by,
             )  # fmt: skip
             for r in await self.requests.list_all(include_completed=include_completed)

@@ -156,7 +156,9 @@ def write_config(paths: DemoPaths, port: int, shop_port: int) -> Path:
         "# Written by `consentgate demo`; rewritten on every demo start.\n"
         f"# Use it with any command: consentgate check --config {paths.config}\n"
     )
-    body = yaml.safe_dump(demo_config(paths, port, shop_port), sort_keys=False, allow_unicode=True)
+    body = yaml.safe_dump(
+        demo_config(paths, port, shop_port), sort_keys=False, allow_unicode=True
+    )
     paths.config.write_text(header + body, encoding="utf-8")
     return paths.config
 
