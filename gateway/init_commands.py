@@ -8,10 +8,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from policies.models import GatewaySettings
-from policies.starter import render_starter_config
+from policies.starter import GEO_DATABASE, render_starter_config
 
 DEFAULT_UPSTREAM = "http://127.0.0.1:8081"
-EXIT_EXISTS = 1
+# The contract's exit 1 is for an existing FILE; a file that cannot be created is the same
+# outcome for a script (nothing was written).
+EXIT_NOT_WRITTEN = 1
 EXIT_USAGE = 2
 
 
@@ -32,14 +34,17 @@ def init(out: Path, upstream: str | None) -> int:
             handle.write(text)
     except FileExistsError:
         print(f"{out}: exists; not overwritten (remove it or pass --out FILE)", file=sys.stderr)
-        return EXIT_EXISTS
+        return EXIT_NOT_WRITTEN
     except OSError as exc:
         print(f"{out}: cannot write: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_EXISTS
+        return EXIT_NOT_WRITTEN
     print(f"wrote {out} (shop at {shop})")
     print("next:")
     print(f"  consentgate check --config {out}")
     print(f"  consentgate run --config {out}")
     if upstream is None:
         print(f"  (the shop's address is a placeholder, {shop}: edit gateway.upstream)")
+    geo = out.parent / GEO_DATABASE
+    print(f"  put a MaxMind-format city database at {geo}; until then every visitor gets")
+    print("  the strictest regime (gdpr), wherever they are")
     return 0

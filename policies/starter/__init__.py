@@ -16,7 +16,9 @@ import yaml
 
 # The purposes of the template whose hosts and cookies come from the tracker table.
 TRACKED_PURPOSES = ("analytics", "marketing", "personalization")
-_INDENT = " " * 6  # list items under `hosts:` / `cookies:` of a purpose
+_INDENT = " " * 6
+# Where the starter config expects the city database, relative to the config file.
+GEO_DATABASE = "GeoLite2-City.mmdb"  # list items under `hosts:` / `cookies:` of a purpose
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ def trackers() -> dict[str, tuple[Tracker, ...]]:
 def render_starter_config(upstream: str) -> str:
     """The starter `policies.yaml` text for a shop at `upstream` (an http(s) origin)."""
     table = trackers()
-    values = {"upstream": _scalar(upstream)}
+    values = {"upstream": _scalar(upstream), "geo_database": _scalar(GEO_DATABASE)}
     for purpose in TRACKED_PURPOSES:
         values[f"{purpose}_hosts"] = _items(table[purpose], "hosts")
         values[f"{purpose}_cookies"] = _items(table[purpose], "cookies")

@@ -235,3 +235,13 @@ def test_run_names_an_invalid_override(tmp_path: Path, flag: str, value: str, me
     result = run_cli("run", "--config", str(config), flag, value)
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == f"{config}:0: {message}"
+
+
+def test_run_without_a_config_says_where_it_looked(tmp_path: Path) -> None:
+    result = run_cli("run", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(
+        f"policies.yaml:0: config file not found; looked in ./policies.yaml "
+        f"({tmp_path}/policies.yaml) and $CONSENTGATE_CONFIG (not set). Name one with --config"
+    )
