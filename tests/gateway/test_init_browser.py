@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from gateway.demo.geodb import build_geo_database
+from policies.starter import GEO_DATABASE
 from tests import procs
 from tests.browser import MARKS
 from tests.gateway.test_commands import run_cli
@@ -147,7 +148,7 @@ def test_without_a_geo_database_every_visitor_gets_the_strictest_regime(
     shop: procs.Server, tmp_path: Path
 ) -> None:
     config = init_and_check(tmp_path, shop.url)
-    assert not (tmp_path / "GeoLite2-City.mmdb").exists()
+    assert not (tmp_path / GEO_DATABASE).exists()
     with run_gateway(config) as gateway:
         assert regime(gateway, LONDON) == "gdpr"
         # Fail closed: unknown location, so even a US visitor is asked first.
@@ -168,7 +169,7 @@ def gateway(shop: procs.Server, tmp_path_factory: pytest.TempPathFactory) -> Ite
     directory = tmp_path_factory.mktemp("operator")
     config = init_and_check(directory, shop.url)
     # What the config's comment asks the operator to download, at the path it names.
-    build_geo_database(directory / "GeoLite2-City.mmdb")
+    build_geo_database(directory / GEO_DATABASE)
     with run_gateway(config) as server:
         yield server
 
