@@ -1,6 +1,6 @@
-"""Every data file a package reads at run time is in pyproject's `package-data`, so an
+"""Every data file directly in a package folder is in pyproject's `package-data`, so an
 installed (non-editable) consentgate has it too: the starter config `consentgate init` writes,
-its tracker table, the fideslang taxonomy, templates and styles."""
+its tracker table, the fideslang taxonomy, the demo's catalog and config."""
 
 from __future__ import annotations
 
