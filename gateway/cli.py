@@ -20,6 +20,30 @@ def resolve_config_path(given: str | None) -> Path:
     return Path(os.environ["CONSENTGATE_CONFIG"])
 
 
+def missing_config_message(given: str | None) -> str | None:
+    """Why no config was found, naming every place looked and how to name one; None if found.
+
+    Only for the search (`--config` absent): a path the operator named is reported by the
+    loader as `FILE:0: config file not found`, like any other file problem.
+    """
+    if given:
+        return None
+    path = resolve_config_path(None)
+    if path.exists():
+        return None
+    env = os.environ.get("CONSENTGATE_CONFIG")
+    looked = [f"./{DEFAULT_CONFIG} ({DEFAULT_CONFIG.resolve()})"]
+    if env:
+        looked.append(f"$CONSENTGATE_CONFIG ({env}{'' if Path(env).exists() else ': not found'})")
+    else:
+        looked.append("$CONSENTGATE_CONFIG (not set)")
+    return (
+        f"{path}:0: config file not found; looked in " + " and ".join(looked) + ". "
+        "Name one with --config FILE or $CONSENTGATE_CONFIG, or write a starter config with "
+        "`consentgate init`"
+    )
+
+
 def _add_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="path to policies.yaml (default ./policies.yaml)")
 
@@ -33,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="start the demo storefront with the gateway in front")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--data-dir", help="where the demo keeps its store and config")
+
+    init = sub.add_parser("init", help="write a commented starter config (never overwrites)")
+    init.add_argument("--upstream", metavar="URL", help="the shop's own address")
+    init.add_argument(
+        "--out", default=str(DEFAULT_CONFIG), metavar="FILE", help="default ./policies.yaml"
+    )
 
     run = sub.add_parser("run", help="serve the gateway")
     _add_config(run)
@@ -131,6 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and of `python -m gateway`."""
     args = build_parser().parse_args(argv)
+    if args.command in ("check", "run"):
+        # Both exit 1 on any config problem; the other commands keep their own exit codes.
+        missing = missing_config_message(args.config)
+        if missing is not None:
+            # `check` prints its findings on stdout, `run` refuses to start on stderr.
+            print(missing, file=sys.stdout if args.command == "check" else sys.stderr)
+            return 1
+    if args.command == "init":
+        from gateway.init_commands import init
+
+        return init(Path(args.out), args.upstream)
     if args.command == "check":
         from gateway.commands import check
 

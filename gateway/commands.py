@@ -10,14 +10,16 @@ from policies.loader import ConfigInvalid, load_config
 def check(config_path: Path) -> int:
     """`consentgate check`: validate the config, every rule file and the catalog.
 
-    Prints one `FILE:LINE: message` line per error and returns 1, or prints
-    `ok: PATH (sha256 HASH)` and returns 0. The error text is exactly what `consentgate run`
-    prints when it refuses to start.
+    Prints one `FILE:LINE: message` line per error and returns 1, or prints one
+    `FILE:LINE: warning: message` line per warning, then `ok: PATH (sha256 HASH)`, and returns
+    0. The error text is exactly what `consentgate run` prints when it refuses to start.
     """
     try:
         loaded = load_config(config_path)
     except ConfigInvalid as exc:
         print(str(exc))
         return 1
+    for warning in loaded.warnings:
+        print(warning)
     print(f"ok: {loaded.path} (sha256 {loaded.sha256})")
     return 0

@@ -161,14 +161,39 @@ def compile_condition(
     return Condition(_all_of([t for _, t in clauses]), frozenset(fields), tuple(clauses), required)
 
 
+def condition_errors(
+    condition: Mapping[str, Any], *, saved_groups: Mapping[str, Sequence[Any]] | None = None
+) -> list[ConditionError]:
+    """Every problem ``compile_condition(condition)`` would raise the first of, in order.
+
+    ``consentgate check`` reports them all, so two mistakes on one line are fixed in one go.
+    """
+    found: list[ConditionError] = []
+    compiler = _Compiler(True, saved_groups or {}, found)
+    if not isinstance(condition, Mapping):
+        compiler.invalid((), f"a condition must be a mapping, got {_kind(condition)}")
+    else:
+        compiler.clauses(condition, (), 0, None)
+    return found
+
+
 class _Compiler:
-    def __init__(self, strict: bool, saved_groups: Mapping[str, Sequence[Any]]) -> None:
+    def __init__(
+        self,
+        strict: bool,
+        saved_groups: Mapping[str, Sequence[Any]],
+        collect: list[ConditionError] | None = None,
+    ) -> None:
         self.strict = strict
         self.saved_groups = saved_groups
+        # When given, strict problems are gathered here instead of raised.
+        self.collect = collect
 
     def invalid(self, path: Path, message: str) -> Test:
         if self.strict:
-            raise ConditionError(path, message)
+            if self.collect is None:
+                raise ConditionError(path, message)
+            self.collect.append(ConditionError(path, message))
         return _never
 
     # -- condition mappings: {path: value, "$and": [...], ...} --------------------------------
@@ -198,7 +223,8 @@ class _Compiler:
                 out.append((key, test))
             elif key.startswith("$") and self.strict:
                 note = " (attribute names cannot start with '$')"
-                raise ConditionError(here, _unknown(key, LOGICAL_OPERATORS, note=note))
+                test = self.invalid(here, _unknown(key, LOGICAL_OPERATORS, note=note))
+                out.append((key, test))
             else:
                 if fields is not None:
                     fields.add(key)

@@ -48,8 +48,8 @@ from personalization_rules.bucketing import Range, bucket_ranges
 from personalization_rules.conditions import (
     LOGICAL_OPERATORS,
     Condition,
-    ConditionError,
     compile_condition,
+    condition_errors,
 )
 from personalization_rules.recommender import PERSONAL_STRATEGIES, Strategy
 from personalization_rules.schedule import Schedule, parse_moment
@@ -276,6 +276,12 @@ class _FileCheck:
             except ValidationError as exc:
                 for p in describe(exc, sub, RuleSpec):
                     self.errors.append(ConfigError(self.rule_file.path, p.line, p.message))
+                when = raw.get("when")
+                if isinstance(when, dict) and not any(
+                    e["loc"][:1] == ("when",) for e in exc.errors()
+                ):
+                    # A bad key elsewhere in the rule does not hide the condition's mistakes.
+                    self.check_condition(when, ("rules", i, "when"))
                 continue
             rule = self.rule(spec, i)
             if rule is not None:
@@ -286,14 +292,7 @@ class _FileCheck:
         here: Path_ = ("rules", i)
         before = len(self.errors)
         slot = self.slot(spec, here)
-        try:
-            condition = compile_condition(spec.when, strict=True)
-        except ConditionError as exc:
-            self.error((*here, "when", *exc.path), f"when: {exc}")
-            condition = None
-        fields: list[tuple[str, Path_]] = []
-        if condition is not None:
-            fields = self.check_fields(spec.when, (*here, "when"))
+        condition, fields = self.check_condition(spec.when, (*here, "when"))
         action = self.action(spec.then, (*here, "then")) if spec.then else None
         experiment = self.experiment(spec.experiment, (*here, "experiment"))
         actions = (
@@ -332,6 +331,17 @@ class _FileCheck:
             file=self.rule_file.path,
             line=self.rule_file.document.line_of(here),
         )
+
+    def check_condition(
+        self, when: Mapping[str, Any], here: Path_
+    ) -> tuple[Condition | None, list[tuple[str, Path_]]]:
+        """The compiled condition (None after any error) and the attributes it reads."""
+        problems = condition_errors(when)
+        for problem in problems:
+            self.error((*here, *problem.path), f"when: {problem}")
+        condition = None if problems else compile_condition(when, strict=True)
+        # Attribute names are checked even beside a bad operator: every mistake in one run.
+        return condition, self.check_fields(when, here)
 
     def slot(self, spec: RuleSpec, here: Path_) -> str | None:
         named: list[tuple[str, Path_]] = []

@@ -30,3 +30,12 @@ class ConfigInvalid(Exception):
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
+
+
+@dataclass(frozen=True)
+class ConfigWarning(ConfigError):
+    """Something valid that is probably not what the operator meant, printed as
+    `FILE:LINE: warning: message`; `consentgate check` still exits 0."""
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: warning: {self.message}"

@@ -23,13 +23,21 @@ from sqlalchemy.exc import ArgumentError
 
 from personalization_rules.rules import check_rule_files
 from policies.catalog_file import check_catalog
-from policies.config_errors import ConfigError, ConfigInvalid
+from policies.config_errors import ConfigError, ConfigInvalid, ConfigWarning
+from policies.config_warnings import config_warnings
 from policies.models import Config
 from policies.rule_files import RuleFile, read_rule_files
 from policies.validation_errors import describe
 from policies.yaml_lines import Path_, YamlDocument, decode, parse
 
-__all__ = ["ConfigError", "ConfigInvalid", "LoadedConfig", "OVERRIDABLE", "load_config"]
+__all__ = [
+    "ConfigError",
+    "ConfigInvalid",
+    "ConfigWarning",
+    "LoadedConfig",
+    "OVERRIDABLE",
+    "load_config",
+]
 
 # `consentgate run --upstream/--host/--port/--workers` replace these `gateway.*` keys.
 OVERRIDABLE = ("upstream", "host", "port", "workers")
@@ -53,6 +61,8 @@ class LoadedConfig:
     path: Path
     sha256: str
     rule_files: tuple[RuleFile, ...] = ()
+    # Valid, but probably not what the operator meant (`consentgate check` prints them).
+    warnings: tuple[ConfigWarning, ...] = ()
 
 
 def load_config(path: Path, overrides: Mapping[str, object] | None = None) -> LoadedConfig:
@@ -116,7 +126,11 @@ class _Loading:
         if self.errors or config is None:
             raise ConfigInvalid(_ordered(self.errors, self.path))
         return LoadedConfig(
-            self.resolved(config), self.path, _fingerprint(parts), tuple(rule_files)
+            self.resolved(config),
+            self.path,
+            _fingerprint(parts),
+            tuple(rule_files),
+            tuple(config_warnings(config, self.path, self.document)),
         )
 
     def apply_overrides(self, overrides: Mapping[str, object]) -> dict[Path_, str]:

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,6 +24,8 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from policies.data_uses import unknown_data_use
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -173,6 +176,19 @@ _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 # '*' is our only wildcard and is not a token character either.
 _COOKIE_GLOB = re.compile(r"[!#$%&'+\-.^_`|~0-9A-Za-z*]{1,256}")
 
+
+def _data_use_key(value: str) -> str:
+    if not _DATA_USE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a fideslang data use key such as analytics.reporting")
+    problem = unknown_data_use(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# Validated one by one, so an error names the item (purposes[1].data_uses[0]) and its line.
+DataUseKey = Annotated[str, AfterValidator(_data_use_key)]
+
 # EU 27 + EEA (IS, LI, NO) + GB (UK GDPR) + CH (revFADP).
 GDPR_COUNTRIES: tuple[str, ...] = (
     "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
@@ -196,14 +212,9 @@ class PolicySettings(Section):
     # Cal. Civ. Code §1798.135(c)(4): wait at least 12 months before asking to opt back in.
     optout_reask_days: Annotated[int, Field(ge=365, le=3650)] = 365
     # What a GPC signal opts out of (fideslang data uses, matched by prefix).
-    gpc_data_uses: list[str] = Field(
+    gpc_data_uses: list[DataUseKey] = Field(
         default_factory=lambda: ["marketing.advertising", "third_party_sharing"]
     )
-
-    @field_validator("gpc_data_uses")
-    @classmethod
-    def _data_use_keys(cls, value: list[str]) -> list[str]:
-        return [_data_use_key(v) for v in value]
 
 
 class RegimeSettings(Section):
@@ -284,7 +295,7 @@ class Purpose(Section):
     names: Localized
     descriptions: Localized
     legal_basis: LegalBasis
-    data_uses: Annotated[list[str], Field(min_length=1)]
+    data_uses: Annotated[list[DataUseKey], Field(min_length=1)]
     cookies: list[str] = Field(default_factory=list)
     hosts: list[str] = Field(default_factory=list)
     # One mechanism for every regime, or per regime name; a regime left out gets opt_in.
@@ -298,11 +309,6 @@ class Purpose(Section):
         if not _ID.fullmatch(value):
             raise ValueError("purpose id must match [a-z0-9_-]+ (at most 64 characters)")
         return value
-
-    @field_validator("data_uses")
-    @classmethod
-    def _data_uses(cls, value: list[str]) -> list[str]:
-        return [_data_use_key(v) for v in value]
 
     @field_validator("cookies")
     @classmethod
@@ -328,12 +334,6 @@ class Purpose(Section):
             return self.mechanism
         # Fail closed: nobody decided how this purpose works there, so ask first.
         return self.mechanism.get(regime, "opt_in")
-
-
-def _data_use_key(value: str) -> str:
-    if not _DATA_USE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a fideslang data use key such as analytics.reporting")
-    return value
 
 
 def _host_pattern(value: str) -> str:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from policies.loader import load_config
 from tests import procs
@@ -68,7 +69,143 @@ def test_check_defaults_to_policies_yaml_in_the_working_directory(tmp_path: Path
     (tmp_path / "policies.yaml").write_text("gateway: {upstream: http://shop}\n")
     result = run_cli("check", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("ok: policies.yaml (sha256 ")
+    assert result.stdout.splitlines()[-1].startswith("ok: policies.yaml (sha256 ")
+
+
+NOTHING_BLOCKED = (
+    "warning: no purpose lists any host or cookie, so nothing would be blocked: add the "
+    "trackers' hosts and cookie patterns under purposes[] (`consentgate init` writes a starter "
+    "config with the common ones)"
+)
+
+
+def test_check_warns_when_no_purpose_would_block_anything(tmp_path: Path) -> None:
+    purposes = yaml.safe_load((procs.REPO / "policies.yaml").read_text())["purposes"]
+    for purpose in purposes:
+        purpose.pop("hosts", None)
+        purpose.pop("cookies", None)
+    config = tmp_path / "policies.yaml"
+    config.write_text(
+        "# no trackers listed\ngateway: {upstream: 'http://127.0.0.1:9'}\n"
+        + yaml.safe_dump({"purposes": purposes}, allow_unicode=True)
+    )
+    result = run_cli("check", "--config", str(config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    first, last = result.stdout.splitlines()
+    assert first == f"{config}:3: {NOTHING_BLOCKED}"  # the line of `purposes:`
+    assert last.startswith(f"ok: {config} (sha256 ")
+
+
+def test_check_warns_about_a_config_without_purposes_on_line_1(tmp_path: Path) -> None:
+    config = tmp_path / "policies.yaml"
+    config.write_text("gateway: {upstream: 'http://127.0.0.1:9'}\n")
+    result = run_cli("check", "--config", str(config))
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[0] == f"{config}:1: {NOTHING_BLOCKED}"
+
+
+def test_check_names_the_closest_fideslang_data_uses(tmp_path: Path) -> None:
+    text = (procs.REPO / "policies.yaml").read_text()
+    assert text.count("data_uses: [analytics.reporting]") == 1
+    config = tmp_path / "policies.yaml"
+    config.write_text(
+        text.replace("data_uses: [analytics.reporting]", "data_uses: [analytics.reportng]")
+        .replace("[marketing.advertising, third_party_sharing]", "[marketing.advertizing]")
+        .replace("catalog: gateway/demo/catalog.json", "")
+        .replace("directory: rules", f"directory: {procs.REPO / 'rules'}")
+    )
+    lines = text.splitlines()
+    analytics = next(n for n, t in enumerate(lines, 1) if "[analytics.reporting]" in t)
+    gpc = next(n for n, t in enumerate(lines, 1) if t.strip().startswith("gpc_data_uses:"))
+    result = run_cli("check", "--config", str(config))
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{config}:{gpc}: policy.gpc_data_uses[0]: 'marketing.advertizing' is not a data use of "
+        "the fideslang taxonomy; did you mean 'marketing.advertising' or "
+        "'marketing.advertising.serving'?",
+        f"{config}:{analytics}: purposes[1].data_uses[0]: 'analytics.reportng' is not a data "
+        "use of the fideslang taxonomy; did you mean 'analytics.reporting' or "
+        "'analytics.reporting.system'?",
+    ]
+
+
+def test_check_reports_two_mistakes_on_one_rule_line(tmp_path: Path) -> None:
+    config = tmp_path / "policies.yaml"
+    config.write_text(
+        "gateway: {upstream: 'http://127.0.0.1:9'}\n"
+        "personalization: {data_purposes: {location.region: none}}\n"
+    )
+    (tmp_path / "rules").mkdir()
+    rule_file = tmp_path / "rules" / "hero.yaml"
+    rule_file.write_text(
+        "rules:\n"
+        "  - id: uk-rain\n"
+        "    slot: hero-banner\n"
+        "    when: {geo.country: {$inn: [GB]}, device: {$eqq: mobile}, weather.condtion: rain}\n"
+        "    then: {banner: {template: Rain}}\n"
+        "  - id: two-keys\n"
+        "    slot: hero-banner\n"
+        "    priority: high\n"
+        "    when: {geo.contry: GB}\n"
+        "    then: {banner: {template: Hi}}\n"
+    )
+    result = run_cli("check", "--config", str(config))
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{rule_file}:4: when: /geo.country/$inn: unknown operator '$inn'; "
+        "did you mean '$in' or '$nin' or '$ini'?",
+        f"{rule_file}:4: when: /device/$eqq: unknown operator '$eqq'; "
+        "did you mean '$eq' or '$veq'?",
+        f"{rule_file}:4: unknown attribute 'weather.condtion'; did you mean 'weather.condition' or "
+        "'weather'?",
+        f"{rule_file}:8: priority: Input should be a valid integer, unable to parse string as "
+        "an integer (got 'high')",
+        # The schema error above does not hide the condition's own mistake.
+        f"{rule_file}:9: unknown attribute 'geo.contry'; did you mean 'geo.country' or 'geo.city'?",
+    ]
+
+
+def test_check_without_a_config_says_where_it_looked(tmp_path: Path) -> None:
+    result = run_cli("check", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == (
+        f"policies.yaml:0: config file not found; looked in ./policies.yaml "
+        f"({tmp_path}/policies.yaml) and $CONSENTGATE_CONFIG (not set). Name one with "
+        "--config FILE or $CONSENTGATE_CONFIG, or write a starter config with "
+        "`consentgate init`\n"
+    )
+
+
+def test_check_names_a_missing_config_from_the_environment(tmp_path: Path) -> None:
+    missing = tmp_path / "etc" / "consentgate.yaml"
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "check"],
+        cwd=tmp_path,
+        env=procs.env({"CONSENTGATE_CONFIG": str(missing), "PYTHONPATH": str(procs.REPO)}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert f"$CONSENTGATE_CONFIG ({missing}: not found)" in result.stdout
+    assert result.stdout.startswith(f"{missing}:0: config file not found; looked in ")
+
+
+def test_check_finds_the_config_named_by_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "elsewhere.yaml"
+    config.write_text("gateway: {upstream: 'http://127.0.0.1:9'}\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "check"],
+        cwd=work,
+        env=procs.env({"CONSENTGATE_CONFIG": str(config), "PYTHONPATH": str(procs.REPO)}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.splitlines()[-1].startswith(f"ok: {config} (sha256 ")
 
 
 def test_run_refuses_an_invalid_config_with_the_same_lines(tmp_path: Path) -> None:
@@ -98,3 +235,13 @@ def test_run_names_an_invalid_override(tmp_path: Path, flag: str, value: str, me
     result = run_cli("run", "--config", str(config), flag, value)
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == f"{config}:0: {message}"
+
+
+def test_run_without_a_config_says_where_it_looked(tmp_path: Path) -> None:
+    result = run_cli("run", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(
+        f"policies.yaml:0: config file not found; looked in ./policies.yaml "
+        f"({tmp_path}/policies.yaml) and $CONSENTGATE_CONFIG (not set). Name one with --config"
+    )

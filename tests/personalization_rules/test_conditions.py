@@ -23,6 +23,7 @@ from personalization_rules.conditions import (
     Condition,
     ConditionError,
     compile_condition,
+    condition_errors,
     pointer,
 )
 
@@ -387,3 +388,28 @@ def test_nin_is_the_negation_of_in(value: Any, members: list[Any]) -> None:
     attributes = {"a": value}
     in_ = compile_condition({"a": {"$in": members}})(attributes)
     assert compile_condition({"a": {"$nin": members}})(attributes) is not in_
+
+
+def test_condition_errors_lists_every_problem_compile_would_raise_the_first_of() -> None:
+    cond = {
+        "geo.country": {"$inn": ["GB"]},
+        "$xor": [],
+        "device": {"$eqq": "mobile", "$regex": "("},
+        "$or": [{"a": {"$size": "x"}}],
+    }
+    found = [(e.path, e.message.split(";")[0]) for e in condition_errors(cond)]
+    assert found == [
+        (("geo.country", "$inn"), "unknown operator '$inn'"),
+        (("$xor",), "unknown operator '$xor' (attribute names cannot start with '$')"),
+        (("device", "$eqq"), "unknown operator '$eqq'"),
+        (
+            ("device", "$regex"),
+            "invalid regular expression '(': missing ), unterminated subpattern at position 0",
+        ),
+        (("$or", 0, "a", "$size"), "$size expects a count or an operator mapping, got string"),
+    ]
+    with pytest.raises(ConditionError) as first:
+        compile_condition(cond)
+    assert first.value.path == found[0][0]
+    assert condition_errors({"geo.country": {"$in": ["GB"]}}) == []
+    assert [e.message for e in condition_errors([])] == ["a condition must be a mapping, got array"]  # type: ignore[arg-type]

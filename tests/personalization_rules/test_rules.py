@@ -341,7 +341,11 @@ def test_consentgate_check_reports_rule_errors(tmp_path: Path) -> None:
         load_config(tmp_path / "policies.yaml")
     assert [str(e) for e in caught.value.errors] == [
         f"{tmp_path}/rules/hero.yaml:5: when: /geo.country/$inn: unknown operator '$inn'; "
-        "did you mean '$in' or '$nin' or '$ini'?"
+        "did you mean '$in' or '$nin' or '$ini'?",
+        # The attribute is checked beside the bad operator: the next run would stop here.
+        f"{tmp_path}/rules/hero.yaml:5: geo.country reads data category 'location.region', "
+        "which no purpose covers: map it in personalization.data_purposes (e.g. "
+        "location.region: personalization) or to 'none' if it is contextual",
     ]
 
 

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,7 +12,7 @@ from policies.purposes import (
     purposes_covering,
     purposes_for_host,
 )
-from tests.consent.sample import sample_config
+from tests.consent.sample import PURPOSES, sample_config
 
 
 @pytest.mark.parametrize(
@@ -56,8 +58,12 @@ def test_gpc_refuses_overlapping_purposes_in_both_directions() -> None:
     cfg = sample_config()
     # marketing declares the narrower marketing.advertising.third_party.targeted
     assert gpc_purposes(cfg) == {"marketing"}
+    # ...and a purpose broader than the GPC data use is refused too
+    purposes = copy.deepcopy(PURPOSES)
+    purposes[3]["data_uses"] = ["marketing.advertising.third_party"]
     broad = sample_config(
-        policy={"version": "1", "gpc_data_uses": ["marketing.advertising.third_party.targeted.x"]}
+        purposes=purposes,
+        policy={"version": "1", "gpc_data_uses": ["marketing.advertising.third_party.targeted"]},
     )
     assert gpc_purposes(broad) == {"marketing"}
     none = sample_config(policy={"version": "1", "gpc_data_uses": ["third_party_sharing"]})
