@@ -59,7 +59,9 @@ def test_placement(doc: str, expected: str) -> None:
     [("en", "Your Privacy Choices", "ltr"), ("ar", "خيارات الخصوصية الخاصة بك", "rtl"),
      ("th", "ตัวเลือกความเป็นส่วนตัวของคุณ", "ltr")],
 )  # fmt: skip
-def test_the_link_is_localized_scoped_and_escaped(language: str, words: str, direction: str) -> None:
+def test_the_link_is_localized_scoped_and_escaped(
+    language: str, words: str, direction: str
+) -> None:
     link = render_choices_link(language, '/_privacy/preferences?return_to=/a"b<c')
     assert f'id="{ROOT_ID}"' in link and f'lang="{language}" dir="{direction}"' in link
     assert words in link and "<svg" in link and 'aria-hidden="true"' in link
