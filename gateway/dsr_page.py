@@ -60,7 +60,8 @@ ol.cg-items{margin:0;padding-left:1.2rem}ol.cg-items>li{margin-bottom:.4rem}
 a:focus,button:focus{outline:3px solid #1a5fb4;outline-offset:2px}
 button{font:inherit;padding:.4rem 1rem}
 @media (max-width:40rem){
-table.cg-cards,table.cg-cards tbody,table.cg-cards tr,table.cg-cards td{display:block;width:100%}
+table.cg-cards,table.cg-cards caption,table.cg-cards tbody,table.cg-cards tr,table.cg-cards td{
+display:block;width:100%}
 table.cg-cards thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 table.cg-cards tr{border:1px solid #bbb;border-radius:.4rem;margin-bottom:.75rem;padding:.25rem 0}
 table.cg-cards td{border:0;display:grid;grid-template-columns:7.5rem minmax(0,1fr);gap:.5rem}
