@@ -167,6 +167,9 @@ def test_gpc_notice_says_what_stayed_refused(open_page: Opener) -> None:
         "Marketing (kept refused by GPC)" in page.locator("#cg-history tbody tr").first.inner_text()
     )
     page.screenshot(path=str(DOCS / "preferences-gpc.png"), full_page=True)
+    # On a phone the page does not scroll sideways (the history table scrolls in its box).
+    page.set_viewport_size(PHONE)
+    assert scroll_width(page) <= PHONE["width"]
 
 
 def test_my_data_page_fits_a_phone(open_page: Opener) -> None:
