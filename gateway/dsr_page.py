@@ -14,17 +14,6 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader
 
-_ENV = Environment(
-    loader=PackageLoader("gateway", "templates"),
-    autoescape=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-# An event's fields besides its time and type (those have their own columns).
-_ENV.filters["details"] = lambda e: {k: v for k, v in e.items() if k not in ("ts", "type")}
-_ENV.filters["short"] = lambda v: (str(v)[:16] + "…") if v and len(str(v)) > 16 else v
-_ENV.filters["label"] = lambda key: _LABELS.get(str(key), str(key).replace("_", " "))
-
 # Field names a customer reads instead of the JSON keys (the JSON download keeps the keys).
 _LABELS = {
     "visitor_type": "Visitor type",
@@ -36,6 +25,18 @@ _LABELS = {
     "sku": "product",
     "order_value": "order value",
 }
+
+_ENV = Environment(
+    loader=PackageLoader("gateway", "templates"),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+# An event's fields besides its time and type (those have their own columns).
+_ENV.filters["details"] = lambda e: {k: v for k, v in e.items() if k not in ("ts", "type")}
+_ENV.filters["short"] = lambda v: (str(v)[:16] + "…") if v and len(str(v)) > 16 else v
+_ENV.filters["label"] = lambda key: _LABELS.get(str(key), str(key).replace("_", " "))
+
 
 # Mobile first: nothing may be wider than the screen (WCAG 2.2 §1.4.10 Reflow: no horizontal
 # scrolling at 320 CSS px). Long values (hashes, SKUs) wrap anywhere; on a narrow screen each
