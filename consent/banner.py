@@ -116,12 +116,15 @@ _PREFERENCES = _ENV.get_template("preferences.html")
 
 @dataclass(frozen=True)
 class HistoryRow:
-    """One past choice as the preference center lists it."""
+    """One past choice as the preference center lists it (purpose names in its language)."""
 
     ts: str
     method: str
-    granted: Sequence[str]
+    granted: Sequence[str]  # what took effect: grants GPC held back are in `held`, not here
     denied: Sequence[str]
+    kind: str = ""  # consent.choice_kind: given, refused, withdrawn, changed, gpc
+    # Ticked, but kept refused by the browser's GPC signal (not confirmed): 11 CCR §7025(c)(3).
+    held: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,12 @@ class PreferencesView:
     prefix: str
     csrf: str
     saved: bool = False
+    # Purposes the visitor allowed but their GPC signal keeps refused right now (names).
+    held_by_gpc: Sequence[str] = ()
+    # "Back to the shop": a same-origin path (privacy_api.safe_return_to), never a URL.
+    back_url: str = "/"
+    # `policy.privacy_policy_url`, validated by the config model; None hides the link.
+    policy_url: str | None = None
 
 
 def render_preferences(view: PreferencesView) -> str:
@@ -157,4 +166,7 @@ def render_preferences(view: PreferencesView) -> str:
         self_url=f"{view.prefix}/preferences",
         csrf=view.csrf,
         saved=view.saved,
+        held_by_gpc=view.held_by_gpc,
+        back_url=view.back_url,
+        policy_url=view.policy_url,
     )

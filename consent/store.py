@@ -158,7 +158,8 @@ def _utc(ts: datetime) -> datetime:
     return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
 
-def _record(row: object) -> ConsentRecord:
+def record_of(row: object) -> ConsentRecord:
+    """A stored `cg_consent_records` row as the record it holds."""
     r = row._mapping  # type: ignore[attr-defined]
     method: Method = r["method"]
     return ConsentRecord(
@@ -318,7 +319,7 @@ class ConsentStore:
                     .limit(1)
                 )
             ).first()
-        return _record(row) if row is not None else None
+        return record_of(row) if row is not None else None
 
     async def history(self, subject_id: str) -> list[ConsentRecord]:
         """Every record of the subject, oldest first."""
@@ -328,7 +329,7 @@ class ConsentStore:
                 .where(cg_consent_records.c.subject_id == subject_id)
                 .order_by(cg_consent_records.c.id)
             )
-            return [_record(r) for r in rows]
+            return [record_of(r) for r in rows]
 
     async def append(self, subject_id: str, record: ConsentRecord) -> None:
         """Append a record; committed (durable) when this returns. Raises `SubjectGone` when

@@ -45,6 +45,20 @@ UI: Final[dict[str, dict[str, str]]] = {
         "saved": "Your choices were saved.",
         "on": "On",
         "off": "Off",
+        "gpc_kept": (
+            "Kept refused because your browser sends a Global Privacy Control (GPC) signal: "
+            "{purposes}. To allow it anyway, tick it together with the confirmation box."
+        ),
+        "kept_by_gpc": "kept refused by GPC",
+        "choice": "Choice",
+        "kind_given": "Given",
+        "kind_refused": "Refused",
+        "kind_withdrawn": "Withdrawn",
+        "kind_changed": "Changed",
+        "kind_gpc": "GPC signal",
+        "back_to_shop": "Back to the shop",
+        "privacy_policy": "Privacy policy",
+        "us_choices": "Your Privacy Choices",
     },
     "ar": {
         "title": "خصوصيتك",
@@ -82,6 +96,20 @@ UI: Final[dict[str, dict[str, str]]] = {
         "saved": "تم حفظ اختياراتك.",
         "on": "مفعّل",
         "off": "معطّل",
+        "gpc_kept": (
+            "بقي مرفوضًا لأن متصفحك يرسل إشارة التحكم العالمي في الخصوصية (GPC): "
+            "{purposes}. للسماح به رغم ذلك، حدّده مع مربع التأكيد."
+        ),
+        "kept_by_gpc": "بقي مرفوضًا بسبب GPC",
+        "choice": "الاختيار",
+        "kind_given": "موافقة",
+        "kind_refused": "رفض",
+        "kind_withdrawn": "سحب الموافقة",
+        "kind_changed": "تغيير",
+        "kind_gpc": "إشارة GPC",
+        "back_to_shop": "العودة إلى المتجر",
+        "privacy_policy": "سياسة الخصوصية",
+        "us_choices": "خيارات الخصوصية الخاصة بك",
     },
     "th": {
         "title": "ความเป็นส่วนตัวของคุณ",
@@ -119,5 +147,19 @@ UI: Final[dict[str, dict[str, str]]] = {
         "saved": "บันทึกตัวเลือกของคุณแล้ว",
         "on": "เปิด",
         "off": "ปิด",
+        "gpc_kept": (
+            "ยังคงปฏิเสธไว้เพราะเบราว์เซอร์ของคุณส่งสัญญาณ Global Privacy Control (GPC): "
+            "{purposes} หากต้องการอนุญาต ให้เลือกพร้อมกับช่องยืนยัน"
+        ),
+        "kept_by_gpc": "ยังคงปฏิเสธเพราะ GPC",
+        "choice": "การเลือก",
+        "kind_given": "ให้ความยินยอม",
+        "kind_refused": "ปฏิเสธ",
+        "kind_withdrawn": "ถอนความยินยอม",
+        "kind_changed": "เปลี่ยนแปลง",
+        "kind_gpc": "สัญญาณ GPC",
+        "back_to_shop": "กลับไปที่ร้านค้า",
+        "privacy_policy": "นโยบายความเป็นส่วนตัว",
+        "us_choices": "ตัวเลือกความเป็นส่วนตัวของคุณ",
     },
 }

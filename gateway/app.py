@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from audit.log import AuditError, AuditLog, AuditUnavailable
 from audit.requests_store import RequestsStore
+from consent.choice_kind import choice_kind
 from consent.state import ConsentRecord
 from consent.store import ConsentStore
 from gateway.audit_commands import build_audit_log
@@ -49,6 +50,7 @@ from personalization_rules.profile_store import ProfileStore
 from personalization_rules.weather import provider_from_settings
 from policies.loader import LoadedConfig, load_config
 from policies.models import GeoSettings
+from policies.purposes import gpc_purposes
 from storage.store import Store, open_store
 
 log = logging.getLogger("consentgate")
@@ -293,7 +295,7 @@ class Gateway:
             "denied": sorted(record.denied),
             "gpc": record.gpc,
         }
-        action = consent_action(previous, record)
+        action = consent_action(previous, record, gpc_purposes(self.loaded.config))
         if self.audit is None:
             raise AuditError("audit log unavailable")
         # GDPR Art. 7(1): the choice and its proof are on record before we confirm it.
@@ -382,16 +384,12 @@ class Gateway:
         return JSONResponse(body, status_code=200 if ready else 503)
 
 
-def consent_action(previous: ConsentRecord | None, record: ConsentRecord) -> str:
-    """The audit action of a consent record: gpc, given, withdrawn or changed."""
-    if record.method == "gpc":
-        return "consent.gpc"
-    before = previous.granted if previous is not None else frozenset()
-    if record.granted > before or (not before and record.granted):
-        return "consent.given"
-    if record.granted < before or not record.granted:
-        return "consent.withdrawn"
-    return "consent.changed"
+def consent_action(
+    previous: ConsentRecord | None, record: ConsentRecord, gpc_refused: frozenset[str]
+) -> str:
+    """The audit action of a consent record: `consent.` + its kind (`consent.choice_kind`):
+    gpc, given, refused, withdrawn or changed."""
+    return f"consent.{choice_kind(previous, record, gpc_refused)}"
 
 
 def open_geo(settings: GeoSettings) -> GeoReader | None:

@@ -1,102 +1,77 @@
 """The data-subject bundle as a page people can read, and the erasure confirmation pages.
 
 Pure rendering (Jinja2, autoescaped: every value in a bundle came from a visitor or a shop
-and is escaped). The HTML holds the same content as the JSON: consents, profile,
-decisions, events and the audit entries with their proofs (hashes shortened for reading,
-the full proof is in the JSON download).
+and is escaped); the bundle page is `templates/my_data.html`. Every part is readable sections,
+not raw JSON: the profile as nested definition lists, consents, decisions, events and audit
+entries as tables that turn into one card per row on a phone. The HTML holds the same content
+as the JSON (hashes shortened for reading, the full proofs are in the JSON download).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, PackageLoader
 
-_ENV = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
-_ENV.filters["pretty"] = lambda v: json.dumps(v, ensure_ascii=False, indent=2, sort_keys=True)
+# Field names a customer reads instead of the JSON keys (the JSON download keeps the keys).
+_LABELS = {
+    "visitor_type": "Visitor type",
+    "engaged_categories": "Categories you engaged with",
+    "engaged_skus": "Products you engaged with",
+    "facts": "Facts recorded",
+    "experiments": "Experiments (variant shown)",
+    "frequency": "How often capped content was shown",
+    "sku": "product",
+    "order_value": "order value",
+}
+
+_ENV = Environment(
+    loader=PackageLoader("gateway", "templates"),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+# An event's fields besides its time and type (those have their own columns).
+_ENV.filters["details"] = lambda e: {k: v for k, v in e.items() if k not in ("ts", "type")}
 _ENV.filters["short"] = lambda v: (str(v)[:16] + "…") if v and len(str(v)) > 16 else v
+_ENV.filters["label"] = lambda key: _LABELS.get(str(key), str(key).replace("_", " "))
 
+
+# Mobile first: nothing may be wider than the screen (WCAG 2.2 §1.4.10 Reflow: no horizontal
+# scrolling at 320 CSS px). Long values (hashes, SKUs) wrap anywhere; on a narrow screen each
+# table row becomes a card whose cells carry their column name (`data-label`).
 _STYLE = """
-body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
-color:#1b1b1b}
+*,*::before,*::after{box-sizing:border-box}
+body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:1.5rem auto;padding:0 1rem;
+color:#1b1b1b;overflow-wrap:anywhere}
+h1{font-size:1.6rem;margin:.5rem 0}h2{font-size:1.25rem;margin:2rem 0 .5rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}
+caption{text-align:left;font-size:.9rem;color:#444;padding:.25rem 0}
 th,td{border:1px solid #bbb;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:#f0f0f0}code,pre{font-size:.85rem}pre{white-space:pre-wrap;background:#f7f7f7;
-padding:.5rem}
+th{background:#f0f0f0}code{font-size:.85rem}
+dl{margin:0;display:grid;grid-template-columns:minmax(6rem,max-content) minmax(0,1fr);
+gap:.2rem .9rem}
+dt{font-weight:600;color:#333}dd{margin:0;min-width:0}
+dd dl{border-left:3px solid #ddd;padding-left:.6rem}
+.cg-profile{border:1px solid #bbb;border-radius:.4rem;padding:.75rem 1rem}
+ol.cg-items{margin:0;padding-left:1.2rem}ol.cg-items>li{margin-bottom:.4rem}
+.cg-tags{display:flex;flex-wrap:wrap;gap:.3rem;margin:0;padding:0;list-style:none}
+.cg-tags li{background:#eef2f7;border-radius:999px;padding:0 .55rem;font-size:.92rem}
 a:focus,button:focus{outline:3px solid #1a5fb4;outline-offset:2px}
 button{font:inherit;padding:.4rem 1rem}
+@media (max-width:40rem){
+table.cg-cards,table.cg-cards caption,table.cg-cards tbody,table.cg-cards tr,table.cg-cards td{
+display:block;width:100%}
+table.cg-cards thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+table.cg-cards tr{border:1px solid #bbb;border-radius:.4rem;margin-bottom:.75rem;padding:.25rem 0}
+table.cg-cards td{border:0;display:grid;grid-template-columns:7.5rem minmax(0,1fr);gap:.5rem}
+table.cg-cards td::before{content:attr(data-label);font-weight:600;color:#333}
+dl{grid-template-columns:minmax(0,1fr)}dd{margin-bottom:.3rem}
+}
 """
 
-_BUNDLE = _ENV.from_string(
-    """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Your data ({{ b.subject_ref }})</title><style>{{ style }}</style></head>
-<body><main>
-<h1>Your data</h1>
-<p>Reference <strong>{{ b.subject_ref }}</strong>, generated {{ b.generated_at }}.
-<a href="{{ json_url }}">Download as JSON</a>{% if delete_url %} ·
-<a href="{{ delete_url }}">Erase my data</a>{% endif %}</p>
-
-<h2>Consent choices</h2>
-{% if b.consents %}
-<table><caption>Every choice, oldest first, with the policy text it was given on</caption>
-<tr><th scope="col">Time</th><th scope="col">Granted</th><th scope="col">Refused</th>
-<th scope="col">How</th><th scope="col">Regime</th><th scope="col">Policy</th>
-<th scope="col">Text hash</th></tr>
-{% for c in b.consents %}
-<tr><td>{{ c.time }}</td><td>{{ c.granted|join(", ") or "—" }}</td>
-<td>{{ c.denied|join(", ") or "—" }}</td><td>{{ c.method }}{% if c.gpc %} (GPC){% endif %}</td>
-<td>{{ c.regime }}</td><td>{{ c.policy_version }} ({{ c.language }})</td>
-<td><code title="{{ c.text_hash }}">{{ c.text_hash|short }}</code></td></tr>
-{% endfor %}
-</table>
-{% else %}<p>No consent choices are stored.</p>{% endif %}
-
-<h2>What personalization knows</h2>
-{% if b.profile %}<pre>{{ b.profile|pretty }}</pre>{% else %}<p>No profile.</p>{% endif %}
-
-<h2>Decisions</h2>
-{% if b.decisions %}
-<table><tr><th scope="col">Rule</th><th scope="col">Purposes relied on</th>
-<th scope="col">First</th><th scope="col">Last</th><th scope="col">Times</th></tr>
-{% for d in b.decisions %}
-<tr><td>{{ d.rule }}</td><td>{{ d.purposes|join(", ") }}</td><td>{{ d.first }}</td>
-<td>{{ d.last }}</td><td>{{ d.count }}</td></tr>
-{% endfor %}
-</table>
-{% else %}<p>No decisions used your data.</p>{% endif %}
-
-<h2>Events</h2>
-{% if b.events %}
-<table><tr><th scope="col">Time</th><th scope="col">Event</th><th scope="col">Details</th></tr>
-{% for e in b.events %}
-<tr><td>{{ e.ts }}</td><td>{{ e.type }}</td>
-<td>{% for k, v in e.items() if k not in ("ts", "type") %}{{ k }}: {{ v }}
-{%- if not loop.last %}, {% endif %}{% endfor %}</td></tr>
-{% endfor %}
-</table>
-{% else %}<p>No events.</p>{% endif %}
-
-<h2>Audit log entries about you</h2>
-{% if b.audit %}
-<p>Each entry is included in the signed log; its inclusion proof is in the JSON download.</p>
-<table><tr><th scope="col">#</th><th scope="col">Time</th><th scope="col">Action</th>
-<th scope="col">By</th><th scope="col">Details</th><th scope="col">Proof</th></tr>
-{% for a in b.audit %}
-<tr><td>{{ a.seq }}</td><td>{{ a.ts }}</td><td>{{ a.action }}</td><td>{{ a.actor }}</td>
-<td>{% if a.data %}<pre>{{ a.data|pretty }}</pre>{% else %}{{ a.data_status }}{% endif %}</td>
-<td>{% if a.proof %}leaf {{ a.proof.leaf_index }} of {{ a.proof.tree_size }},
-root <code title="{{ a.proof.root }}">{{ a.proof.root|short }}</code>
-{%- else %}{{ a.proof_status }}{% endif %}</td></tr>
-{% endfor %}
-</table>
-{% else %}<p>No audit entries.</p>{% endif %}
-</main></body></html>
-"""
-)
+_BUNDLE = _ENV.get_template("my_data.html")
 
 _CONFIRM = _ENV.from_string(
     """<!doctype html>

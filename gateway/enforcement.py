@@ -3,7 +3,8 @@
 For each proxied request: the upstream learns the visitor's consent state (a header, so the
 shop can respect it too); the response loses `Set-Cookie`s of ungranted purposes and gains
 the visitor cookie when one was just created; HTML runs through prior blocking, Google Consent
-Mode, the banner (only when a choice is owed) and slot filling. A rewritten page depends on
+Mode, the banner (only when a choice is owed), the "Your Privacy Choices" link (visitors who
+may opt out of sale/sharing) and slot filling. A rewritten page depends on
 who asked, so it is `Cache-Control: private` with `Vary: Cookie`.
 """
 
@@ -14,10 +15,12 @@ import hmac
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from starlette.types import Scope
 
 from consent.banner import BannerView, PurposeView, render_banner
+from consent.choices_link import render_choices_link
 from consent.cookies import CookieFilter
 from consent.state import ConsentState
 from gateway.console.auth import without_console_cookies
@@ -27,6 +30,7 @@ from gateway.personalization import Personalization, Prepared
 from gateway.preview_links import HEADER as PREVIEW_HEADER
 from gateway.preview_links import PreviewLinks, PreviewStatus
 from gateway.stages.banner import BannerInjection
+from gateway.stages.choices_link import ChoicesLink
 from gateway.stages.consent_mode import (
     ConsentMode,
     consent_mode_defaults,
@@ -36,11 +40,13 @@ from gateway.stages.consent_mode import (
 from gateway.stages.prior_blocking import PriorBlocking
 from gateway.visitor import Visitor, VisitorResolver
 from policies.models import Config
-from policies.purposes import HostIndex
+from policies.purposes import HostIndex, gpc_purposes
 
 log = logging.getLogger("consentgate.enforcement")
 
 Field = tuple[bytes, bytes]
+# A return path longer than this is left off the choices link (privacy_api.MAX_RETURN_TO).
+MAX_RETURN_PATH = 2048
 
 
 def consent_header_value(state: ConsentState, gpc: bool) -> str:
@@ -174,6 +180,8 @@ class ConsentExchange:
             stages.append(PriorBlocking(visitor.state.purposes, owner.hosts))
         if visitor.state.choice_owed:
             stages.append(BannerInjection(owner.banner_html(visitor, self.scope)))
+        if visitor.regime in owner.choices_link_regimes:
+            stages.append(ChoicesLink(owner.choices_link_html(visitor, self.scope)))
         personalization = owner.personalization
         if personalization is not None and personalization.active:
             try:
@@ -211,6 +219,7 @@ class Enforcement:
         self.consent_mode_defaults = (
             consent_mode_defaults(config) if config.consent_mode.enabled else None
         )
+        self.choices_link_regimes = choices_link_regimes(config)
         # One snippet per distinct update (a handful of consent states), built once.
         self._consent_mode_snippets: dict[tuple[tuple[str, str], ...], str] = {}
 
@@ -243,6 +252,16 @@ class Enforcement:
         return_to = scope["path"] + ("?" + query if query else "")
         return render_banner(self.banner_view(visitor, return_to))
 
+    def choices_link_html(self, visitor: Visitor, scope: Scope) -> str:
+        """The "Your Privacy Choices" link for this page: to the preference center, which
+        links back here."""
+        query = scope.get("query_string", b"").decode("latin-1")
+        here = scope["path"] + ("?" + query if query else "")
+        href = f"{self.prefix}/preferences"
+        if here != "/" and len(here) <= MAX_RETURN_PATH:
+            href += "?return_to=" + quote(here, safe="/")
+        return render_choices_link(visitor.language, href)
+
     async def __call__(self, scope: Scope, peer: str, view: View) -> ConsentExchange:
         """The exchange for one request; never raises (fails closed on any error)."""
         try:
@@ -258,6 +277,21 @@ class Enforcement:
             # the page streams; non-page requests (images, JSON) skip it.
             prepared = await self.personalization.prepare(visitor, grant)
         return ConsentExchange(self, visitor, scope, prepared, preview)
+
+
+def choices_link_regimes(config: Config) -> frozenset[str]:
+    """Regimes whose visitors get the "Your Privacy Choices" link (`consent.us_choices_link:
+    auto`): those where a purpose GPC opts out of (sale/sharing) is opt_out, i.e. on until
+    refused, so the visitor needs a way to refuse it on every page (Cal. Civ. Code
+    §1798.135(a)). Under opt_in the banner already asks before anything is on."""
+    if config.consent.us_choices_link == "off":
+        return frozenset()
+    sale = gpc_purposes(config)
+    return frozenset(
+        regime
+        for regime in config.regimes
+        if any(p.id in sale and p.mechanism_in(regime) == "opt_out" for p in config.purposes)
+    )
 
 
 def _wants_html(scope: Scope) -> bool:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from audit.log import AuditError, SubjectErased
 from consent.banner import HistoryRow, PreferencesView, render_preferences, text_hash
+from consent.choice_kind import choice_kind, held_by_gpc
 from consent.state import (
     ConsentRecord,
     Method,
@@ -78,6 +79,15 @@ def safe_return_to(value: str | None) -> str:
     ):
         return "/"
     return value
+
+
+def shop_return(value: str | None, prefix: str) -> str:
+    """Where "Back to the shop" goes: a same-origin storefront path, else "/" (a path under
+    the gateway's own prefix is no page of the shop)."""
+    path = safe_return_to(value)
+    if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] in "/?#"):
+        return "/"
+    return path
 
 
 class PrivacyApi:
@@ -206,6 +216,7 @@ class PrivacyApi:
             "method": "api",
             "confirm": confirm,
             "return_to": None,
+            "back": "/",
             "token": request.headers.get("x-csrf-token"),
             "language": visitor.language,
         }
@@ -246,6 +257,7 @@ class PrivacyApi:
             "method": method if method in _FORM_METHODS else "banner",
             "confirm": one("confirm_gpc_override") == "1",
             "return_to": safe_return_to(one("return_to")),
+            "back": shop_return(one("back"), self.prefix),
             "token": one("csrf"),
             "language": language if language in ("en", "ar", "th") else visitor.language,
         }
@@ -325,6 +337,9 @@ class PrivacyApi:
             target = parsed["return_to"]
             if method == "preferences":
                 target = f"{self.prefix}/preferences?saved=1"
+                if parsed["back"] != "/":
+                    # Keeps "Back to the shop" pointing where the visitor came from.
+                    target += "&return_to=" + quote(parsed["back"], safe="/")
             # 303: the browser follows with a GET (RFC 9110 §15.4.4).
             return self._with_cookie(RedirectResponse(target, status_code=303), visitor)
         body: dict[str, object] = visitor.state.to_json()
@@ -343,27 +358,61 @@ class PrivacyApi:
         history: list[ConsentRecord] = []
         if visitor.subject is not None and self.resolver.consent is not None:
             history = await self.resolver.consent.history(visitor.subject.id)
+        purposes = purpose_views(self.config, visitor.state, visitor.language)
+        names = {p.id: p.name for p in purposes}
+        refused_by_gpc = gpc_purposes(self.config)
+        # What the visitor allowed but GPC keeps off right now: the page must say so rather
+        # than report the choice as saved as made (11 CCR §7025(c)(3): GPC wins unconfirmed).
+        held_now = (
+            held_by_gpc(visitor.latest, refused_by_gpc)
+            if visitor.latest is not None and visitor.gpc
+            else frozenset()
+        )
+        held_now = frozenset(pid for pid in held_now if not visitor.state.purposes.get(pid))
         view = PreferencesView(
             language=visitor.language,
             regime=visitor.regime,
             policy_version=self.config.policy.version,
-            purposes=purpose_views(self.config, visitor.state, visitor.language),
-            history=[
-                HistoryRow(
-                    ts=r.ts.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-                    method=r.method,
-                    granted=sorted(r.granted),
-                    denied=sorted(r.denied),
-                )
-                for r in reversed(history)
-            ],
+            purposes=purposes,
+            history=history_rows(history, refused_by_gpc, names),
             subject_ref=visitor.subject.ref if visitor.subject else None,
             gpc_honored=visitor.state.gpc_honored,
             prefix=self.prefix,
             csrf=self.enforcement.csrf.mint(visitor.visitor_id, datetime.now(UTC)),
             saved=request.query_params.get("saved") == "1",
+            held_by_gpc=[names[pid] for pid in names if pid in held_now],
+            back_url=shop_return(request.query_params.get("return_to"), self.prefix),
+            policy_url=self.config.policy.privacy_policy_url,
         )
         return self._with_cookie(HTMLResponse(render_preferences(view)), visitor)
+
+
+def history_rows(
+    history: list[ConsentRecord], refused_by_gpc: frozenset[str], names: Mapping[str, str]
+) -> list[HistoryRow]:
+    """The records, newest first, as the customer reads them: what each choice was (given,
+    refused, withdrawn...), what took effect, and what GPC kept refused although ticked."""
+
+    def named(ids: frozenset[str]) -> list[str]:
+        return [name for pid, name in names.items() if pid in ids] + sorted(ids - names.keys())
+
+    rows: list[HistoryRow] = []
+    previous: ConsentRecord | None = None
+    for r in history:
+        held = held_by_gpc(r, refused_by_gpc)
+        rows.append(
+            HistoryRow(
+                ts=r.ts.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                method=r.method,
+                granted=named(r.granted - held),
+                denied=named(r.denied),
+                kind=choice_kind(previous, r, refused_by_gpc),
+                held=named(held),
+            )
+        )
+        previous = r
+    rows.reverse()
+    return rows
 
 
 def _in_language(visitor: Visitor, language: str) -> Visitor:

@@ -215,6 +215,33 @@ class PolicySettings(Section):
     gpc_data_uses: list[DataUseKey] = Field(
         default_factory=lambda: ["marketing.advertising", "third_party_sharing"]
     )
+    # The shop's privacy policy, linked from the preference center (GDPR Art. 13, CCPA
+    # §1798.130(a)(5)): an absolute http(s) URL or a same-site path such as /privacy.
+    privacy_policy_url: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+
+    @field_validator("privacy_policy_url")
+    @classmethod
+    def _policy_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_link(value)
+        return value
+
+
+def check_link(value: str) -> None:
+    """A link customers may be sent to: an absolute http(s) URL with a host, or a same-site
+    path. Anything else (javascript:, data:, a protocol-relative //host, a backslash that
+    browsers read as a slash, control characters) raises ValueError."""
+    if any(c in "\\ " or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("must not contain spaces, backslashes or control characters")
+    if value.startswith("/"):
+        if value.startswith("//"):
+            raise ValueError("a same-site path starts with one '/', not '//' (another host)")
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host, or a path like /privacy")
+    if parts.username or parts.password:
+        raise ValueError("must not carry credentials")
 
 
 class RegimeSettings(Section):
@@ -458,6 +485,11 @@ class ConsentSettings(Section):
     # `POST /_privacy/consent` per client network and minute (token bucket, gateway.rate_limit);
     # a person choosing needs a handful, a script flooding the consent log gets 429.
     rate_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 30
+    # Cal. Civ. Code §1798.135(a) and 11 CCR §7015: a "Your Privacy Choices" link with the
+    # opt-out icon on every page. `auto` injects a small fixed link into proxied pages for
+    # visitors who may opt out of sale/sharing (a purpose covering `policy.gpc_data_uses` is
+    # opt_out in their regime, e.g. us-optout); `off` when the shop shows its own.
+    us_choices_link: Literal["auto", "off"] = "auto"
 
 
 class AuditSettings(Section):

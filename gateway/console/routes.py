@@ -52,7 +52,12 @@ from gateway.console.auth import (
     check_csrf,
     csrf_token,
 )
-from gateway.console.consent_stats import day_range, load_choices, opt_in_rates
+from gateway.console.consent_stats import (
+    choice_counts,
+    day_range,
+    load_choices,
+    opt_in_rates,
+)
 from gateway.console.lockout import RateLimiter
 from gateway.console.login import Authenticator
 from gateway.console.pages import (
@@ -76,6 +81,7 @@ from gateway.download_links import DownloadLinks
 from gateway.forwarded import TrustedProxies
 from gateway.forwarded import resolve as resolve_view
 from policies.models import Config
+from policies.purposes import gpc_purposes
 from storage.store import Store
 
 log = logging.getLogger("consentgate.console")
@@ -498,7 +504,9 @@ class ConsoleApi:
         last = self.clock().date()
         span = day_range(last, days)
         since = datetime.combine(span[0], datetime.min.time(), UTC)
-        series = opt_in_rates(await load_choices(store, since), span[0], last)
+        choices = await load_choices(store, since, gpc_purposes(self.config))
+        series = opt_in_rates(choices, span[0], last)
+        kinds = choice_counts(choices, span[0], last)
         notice_only = {
             (regime, p.id)
             for p in self.config.purposes
@@ -531,6 +539,7 @@ class ConsoleApi:
             ctx.session,
             page="stats",
             charts=charts,
+            kinds=kinds,
             days=days,
             day_choices=DAY_CHOICES,
             first=span[0],
@@ -551,7 +560,9 @@ class ConsoleApi:
         if subject is not None:
             queue = self._requests()
             requests = await queue.list_requests(include_completed=True) if queue else []
-            events = await timeline(store, self.config.audit.chain, subject, requests)
+            events = await timeline(
+                store, self.config.audit.chain, subject, requests, gpc_purposes(self.config)
+            )
         if subject is None or (subject.ref is None and not events):
             return render(self.base, "subject.html", 404, ctx.session, **values)
         # Accountability (GDPR Art. 5(2)): who looked at whose history is itself on record.

@@ -2,12 +2,15 @@
 order, looked up by the customer's `subject_ref` (or the raw subject id of an audit entry).
 
 A read-only I/O shell over `consent.store` and `audit.store` tables. Audit `data` stays
-sealed: the timeline names what happened and who did it, not the sealed details.
+sealed: the timeline names what happened and who did it, not the sealed details. A consent
+line is named by `consent.choice_kind` from the records themselves (given, refused,
+withdrawn, changed, gpc); an audit entry keeps the action it was written with (the chain is
+immutable, so a first refusal audited as `consent.withdrawn` before `refused` existed reads
+as written there, and the consent line next to it says what it was).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +18,9 @@ from datetime import UTC, datetime
 from sqlalchemy import or_, select
 
 from audit.subject_crypto import is_subject_id
-from consent.store import cg_consent_records, cg_subjects
+from consent.choice_kind import choice_kind, held_by_gpc
+from consent.state import ConsentRecord
+from consent.store import cg_consent_records, cg_subjects, record_of
 from gateway.console import audit_view
 from gateway.console.request_queue import QueuedRequest
 from storage.store import Store
@@ -46,12 +51,24 @@ def rfc3339(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _names(text: str) -> str:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return "?"
-    return ", ".join(str(v) for v in value) if isinstance(value, list) and value else "none"
+def consent_event(
+    previous: ConsentRecord | None, record: ConsentRecord, gpc_refused: frozenset[str]
+) -> Event:
+    """One consent record as a timeline line, e.g. `consent refused via banner`."""
+    kind = choice_kind(previous, record, gpc_refused)
+    held = held_by_gpc(record, gpc_refused)
+    gpc = " (GPC)" if record.gpc else ""
+    kept = f"; kept refused by GPC {_listed(held)}" if held else ""
+    return Event(
+        rfc3339(record.ts),
+        f"consent {kind} via {record.method}",
+        f"under {record.regime}, policy {record.policy_version}{gpc}: "
+        f"granted {_listed(record.granted - held)}; denied {_listed(record.denied)}{kept}",
+    )
+
+
+def _listed(ids: frozenset[str]) -> str:
+    return ", ".join(sorted(ids)) or "none"
 
 
 async def find_subject(store: Store, ref: str) -> SubjectIds | None:
@@ -71,28 +88,27 @@ async def find_subject(store: Store, ref: str) -> SubjectIds | None:
 
 
 async def timeline(
-    store: Store, chain: str, subject: SubjectIds, requests: Sequence[QueuedRequest] = ()
+    store: Store,
+    chain: str,
+    subject: SubjectIds,
+    requests: Sequence[QueuedRequest] = (),
+    gpc_refused: frozenset[str] = frozenset(),
 ) -> list[Event]:
-    """Every event of `subject`, oldest first; `requests` are filtered by its reference."""
+    """Every event of `subject`, oldest first; `requests` are filtered by its reference;
+    `gpc_refused` (`policies.purposes.gpc_purposes`) names grants a GPC signal can hold back."""
     events: list[Event] = []
-    t = cg_consent_records.c
     async with store.engine.connect() as conn:
         rows = await conn.execute(
-            select(t.ts, t.method, t.regime, t.granted, t.denied, t.gpc, t.policy_version)
-            .where(t.subject_id == subject.id)
-            .order_by(t.id)
+            select(cg_consent_records)
+            .where(cg_consent_records.c.subject_id == subject.id)
+            .order_by(cg_consent_records.c.id)
             .limit(LIMIT)
         )
-        for r in rows:
-            gpc = " (GPC)" if r.gpc else ""
-            events.append(
-                Event(
-                    rfc3339(r.ts),
-                    f"consent via {r.method}",
-                    f"under {r.regime}, policy {r.policy_version}{gpc}: "
-                    f"granted {_names(r.granted)}; denied {_names(r.denied)}",
-                )
-            )
+        previous: ConsentRecord | None = None
+        for row in rows:
+            record = record_of(row)
+            events.append(consent_event(previous, record, gpc_refused))
+            previous = record
     query = audit_view.AuditQuery(subject=subject.id)
     page = await audit_view.page(store, chain, query, None, LIMIT)
     for entry in page.rows:

@@ -158,6 +158,10 @@ class Shop:
             headers={"Cache-Control": "public, max-age=86400"},
         )
 
+    async def privacy(self, request: Request) -> Response:
+        """The shop's privacy policy (linked by `policy.privacy_policy_url`)."""
+        return self.page(request, "privacy.html")
+
     async def cart(self, request: Request) -> Response:
         """The cart with its lines and total."""
         lines, total = self._cart_lines(self.cart_of(request))
@@ -234,6 +238,7 @@ def create_app(catalog: Catalog | None = None) -> Starlette:
         Route("/cart/add", shop.cart_add, methods=["POST"]),
         Route("/cart/remove", shop.cart_remove, methods=["POST"]),
         Route("/checkout", shop.checkout, methods=["GET", "POST"]),
+        Route("/privacy", shop.privacy),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     return Starlette(

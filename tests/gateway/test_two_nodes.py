@@ -129,9 +129,9 @@ def test_a_choice_on_one_node_is_honoured_by_the_other(cluster: Nodes, figures: 
     ]
     consent = [e["action"] for e in entries if e["action"].startswith("consent.")]
     # Each confirmed choice is in the log exactly once, whichever node took it.
-    # (a refusal with nothing granted is recorded as withdrawn; a widening as given)
+    # (a first refusal, granting nothing, is `refused`; a widening is `given`)
     assert consent == [
-        "consent.withdrawn", "consent.given", "consent.given", "consent.withdrawn"
+        "consent.refused", "consent.given", "consent.given", "consent.withdrawn"
     ]  # fmt: skip
     _cli(cluster.config, "audit", "verify")
 

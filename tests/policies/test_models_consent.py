@@ -169,3 +169,46 @@ def test_cross_check_errors_point_at_the_exact_place() -> None:
     with pytest.raises(ValidationError) as info:
         Config.model_validate(raw(regimes=regimes))
     assert [e["loc"] for e in info.value.errors()] == [("regimes", "uk", "countries", 1)]
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("/privacy", True),
+        ("/legal/privacy?lang=en#cookies", True),
+        ("https://shop.example/privacy", True),
+        ("http://shop.example:8080/privacy", True),
+        ("javascript:alert(1)", False),
+        ("data:text/html,x", False),
+        ("//evil.example/privacy", False),  # protocol-relative: another host
+        ("/\\evil.example", False),  # browsers read the backslash as a slash
+        ("https:///privacy", False),  # no host
+        ("https://user:pw@shop.example/", False),
+        ("ftp://shop.example/privacy", False),
+        ("privacy", False),  # relative to what?
+        ("/priv acy", False),
+        ("/privacy\r\nX-Injected: 1", False),
+        ("", False),
+        ("/" + "a" * 2048, False),
+    ],
+)
+def test_privacy_policy_url_is_http_or_a_same_site_path(url: str, ok: bool) -> None:
+    data = raw()
+    data.setdefault("policy", {})["privacy_policy_url"] = url
+    if ok:
+        assert Config.model_validate(data).policy.privacy_policy_url == url
+    else:
+        with pytest.raises(ValidationError, match="privacy_policy_url"):
+            Config.model_validate(data)
+
+
+@pytest.mark.parametrize(("value", "ok"), [("auto", True), ("off", True), ("on", False)])
+def test_us_choices_link_is_auto_or_off(value: str, ok: bool) -> None:
+    data = raw()
+    data.setdefault("consent", {})["us_choices_link"] = value
+    if ok:
+        assert Config.model_validate(data).consent.us_choices_link == value
+    else:
+        with pytest.raises(ValidationError, match="us_choices_link"):
+            Config.model_validate(data)
+    assert Config.model_validate(raw()).consent.us_choices_link == "auto"

@@ -61,3 +61,22 @@ def test_days_are_utc() -> None:
 
 def test_day_range() -> None:
     assert day_range(D1, 3) == [D1 - timedelta(days=2), D1 - timedelta(days=1), D1]
+
+
+def test_choices_are_counted_by_kind_per_regime() -> None:
+    from dataclasses import replace
+
+    from gateway.console.consent_stats import KindCount, choice_counts
+
+    choices = [
+        replace(choice("s1", 9, "gdpr", set(), {"analytics"}), kind="refused"),
+        replace(choice("s1", 10, "gdpr", {"analytics"}, set()), kind="given"),
+        replace(choice("s1", 11, "gdpr", set(), {"analytics"}), kind="withdrawn"),
+        replace(
+            choice("s2", 11, "us-optout", set(), {"marketing"}, D1 - timedelta(1)), kind="withdrawn"
+        ),  # fmt: skip
+        replace(choice("s3", 12, "us-optout", set(), {"marketing"}), kind="gpc"),
+    ]
+    assert choice_counts(choices, D1, D1) == [
+        KindCount("gdpr", (("given", 1), ("refused", 1), ("withdrawn", 1), ("changed", 0))),
+    ]  # us-optout: one choice out of the period, one a GPC signal (no explicit choice)

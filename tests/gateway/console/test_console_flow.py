@@ -257,6 +257,9 @@ def test_stats_chart_shows_opt_in_rates(seeded: World) -> None:
         cells = re.findall(r"<tr><td>(\w+)</td><td>[\d-]+</td><td>(\d+)</td><td>(\d+)</td>"
                            r"<td>(\d+) %</td></tr>", page.text)  # fmt: skip
         assert sorted(cells) == [("analytics", "1", "2", "50"), ("marketing", "0", "2", "0")]
+        # One subject granted analytics, the other granted nothing: a refusal, not a withdrawal.
+        kinds = dict(re.findall(r'<td data-kind="(\w+)">(\d+)</td>', page.text))
+        assert kinds == {"given": "1", "refused": "1", "withdrawn": "0", "changed": "0"}
         # Subjects never appear on the statistics page.
         assert SUBJECT_A not in page.text and "ref-alpha" not in page.text
 
@@ -267,7 +270,7 @@ def test_subject_timeline_by_reference_is_audited(seeded: World) -> None:
         page = http.get(f"{BASE}/subjects", params={"ref": "ref-alpha"})
         assert page.status_code == 200
         items = re.findall(r"<li><time[^>]*>[^<]*</time> <strong>([^<]+)</strong>", page.text)
-        assert items.count("consent.given") >= 1 and "consent via banner" in items
+        assert items.count("consent.given") >= 1 and "consent given via banner" in items
         assert "granted analytics; denied marketing" in page.text
         unknown = http.get(f"{BASE}/subjects", params={"ref": "no-such-ref"})
         assert unknown.status_code == 404
