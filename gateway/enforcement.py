@@ -33,6 +33,7 @@ from gateway.stages.consent_mode import (
     consent_mode_settings,
     snippet,
 )
+from gateway.stages.embed_placeholders import EmbedPlaceholders
 from gateway.stages.prior_blocking import PriorBlocking
 from gateway.visitor import Visitor, VisitorResolver
 from policies.models import Config
@@ -172,6 +173,11 @@ class ConsentExchange:
         if owner.config.purposes:
             # Without purposes nothing is consent-gated (and the page streams untouched).
             stages.append(PriorBlocking(visitor.state.purposes, owner.hosts))
+            # Right after prior blocking: it sees the frames as they will reach the browser.
+            names = owner.purpose_names(visitor.language)
+            stages.append(
+                EmbedPlaceholders(visitor.state.purposes, names, visitor.language, owner.prefix)
+            )
         if visitor.state.choice_owed:
             stages.append(BannerInjection(owner.banner_html(visitor, self.scope)))
         personalization = owner.personalization
@@ -211,8 +217,19 @@ class Enforcement:
         self.consent_mode_defaults = (
             consent_mode_defaults(config) if config.consent_mode.enabled else None
         )
+        # Per banner language (a handful), built on first use.
+        self._purpose_names: dict[str, dict[str, str]] = {}
         # One snippet per distinct update (a handful of consent states), built once.
         self._consent_mode_snippets: dict[tuple[tuple[str, str], ...], str] = {}
+
+    def purpose_names(self, language: str) -> Mapping[str, str]:
+        """Purpose id → its name in `language` (as the banner shows it)."""
+        names = self._purpose_names.get(language)
+        if names is None:
+            purposes = self.config.purposes
+            names = {p.id: getattr(p.names, language, p.names.en) for p in purposes}
+            self._purpose_names[language] = names
+        return names
 
     def consent_mode_snippet(self, update: Mapping[str, str]) -> str:
         """The Consent Mode `<script>` for a visitor whose state gives `update`."""
@@ -235,6 +252,7 @@ class Enforcement:
             action=f"{self.prefix}/consent",
             return_to=return_to,
             csrf=self.csrf.mint(visitor.visitor_id, datetime.now(UTC)),
+            preferences=f"{self.prefix}/preferences",
         )
 
     def banner_html(self, visitor: Visitor, scope: Scope) -> str:

@@ -1,5 +1,6 @@
 """Consent enforcement stages of the HTML pipeline, one concept per module.
 
-In page order: `prior_blocking.PriorBlocking` (always), `consent_mode.ConsentMode` (when
-enabled), `banner.BannerInjection` (when a choice is owed), then personalization.
+In page order: `consent_mode.ConsentMode` (when enabled), `prior_blocking.PriorBlocking` and
+`embed_placeholders.EmbedPlaceholders` (when purposes are configured), `banner.BannerInjection`
+(when a choice is owed), then personalization.
 """

@@ -89,7 +89,10 @@ def test_preferences_arabic_rtl() -> None:
 def test_each_visitor_gets_their_own_token_in_the_same_banner() -> None:
     """The banner is rendered once per page and state; only the CSRF token differs, and it
     comes out exactly as a full render would put it (escaped)."""
-    from consent.banner import _BANNER, UI, direction
+    from markupsafe import Markup
+
+    from consent.activation import activation_script
+    from consent.banner import _BANNER, UI, body_parts, direction
 
     first, second = render_banner(view(csrf="aa11")), render_banner(view(csrf='b"<2'))
     assert 'name="csrf" value="aa11"' in first
@@ -99,6 +102,8 @@ def test_each_visitor_gets_their_own_token_in_the_same_banner() -> None:
     full = _BANNER.render(
         t=UI["en"], lang="en", dir=direction("en"), policy_version=v.policy_version,
         purposes=v.purposes, action=v.action, return_to=v.return_to, csrf=v.csrf,
+        body=body_parts("en"), preferences=v.preferences,
+        runtime=Markup(activation_script(v.action)),
     )  # fmt: skip
     assert first == full
     granted = view(

@@ -82,12 +82,12 @@ def test_render_products_escapes_everything() -> None:
         ],
         title="For <you>",
     )  # fmt: skip
-    assert "<h2>For &lt;you&gt;</h2>" in html
+    assert '<h2 class="consentgate-recs-title">For &lt;you&gt;</h2>' in html
     assert 'data-sku="A&amp;1"' in html
     assert "&lt;b&gt;Boots&lt;/b&gt;" in html
     assert 'href="#"' in html and "javascript" not in html
     assert 'src="x&#34; onerror=&#34;y"' in html
-    assert '<span class="cg-price">9.50 EUR</span>' in html
+    assert '<span class="consentgate-price">€9.50</span>' in html
     assert 'href="/product/B"' in html
 
 
