@@ -117,7 +117,7 @@ PRODUCT_STYLES: Final = (
     "<style>"
     ".consentgate-recs{margin:1.5rem 0}"
     ".consentgate-recs-title{margin:0 0 .75rem;font-size:1.3rem}"
-    ".consentgate-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(10.5rem,1fr));"
+    ".consentgate-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(13rem,1fr));"
     "gap:1rem;margin:0;padding:0;list-style:none}"
     ".consentgate-product{margin:0;padding:0}"
     ".consentgate-product-link{display:flex;flex-direction:column;gap:.3rem;height:100%;"
