@@ -114,6 +114,13 @@
     wanted.filter(Boolean).forEach(function (p) { grant[p] = true; });
     btn.disabled = true;
     post({purposes: grant}).then(function (state) {
+      if (state.gpc_confirmation_required) {
+        // The browser's opt-out signal wins until confirmed (11 CCR §7025(c)(3)); the
+        // preference center asks for that confirmation.
+        var link = holder.querySelector("a[href]");
+        if (link) window.location.assign(link.href);
+        return;
+      }
       apply(state);
       if (embed && embed.isConnected && !embed.hidden) embed.focus();
     }).catch(function () {

@@ -18,7 +18,7 @@ import pytest
 
 from tests import procs
 from tests.browser import MARKS
-from tests.demo_world import LONDON, DemoWorld, start_demo
+from tests.demo_world import LONDON, SAN_FRANCISCO, DemoWorld, start_demo
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
@@ -301,6 +301,18 @@ def test_always_allow_grants_the_purpose_and_activates_all_of_it(visit: Visitor)
     goto(v.page, "/")
     assert v.page.locator(PLACEHOLDER).count() == 0
     assert v.page.locator(FRAME).get_attribute("src")
+
+
+def test_always_allow_against_gpc_asks_in_the_preference_center(visit: Visitor) -> None:
+    # Sec-GPC: 1 opts out of sale/sharing (marketing); an explicit grant needs confirming there.
+    v = visit(SAN_FRANCISCO, **{"Sec-GPC": "1"})
+    goto(v.page, "/")
+    always = v.page.locator(PLACEHOLDER).get_by_role("button", name="Always allow")
+    with v.page.expect_navigation(wait_until="load"):
+        post_consent(v.page, always.click)
+    assert v.page.url.endswith("/_privacy/preferences")
+    assert v.consent()["purposes"]["marketing"] is False
+    assert v.to(YOUTUBE | MARKETING_HOSTS) == []
 
 
 def test_embed_placeholder_in_arabic(visit: Visitor) -> None:
