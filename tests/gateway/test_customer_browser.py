@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
+import yaml
 
 from tests import procs
 from tests.browser import MARKS
@@ -381,3 +384,53 @@ def test_recommendation_prices_in_arabic_and_thai(visit: Visitor) -> None:
     goto(v.page, "/")
     prices = v.page.locator("[data-slot=recommendations] .consentgate-price").all_inner_texts()
     assert prices and all(re.fullmatch(r"€\d+\.\d\d", p) for p in prices), prices
+
+
+# -- a page whose CSP allows scripts by nonce only ------------------------------------------------
+
+NONCE = "cHJpdmFjeS1maXJzdA=="
+CSP_PAGE = f"""<!doctype html><html><head>
+<meta http-equiv="Content-Security-Policy" content="script-src 'nonce-{NONCE}'">
+<script nonce="{NONCE}">window.shopScript = true;</script>
+<script type="text/plain" data-consent="analytics">window.analyticsRan = true;</script>
+</head><body><main><h1>Shop</h1></main></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def csp_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A gateway with the demo's purposes in front of the test storefront serving `CSP_PAGE`."""
+    base = Path(procs.REPO / "gateway" / "demo" / "policies.base.yaml")
+    with procs.start_upstream() as upstream:
+        put = httpx.put(
+            f"{upstream.url}/__serve/csp",
+            content=CSP_PAGE.encode(),
+            headers={"Content-Type": "text/html; charset=utf-8"},
+        )
+        assert put.status_code < 300
+        path = procs.write_config(tmp_path_factory.mktemp("csp"), upstream=upstream.url)
+        data = yaml.safe_load(path.read_text())
+        demo = yaml.safe_load(base.read_text(encoding="utf-8"))
+        data["purposes"], data["policy"] = demo["purposes"], demo["policy"]
+        path.write_text(yaml.safe_dump(data, allow_unicode=True))
+        with procs.start_gateway(path) as gateway:
+            yield gateway.url
+
+
+def test_banner_works_under_a_nonce_csp(csp_world: str, browser: Browser) -> None:
+    context = browser.new_context(base_url=csp_world, viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        violations: list[str] = []
+        page.on("console", lambda m: violations.append(m.text) if "Content Security" in m.text
+                else None)  # fmt: skip
+        goto(page, "/served/csp")
+        assert page.evaluate("window.shopScript === true")
+        # The banner's scripts carry the page's nonce, so they run: the choice goes by fetch
+        # and the granted inline script, recreated with the same nonce, runs in place.
+        post_consent(page, lambda: page.get_by_role("button", name="Accept all").click())
+        page.locator(BANNER).wait_for(state="detached")
+        page.wait_for_function("() => window.analyticsRan === true")
+        assert same_document(page)
+        assert violations == [], violations
+    finally:
+        context.close()
