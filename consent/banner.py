@@ -67,6 +67,7 @@ def body_parts(language: str) -> tuple[str, str, str]:
     t = UI[language]
     body, name = t["body"], t["preferences"]
     at = body.casefold().find(name.casefold())
+    # Case folding can change a text's length (ß → ss); then the indices would not line up.
     if at < 0 or len(body.casefold()) != len(body):
         return body, "", ""
     return body[:at], body[at : at + len(name)], body[at + len(name) :]

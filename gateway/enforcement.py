@@ -2,9 +2,10 @@
 
 For each proxied request: the upstream learns the visitor's consent state (a header, so the
 shop can respect it too); the response loses `Set-Cookie`s of ungranted purposes and gains
-the visitor cookie when one was just created; HTML runs through prior blocking, Google Consent
-Mode, the banner (only when a choice is owed) and slot filling. A rewritten page depends on
-who asked, so it is `Cache-Control: private` with `Vary: Cookie`.
+the visitor cookie when one was just created; HTML runs through prior blocking (and placeholders
+for the frames it blocked), Google Consent Mode, the banner (only when a choice is owed) and slot
+filling. A rewritten page depends on who asked, so it is `Cache-Control: private` with
+`Vary: Cookie`.
 """
 
 from __future__ import annotations
@@ -162,7 +163,8 @@ class ConsentExchange:
         return out
 
     def stages(self) -> Sequence[Stage]:
-        """Prior blocking always; the banner when a choice is owed; then personalization."""
+        """Prior blocking and embed placeholders always (with purposes configured); the banner
+        when a choice is owed; then personalization."""
         visitor, owner = self.visitor, self.owner
         stages: list[Stage] = []
         if owner.consent_mode_defaults is not None:
