@@ -9,6 +9,9 @@ allows) — contextual consent as Klaro! and Cookiebot offer it. The buttons nee
 (`consent/templates/activation.js`, emitted with the first placeholder); without it they stay
 hidden and the placeholder's link to the preference center is the way to choose.
 
+A frame whose URL names no host (relative on the page's own origin, `data:`) gets no
+placeholder: there is no provider to name. Other blocked media (`<video>`, `<embed>`) neither.
+
 The frame itself is untouched but for `hidden` and a key tying it to its placeholder: it loads
 nothing until the browser-side script moves `data-src` back, which it does only on a click or
 for purposes the server's answer grants (consent fails closed).
@@ -88,10 +91,11 @@ class Provider:
     kind: Kind
 
 
-def provider_of(url: str) -> Provider | None:
+def provider_of(url: str, base_host: str | None = None) -> Provider | None:
     """The provider of an embed URL: a known product by host (and path, for Google Maps on
-    google.com), else the host itself without `www.`; None when the URL names no host."""
-    host = url_host(url)
+    google.com), else the host itself without `www.`; None when the URL names no host (a
+    relative URL names `base_host`, the `<base href>` host, if any)."""
+    host = url_host(url, base_host)
     if host is None:
         return None
     for domain, name, kind in PROVIDERS:
@@ -160,7 +164,7 @@ class EmbedPlaceholders(Stage):
     pipeline, so it sees the frame as the browser will)."""
 
     name = "embed-placeholders"
-    tags = frozenset({"iframe", "script"})
+    tags = frozenset({"iframe", "script", "base"})
     attributes = frozenset({"data-consent"})
     # Like prior blocking: a frame on the page's own origin, unmarked, is never blocked.
     relative_tags = frozenset({"iframe"})
@@ -180,6 +184,8 @@ class EmbedPlaceholders(Stage):
         self._language = language if language in EMBED else "en"
         self._prefix = prefix
         self._nonce: str | None = None
+        self._base_host: str | None = None
+        self._base_seen = False
         #: How many placeholders this page got.
         self.count = 0
 
@@ -188,7 +194,12 @@ class EmbedPlaceholders(Stage):
         if tag.name == "script":
             self._nonce = self._nonce or nonce_of(tag)
             return
-        if tag.name != "iframe":
+        if tag.name == "base":
+            # HTML §4.2.3: the first `<base>` with an href sets where relative URLs go.
+            href = tag.get("href")
+            if href is not None and not self._base_seen:
+                self._base_seen = True
+                self._base_host = url_host(href)
             return
         marker, parked = tag.get("data-consent"), tag.get("data-src")
         if marker is None or not parked:
@@ -196,7 +207,7 @@ class EmbedPlaceholders(Stage):
         missing = tuple(p for p in purpose_ids(marker) if p not in self._granted)
         if not missing:
             return  # prior blocking would have activated it; nothing is waiting
-        provider = provider_of(parked)
+        provider = provider_of(parked, self._base_host)
         if provider is None:
             return
         self.count += 1

@@ -166,3 +166,16 @@ def test_placeholder_escapes_names() -> None:
     )
     assert "<b>" not in html and "<img>" not in html
     assert 'data-consentgate-for="k&#34;1"' in html and 'href="/p?a=1&amp;b=2"' in html
+
+
+def test_relative_frame_under_a_foreign_base_is_named_by_that_host() -> None:
+    doc = (
+        '<head><base href="https://www.youtube.com/"></head>'
+        '<body><iframe src="/embed/x" width="560" height="315"></iframe></body>'
+    )
+    out = run(doc)
+    assert "YouTube video — blocked until you allow Marketing" in out
+    assert 'data-src="/embed/x"' in out
+    # Without the base, a same-origin frame is not blocked and gets nothing.
+    plain = '<body><iframe src="/embed/x"></iframe></body>'
+    assert run(plain) == plain
