@@ -201,6 +201,8 @@ class EmbedPlaceholders(Stage):
                 self._base_seen = True
                 self._base_host = url_host(href)
             return
+        if tag.name != "iframe":
+            return  # a marked pixel, script or link: nothing to show in its place
         marker, parked = tag.get("data-consent"), tag.get("data-src")
         if marker is None or not parked:
             return  # loads as it is (or loads nothing at all)

@@ -179,3 +179,13 @@ def test_relative_frame_under_a_foreign_base_is_named_by_that_host() -> None:
     # Without the base, a same-origin frame is not blocked and gets nothing.
     plain = '<body><iframe src="/embed/x"></iframe></body>'
     assert run(plain) == plain
+
+
+def test_only_frames_get_placeholders() -> None:
+    doc = (
+        '<body><img data-consent="marketing" data-src="https://www.facebook.com/tr" width="1"'
+        ' height="1"><script src="https://connect.facebook.net/x.js"></script>'
+        '<video data-consent="marketing" data-src="https://www.youtube.com/v.mp4"></video></body>'
+    )
+    out = run(doc)
+    assert "consentgate-embed" not in out and 'data-src="https://www.facebook.com/tr"' in out
