@@ -7,7 +7,9 @@ Design rules, each from a regulator's guidance:
 - WCAG 2.2: native form controls (keyboard-operable), visible focus, a labelled region,
   `dir="rtl"` for Arabic.
 Works with JavaScript off (a plain form post that redirects back); with it on, the post goes
-through `fetch` and the banner is removed without a reload.
+through `fetch`, the banner is removed without a reload, what the answer grants is activated in
+place (`consent.activation`), and focus goes back to where it was before the banner had it, or
+to the page's `main` landmark (WCAG 2.2 §2.4.3: focus must not be lost with the removed banner).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import escape
+from markupsafe import Markup, escape
 
+from consent.activation import activation_script
 from consent.language import direction
 from consent.texts import UI
 
@@ -54,6 +57,20 @@ class BannerView:
     action: str  # where the form posts, e.g. /_privacy/consent
     return_to: str  # the page to come back to (a same-origin path)
     csrf: str
+    preferences: str = "/_privacy/preferences"  # the preference center the body text links to
+
+
+def body_parts(language: str) -> tuple[str, str, str]:
+    """The banner's body text split around the words naming the preference center (before,
+    link text, after), so those words become the link without changing the text shown; the
+    whole body and no link when they are not in it."""
+    t = UI[language]
+    body, name = t["body"], t["preferences"]
+    at = body.casefold().find(name.casefold())
+    # Case folding can change a text's length (ß → ss); then the indices would not line up.
+    if at < 0 or len(body.casefold()) != len(body):
+        return body, "", ""
+    return body[:at], body[at : at + len(name)], body[at + len(name) :]
 
 
 def shown_text(view: BannerView) -> str:
@@ -75,7 +92,12 @@ def text_hash(view: BannerView) -> str:
 def render_banner(view: BannerView) -> str:
     """The banner's HTML; its root element has `id="consentgate-banner"` (contract)."""
     head, tail = _rendered(
-        view.language, view.policy_version, tuple(view.purposes), view.action, view.return_to
+        view.language,
+        view.policy_version,
+        tuple(view.purposes),
+        view.action,
+        view.return_to,
+        view.preferences,
     )
     return head + str(escape(view.csrf)) + tail
 
@@ -92,6 +114,7 @@ def _rendered(
     purposes: tuple[PurposeView, ...],
     action: str,
     return_to: str,
+    preferences: str,
 ) -> tuple[str, str]:
     """The banner before and after its CSRF token: the same for every visitor who sees this
     page in this state, so the template runs once for them (bounded: return_to is a path)."""
@@ -104,6 +127,9 @@ def _rendered(
         action=action,
         return_to=return_to,
         csrf=_CSRF_SLOT,
+        body=body_parts(language),
+        preferences=preferences,
+        runtime=Markup(activation_script(action)),
     )
     head, _, tail = html.partition(_CSRF_SLOT)
     if _CSRF_SLOT in tail:

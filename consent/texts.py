@@ -163,3 +163,36 @@ UI: Final[dict[str, dict[str, str]]] = {
         "us_choices": "ตัวเลือกความเป็นส่วนตัวของคุณ",
     },
 }
+
+#: What an embed placeholder says (`gateway/stages/embed_placeholders.py`), per language.
+#: `{provider}` is a product name (YouTube, Google Maps) or a host; `{purposes}` the names of
+#: the purposes still missing, joined with `and`.
+EMBED: Final[dict[str, dict[str, str]]] = {
+    "en": {
+        "video": "{provider} video",
+        "map": "{provider} map",
+        "content": "Content from {provider}",
+        "blocked": "{what} — blocked until you allow {purposes}",
+        "and": " and ",
+        "load_once": "Load once",
+        "always_allow": "Always allow",
+    },
+    "ar": {
+        "video": "فيديو {provider}",
+        "map": "خريطة {provider}",
+        "content": "محتوى من {provider}",
+        "blocked": "{what} — محجوب حتى تسمح بـ{purposes}",
+        "and": " و",
+        "load_once": "تحميل مرة واحدة",
+        "always_allow": "السماح دائمًا",
+    },
+    "th": {
+        "video": "วิดีโอ {provider}",
+        "map": "แผนที่ {provider}",
+        "content": "เนื้อหาจาก {provider}",
+        "blocked": "{what} — ถูกบล็อกจนกว่าคุณจะอนุญาต {purposes}",
+        "and": " และ ",
+        "load_once": "โหลดครั้งเดียว",
+        "always_allow": "อนุญาตเสมอ",
+    },
+}

@@ -2,10 +2,10 @@
 
 For each proxied request: the upstream learns the visitor's consent state (a header, so the
 shop can respect it too); the response loses `Set-Cookie`s of ungranted purposes and gains
-the visitor cookie when one was just created; HTML runs through prior blocking, Google Consent
-Mode, the banner (only when a choice is owed), the "Your Privacy Choices" link (visitors who
-may opt out of sale/sharing) and slot filling. A rewritten page depends on
-who asked, so it is `Cache-Control: private` with `Vary: Cookie`.
+the visitor cookie when one was just created; HTML runs through prior blocking (and placeholders
+for the frames it blocked), Google Consent Mode, the banner (only when a choice is owed), the
+"Your Privacy Choices" link (visitors who may opt out of sale/sharing) and slot filling. A
+rewritten page depends on who asked, so it is `Cache-Control: private` with `Vary: Cookie`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from gateway.stages.consent_mode import (
     consent_mode_settings,
     snippet,
 )
+from gateway.stages.embed_placeholders import EmbedPlaceholders
 from gateway.stages.prior_blocking import PriorBlocking
 from gateway.visitor import Visitor, VisitorResolver
 from policies.models import Config
@@ -167,7 +168,8 @@ class ConsentExchange:
         return out
 
     def stages(self) -> Sequence[Stage]:
-        """Prior blocking always; the banner when a choice is owed; then personalization."""
+        """Prior blocking and embed placeholders always (with purposes configured); the banner
+        when a choice is owed; then personalization."""
         visitor, owner = self.visitor, self.owner
         stages: list[Stage] = []
         if owner.consent_mode_defaults is not None:
@@ -178,6 +180,11 @@ class ConsentExchange:
         if owner.config.purposes:
             # Without purposes nothing is consent-gated (and the page streams untouched).
             stages.append(PriorBlocking(visitor.state.purposes, owner.hosts))
+            # Right after prior blocking: it sees the frames as they will reach the browser.
+            names = owner.purpose_names(visitor.language)
+            stages.append(
+                EmbedPlaceholders(visitor.state.purposes, names, visitor.language, owner.prefix)
+            )
         if visitor.state.choice_owed:
             stages.append(BannerInjection(owner.banner_html(visitor, self.scope)))
         if visitor.regime in owner.choices_link_regimes:
@@ -220,8 +227,19 @@ class Enforcement:
             consent_mode_defaults(config) if config.consent_mode.enabled else None
         )
         self.choices_link_regimes = choices_link_regimes(config)
+        # Per banner language (a handful), built on first use.
+        self._purpose_names: dict[str, dict[str, str]] = {}
         # One snippet per distinct update (a handful of consent states), built once.
         self._consent_mode_snippets: dict[tuple[tuple[str, str], ...], str] = {}
+
+    def purpose_names(self, language: str) -> Mapping[str, str]:
+        """Purpose id → its name in `language` (as the banner shows it)."""
+        names = self._purpose_names.get(language)
+        if names is None:
+            purposes = self.config.purposes
+            names = {p.id: getattr(p.names, language, p.names.en) for p in purposes}
+            self._purpose_names[language] = names
+        return names
 
     def consent_mode_snippet(self, update: Mapping[str, str]) -> str:
         """The Consent Mode `<script>` for a visitor whose state gives `update`."""
@@ -244,6 +262,7 @@ class Enforcement:
             action=f"{self.prefix}/consent",
             return_to=return_to,
             csrf=self.csrf.mint(visitor.visitor_id, datetime.now(UTC)),
+            preferences=f"{self.prefix}/preferences",
         )
 
     def banner_html(self, visitor: Visitor, scope: Scope) -> str:

@@ -205,7 +205,14 @@ class Personalization:
         decision = self.engine.decide(visit)
         personal = self.engine.personal_allowed(granted)
         context = recommend_context(attributes, prepared.profile if personal else None)
-        html = render(decision, attributes, self.recommender, context)
+        html = render(
+            decision,
+            attributes,
+            self.recommender,
+            context,
+            language=visitor.language,
+            styles=self.config.personalization.default_styles,
+        )
         return Outcome(decision, html)
 
     def stages(self, visitor: Visitor, scope: Scope, prepared: Prepared) -> list[Stage]:

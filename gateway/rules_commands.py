@@ -104,7 +104,8 @@ def explain(
     decision = engine.decide(visit, explain=True)
     personal = engine.personal_allowed(granted)
     context = recommend_context(attributes, profile if personal else None)
-    html = render(decision, attributes, CatalogRecommender(products), context)
+    # Without the grid's stylesheet: it is the same on every page and would bury the content.
+    html = render(decision, attributes, CatalogRecommender(products), context, styles=False)
     report = Report(out)
     report.request(url, ip, place, regime, weather)
     report.consent(config, granted, source)

@@ -434,15 +434,21 @@ def render(
     attributes: Mapping[str, Any],
     recommender: Recommender,
     context: RecommendContext,
+    *,
+    language: str = "en",
+    styles: bool = True,
 ) -> dict[str, str]:
     """Slot name -> HTML for every slot that has a winner and renders to something.
 
     A banner whose template fails, or a recommendation without products, leaves the slot
-    to the storefront's own content.
+    to the storefront's own content. Prices are formatted for `language`; `styles` adds the
+    product grid's default stylesheet (`personalization.default_styles`).
     """
     out: dict[str, str] = {}
     for slot, won in decision.slots.items():
-        html = render_action(won.action, attributes, recommender, context)
+        html = render_action(
+            won.action, attributes, recommender, context, language=language, styles=styles
+        )
         if html:
             out[slot] = html
     return out
@@ -453,9 +459,14 @@ def render_action(
     attributes: Mapping[str, Any],
     recommender: Recommender,
     context: RecommendContext,
+    *,
+    language: str = "en",
+    styles: bool = True,
 ) -> str | None:
     """One action's HTML (None when it produces nothing)."""
     if isinstance(action, Banner):
         return action.template.render({**attributes, **action.vars})
     products = recommender.recommend(action.strategies, action.count, action.exclusions, context)
-    return render_products(products, action.title) if products else None
+    if not products:
+        return None
+    return render_products(products, action.title, language=language, styles=styles)

@@ -1,4 +1,4 @@
-"""Banner templates and product lists as slot HTML: sandboxed, auto-escaped.
+"""Banner templates and product grids as slot HTML: sandboxed, auto-escaped.
 
 Banner templates come from rule files (Jinja2 syntax, `{{ city }}`) and run in Jinja2's
 `ImmutableSandboxedEnvironment`: no access to underscore attributes or Python internals
@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from babel.core import UnknownLocaleError
+from babel.numbers import UnknownCurrencyError, format_currency
 from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
@@ -108,29 +110,71 @@ def template_fields(ast: nodes.Template) -> frozenset[str]:
     return frozenset(f for f in fields if f.split(".", 1)[0] not in assigned)
 
 
-def render_products(products: Iterable[Product], title: str | None = None) -> str:
-    """A product list as HTML, every catalog value escaped."""
+#: The default look of the gateway's product grid, scoped to its own `consentgate-` classes
+#: and kept at one class's specificity so a shop's own rules win
+#: (`personalization.default_styles: false` leaves it out).
+PRODUCT_STYLES: Final = (
+    "<style>"
+    ".consentgate-recs{margin:1.5rem 0}"
+    ".consentgate-recs-title{margin:0 0 .75rem;font-size:1.3rem}"
+    ".consentgate-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(13rem,1fr));"
+    "gap:1rem;margin:0;padding:0;list-style:none}"
+    ".consentgate-product{margin:0;padding:0}"
+    ".consentgate-product-link{display:flex;flex-direction:column;gap:.3rem;height:100%;"
+    "box-sizing:border-box;padding:.6rem;border:1px solid #d9dde1;border-radius:.5rem;"
+    "background:#fff;color:inherit;text-decoration:none}"
+    ".consentgate-product-link:hover .consentgate-name{text-decoration:underline}"
+    ".consentgate-product-link:focus-visible{outline:3px solid #1a73e8;outline-offset:2px}"
+    ".consentgate-product img{display:block;width:100%;height:auto;aspect-ratio:1;"
+    "object-fit:cover;border-radius:.35rem;background:#eef1f3}"
+    ".consentgate-name{font-weight:600}"
+    ".consentgate-price{font-variant-numeric:tabular-nums;color:#333}"
+    "</style>"
+)
+
+
+def render_products(
+    products: Iterable[Product],
+    title: str | None = None,
+    *,
+    language: str = "en",
+    styles: bool = True,
+) -> str:
+    """A product grid as HTML, every catalog value escaped; prices in `language`'s CLDR
+    format; `styles` adds `PRODUCT_STYLES`."""
     items = []
     for p in products:
-        price = f'<span class="cg-price">{escape(_price(p))}</span>' if p.price is not None else ""
+        price = ""
+        if p.price is not None:
+            price = f'<span class="consentgate-price">{escape(format_price(p, language))}</span>'
         image = (
             f'<img src="{escape(p.image)}" alt="" loading="lazy" width="160" height="160">'
             if p.image
             else ""
         )
         items.append(
-            f'<li class="cg-product" data-sku="{escape(p.sku)}">'
-            f'<a href="{escape(_safe_url(p.url))}">{image}'
-            f'<span class="cg-name">{escape(p.name)}</span>{price}</a></li>'
+            f'<li class="consentgate-product" data-sku="{escape(p.sku)}">'
+            f'<a class="consentgate-product-link" href="{escape(_safe_url(p.url))}">{image}'
+            f'<span class="consentgate-name">{escape(p.name)}</span>{price}</a></li>'
         )
-    heading = f"<h2>{escape(title)}</h2>" if title else ""
+    heading = f'<h2 class="consentgate-recs-title">{escape(title)}</h2>' if title else ""
     return (
-        f'<section class="cg-recommendations">{heading}'
-        f'<ul class="cg-products">{"".join(items)}</ul></section>'
+        f'<section class="consentgate-recs">{PRODUCT_STYLES if styles else ""}{heading}'
+        f'<ul class="consentgate-grid">{"".join(items)}</ul></section>'
     )
 
 
-def _price(p: Product) -> str:
+def format_price(p: Product, language: str) -> str:
+    """`p`'s price as a reader of `language` expects it, from CLDR via Babel (`€59.00` in en,
+    `‏59.00 €` in ar); plain `59.00 EUR` when the currency or locale is unknown to CLDR
+    (personalization fails open: a price is still shown)."""
+    if p.price is None:
+        return ""
+    if p.currency:
+        try:
+            return str(format_currency(p.price, p.currency.strip().upper(), locale=language))
+        except (UnknownLocaleError, UnknownCurrencyError, ValueError):
+            pass
     return f"{p.price:.2f} {p.currency}".strip()
 
 

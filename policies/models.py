@@ -662,6 +662,9 @@ class PersonalizationSettings(Section):
     k_anonymity: Annotated[int, Field(ge=2, le=1_000_000)] = 10
     aggregates_refresh_seconds: Annotated[float, Field(gt=0, le=86_400)] = 60.0
     trending_days: Annotated[int, Field(ge=1, le=365)] = 7
+    # The gateway's default stylesheet for the product grids it fills slots with (scoped to its
+    # `consentgate-` classes); false when the shop styles that markup itself.
+    default_styles: bool = True
     # Bearer token of `POST /_privacy/events` (the shop's server); unset: events refused.
     events_token: Annotated[str, Field(min_length=16, max_length=256)] | None = None
 

@@ -109,7 +109,7 @@ class PriorBlocking(Stage):
         if url_attrs is None:
             return  # `data-consent` on an element that loads nothing
         marker = tag.get("data-consent")
-        marked = _purpose_ids(marker) if marker is not None else None
+        marked = purpose_ids(marker) if marker is not None else None
         # Purposes per attribute, for live (`src`) and parked (`data-src`) URLs alike.
         live = {a: self._purposes_of(a, v) for a in url_attrs if (v := tag.get(a)) is not None}
         parked = {
@@ -194,7 +194,7 @@ class PriorBlocking(Stage):
             self.activated.append(_first_url(tag, url_attrs) or tag.name)
 
 
-def _purpose_ids(marker: str) -> tuple[str, ...]:
+def purpose_ids(marker: str) -> tuple[str, ...]:
     """`data-consent` lists purposes separated by spaces or commas; all are needed."""
     return tuple(dict.fromkeys(p for p in _PURPOSE_LIST.split(marker.strip()) if p))
 

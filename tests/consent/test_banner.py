@@ -2,7 +2,15 @@ import re
 
 import pytest
 
-from consent.banner import BannerView, PurposeView, render_banner, shown_text, text_hash
+from consent.banner import (
+    BannerView,
+    PurposeView,
+    body_parts,
+    render_banner,
+    shown_text,
+    text_hash,
+)
+from consent.texts import UI
 
 
 def view(language: str = "en", **kw: object) -> BannerView:
@@ -89,7 +97,10 @@ def test_preferences_arabic_rtl() -> None:
 def test_each_visitor_gets_their_own_token_in_the_same_banner() -> None:
     """The banner is rendered once per page and state; only the CSRF token differs, and it
     comes out exactly as a full render would put it (escaped)."""
-    from consent.banner import _BANNER, UI, direction
+    from markupsafe import Markup
+
+    from consent.activation import activation_script
+    from consent.banner import _BANNER, UI, body_parts, direction
 
     first, second = render_banner(view(csrf="aa11")), render_banner(view(csrf='b"<2'))
     assert 'name="csrf" value="aa11"' in first
@@ -99,6 +110,8 @@ def test_each_visitor_gets_their_own_token_in_the_same_banner() -> None:
     full = _BANNER.render(
         t=UI["en"], lang="en", dir=direction("en"), policy_version=v.policy_version,
         purposes=v.purposes, action=v.action, return_to=v.return_to, csrf=v.csrf,
+        body=body_parts("en"), preferences=v.preferences,
+        runtime=Markup(activation_script(v.action)),
     )  # fmt: skip
     assert first == full
     granted = view(
@@ -106,3 +119,38 @@ def test_each_visitor_gets_their_own_token_in_the_same_banner() -> None:
         purposes=[PurposeView("analytics", "Analytics <b>", "Counts visits", True, False)],
     )
     assert render_banner(granted) != first  # another state is another banner
+
+
+@pytest.mark.parametrize("language", ["en", "ar", "th"])
+def test_body_links_the_preference_center_without_changing_the_text(language: str) -> None:
+    before, link, after = body_parts(language)
+    # Every language's body names the preference center, and the link is those very words.
+    assert link and link.casefold() == UI[language]["preferences"].casefold()
+    assert before + link + after == UI[language]["body"]
+    html = render_banner(view(language, preferences="/_privacy/preferences"))
+    assert f'<a href="/_privacy/preferences">{link}</a>' in html
+    assert html.count("<a ") == 1
+
+
+def test_the_link_follows_the_prefix_and_the_hash_ignores_it() -> None:
+    moved = view(preferences="/consent/preferences")
+    assert '<a href="/consent/preferences">privacy preferences</a>' in render_banner(moved)
+    # GDPR Art. 7(1): the proof covers the words shown, which the link does not change.
+    assert text_hash(moved) == text_hash(view())
+    assert "privacy preferences" in shown_text(moved)
+
+
+def test_legend_is_visually_hidden_by_css() -> None:
+    html = render_banner(view())
+    assert '<legend class="cg-sr">' in html
+    rule = re.search(r"#consentgate-banner \.cg-sr\{([^}]*)\}", html)
+    assert rule is not None
+    for declaration in ("position:absolute", "width:1px", "height:1px", "overflow:hidden",
+                        "clip-path:inset(50%)", "white-space:nowrap"):  # fmt: skip
+        assert declaration in rule.group(1)
+
+
+def test_banner_carries_the_activation_script_posting_to_its_action() -> None:
+    html = render_banner(view(action="/p/consent"))
+    assert html.count('data-consentgate-url="/p/consent"') == 1
+    assert "window.consentgate" in html and "consentgate.apply(state)" in html

@@ -12,7 +12,15 @@ import httpx
 import pytest
 
 from tests import procs
-from tests.demo_world import BANGKOK, LONDON, MILTON, SAN_FRANCISCO, DemoWorld, start_demo
+from tests.demo_world import (
+    BANGKOK,
+    LONDON,
+    MILTON,
+    SAN_FRANCISCO,
+    DemoWorld,
+    start_demo,
+    start_world,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -48,6 +56,28 @@ def test_rain_picks_in_london_rain(world: DemoWorld) -> None:
     london = slot(page(world, LONDON), "recommendations")
     assert "Made for the rain" in london
     assert "Made for the rain" not in page(world, BANGKOK)
+
+
+def test_product_grid_prices_follow_the_visitor_language(world: DemoWorld) -> None:
+    english = page(world, LONDON)
+    assert "<style>.consentgate-recs{" in english  # the default stylesheet, on by default
+    prices = re.findall(r'<span class="consentgate-price">([^<]*)</span>', english)
+    assert prices and all(re.fullmatch(r"€\d+\.\d\d", p) for p in prices), prices
+    arabic = page(world, LONDON, **{"Accept-Language": "ar"})
+    prices = re.findall(r'<span class="consentgate-price">([^<]*)</span>', arabic)
+    assert prices and all(re.fullmatch(r"\u200f\d+\.\d\d\u00a0€", p) for p in prices), prices
+
+
+def test_default_styles_can_be_switched_off(tmp_path_factory: pytest.TempPathFactory) -> None:
+    def plain(data: dict[str, object]) -> None:
+        settings = data.setdefault("personalization", {})
+        assert isinstance(settings, dict)
+        settings["default_styles"] = False
+
+    with start_world(tmp_path_factory.mktemp("plain"), adjust=plain) as running:
+        html = page(running, LONDON)
+    assert '<ul class="consentgate-grid">' in html  # the grid still comes …
+    assert "<style>.consentgate-recs{" not in html  # … to be styled by the shop
 
 
 def test_explain_shows_the_same_decisions(world: DemoWorld) -> None:

@@ -356,7 +356,7 @@ def test_render_fills_slots_with_escaped_html() -> None:
     decision = e.decide(visit(attributes))
     html = render(decision, attributes, catalog, recommend_context(attributes, profile))
     assert html["hero-banner"] == "<h1>Hi &amp; welcome, 9.0 °C</h1>"
-    assert "<h2>For &lt;you&gt;</h2>" in html["recommendations"]
+    assert '<h2 class="consentgate-recs-title">For &lt;you&gt;</h2>' in html["recommendations"]
     assert html["recommendations"].index('data-sku="V"') < html["recommendations"].index(
         'data-sku="R"'
     )

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from personalization_rules.recommender import Product
-from personalization_rules.templates import BannerTemplate, TemplateProblem, render_products
+from personalization_rules.templates import (
+    BannerTemplate,
+    TemplateProblem,
+    format_price,
+    render_products,
+)
 
 
 @pytest.mark.parametrize(
@@ -82,12 +88,12 @@ def test_render_products_escapes_everything() -> None:
         ],
         title="For <you>",
     )  # fmt: skip
-    assert "<h2>For &lt;you&gt;</h2>" in html
+    assert '<h2 class="consentgate-recs-title">For &lt;you&gt;</h2>' in html
     assert 'data-sku="A&amp;1"' in html
     assert "&lt;b&gt;Boots&lt;/b&gt;" in html
     assert 'href="#"' in html and "javascript" not in html
     assert 'src="x&#34; onerror=&#34;y"' in html
-    assert '<span class="cg-price">9.50 EUR</span>' in html
+    assert '<span class="consentgate-price">€9.50</span>' in html
     assert 'href="/product/B"' in html
 
 
@@ -98,3 +104,48 @@ def test_render_products_escapes_everything() -> None:
 )  # fmt: skip
 def test_product_links(url: str, href: str) -> None:
     assert f'href="{href}"' in render_products([Product("A", "A", url=url)])
+
+
+@pytest.mark.parametrize(
+    ("price", "currency", "language", "shown"),
+    [
+        # Babel's CLDR output, pinned: what the shop itself writes in English ("€59.00") …
+        (59.0, "EUR", "en", "€59.00"),
+        (1234.5, "USD", "en", "$1,234.50"),
+        (1234.5, "GBP", "en", "£1,234.50"),
+        # … Arabic: right-to-left mark, amount, no-break space, symbol after …
+        (59.0, "EUR", "ar", "\u200f59.00\u00a0€"),
+        (1234.5, "EUR", "ar", "\u200f1,234.50\u00a0€"),
+        # … Thai: the baht sign for THB, symbol first.
+        (59.0, "EUR", "th", "€59.00"),
+        (1234.5, "THB", "th", "฿1,234.50"),
+        (1234.5, "THB", "en", "THB1,234.50"),
+        # A catalog writing the code in lower case means the same currency.
+        (9.5, " eur ", "en", "€9.50"),
+        # CLDR does not know the locale, or no currency: plain digits, still a price.
+        (9.5, "EUR", "xx", "9.50 EUR"),
+        (9.5, "", "en", "9.50"),
+    ],
+)
+def test_prices_are_formatted_by_cldr(
+    price: float, currency: str, language: str, shown: str
+) -> None:
+    assert format_price(Product("A", "A", price=price, currency=currency), language) == shown
+
+
+def test_grid_markup_and_its_switchable_stylesheet() -> None:
+    products = [Product("A", "Wellington Boots", url="/p/A", price=59.0, currency="EUR")]
+    styled = render_products(products, "Picks", language="ar")
+    assert styled.count("<style>") == 1 and ".consentgate-grid{display:grid" in styled
+    # Every selector of the default stylesheet is scoped to the gateway's own classes.
+    rules = re.findall(r"([^{}]+)\{[^}]*\}", styled[styled.index("<style>") + 7 :])
+    selectors = [s.strip() for rule in rules for s in rule.split(",")]
+    assert selectors and all(s.startswith(".consentgate-") for s in selectors), selectors
+    # Name and price are separate elements (a shop without styles shows them apart too).
+    assert (
+        '<span class="consentgate-name">Wellington Boots</span>'
+        '<span class="consentgate-price">\u200f59.00\u00a0€</span>'
+    ) in styled
+    plain = render_products(products, "Picks", styles=False)
+    assert "<style>" not in plain and '<ul class="consentgate-grid">' in plain
+    assert "€59.00" in plain

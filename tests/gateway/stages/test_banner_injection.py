@@ -68,3 +68,28 @@ def test_the_real_banner_goes_in_once_and_non_ascii_survives_a_legacy_charset() 
     legacy = rewriter.feed(b"<body>") + rewriter.close()
     assert "التحليلات".encode() not in legacy
     assert "التحليلات" in html.unescape(legacy.decode("cp1252"))
+
+
+SCRIPTED = '<div id="consentgate-banner"><script>a()</script><script data-x="1">b()</script></div>'
+
+
+@pytest.mark.parametrize(
+    ("doc", "nonce"),
+    [
+        # CSP by nonce: the head's scripts carry it; ours get the same one.
+        ('<head><script nonce="abc123+/=">x</script></head><body>', "abc123+/="),
+        ('<script src="/a.js"></script><script nonce="n-_1">x</script><body>', "n-_1"),
+        # None before <body>, or not a well-formed nonce: ours get none.
+        ("<head></head><body><script nonce=late></script>", None),
+        ('<script nonce="a&quot;b">x</script><body>', None),
+        ('<script nonce="">x</script><body>', None),
+    ],
+)
+def test_banner_scripts_take_the_page_nonce(doc: str, nonce: str | None) -> None:
+    out = run(doc.encode(), SCRIPTED).decode()
+    banner = out[out.index('<div id="consentgate-banner">') :]
+    if nonce is None:
+        assert "<script>a()</script>" in banner and "nonce" not in banner.split("</div>")[0]
+    else:
+        assert f'<script nonce="{nonce}">a()' in banner
+        assert f'<script nonce="{nonce}" data-x="1">b()' in banner

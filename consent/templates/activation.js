@@ -1,0 +1,132 @@
+(function () {
+  // Client-side activation of what prior blocking kept inert, once the server says a purpose
+  // is granted (the state POST /_privacy/consent answers with) or the visitor asks to load one
+  // embed once. The server stays the authority: nothing here grants anything by itself.
+  if (window.consentgate) return;
+  var d = document;
+  var current = d.currentScript;
+  // A page whose CSP allows inline scripts by nonce: scripts created here carry the same one.
+  var nonce = current ? current.nonce || current.getAttribute("nonce") || "" : "";
+  // Where choices are posted: the gateway's prefix is configurable.
+  var url = (current && current.getAttribute("data-consentgate-url")) || "/_privacy/consent";
+  // The elements and URL attributes prior blocking parks in `data-X` (gateway/stages/
+  // prior_blocking.py URL_ATTRIBUTES); scripts are recreated instead (see activate).
+  var URLS = {
+    IFRAME: ["src"], FRAME: ["src"], EMBED: ["src"], IMG: ["src", "srcset"],
+    SOURCE: ["src", "srcset"], VIDEO: ["src", "poster"], AUDIO: ["src"],
+    LINK: ["href", "imagesrcset"]
+  };
+  d.documentElement.className += " consentgate-js";
+
+  function purposes(el) {
+    return (el.getAttribute("data-consent") || "").split(/[\s,]+/).filter(Boolean);
+  }
+
+  // Every purpose the element names must be granted (an empty list never is: fail closed).
+  function allowed(el, granted) {
+    var ids = purposes(el);
+    if (!ids.length) return false;
+    for (var i = 0; i < ids.length; i++) if (granted[ids[i]] !== true) return false;
+    return true;
+  }
+
+  function activateScript(el) {
+    if ((el.getAttribute("type") || "").trim().toLowerCase() !== "text/plain") return;
+    // A script element that was parsed inert never runs, even with a new type: HTML only
+    // prepares a script when it is inserted, so a fresh element takes its place.
+    var s = d.createElement("script");
+    for (var i = 0; i < el.attributes.length; i++) {
+      var a = el.attributes[i];
+      if (a.name === "type" || a.name === "data-type" || a.name === "data-src" ||
+          a.name === "data-consentgate" || a.name === "nonce") continue;
+      s.setAttribute(a.name, a.value);
+    }
+    var type = el.getAttribute("data-type");
+    if (type) s.setAttribute("type", type);
+    var src = el.getAttribute("data-src");
+    if (src) s.setAttribute("src", src);
+    if (!s.hasAttribute("src")) s.text = el.text;
+    // Inserted scripts are async by default; keep document order unless the tag said async.
+    if (!el.hasAttribute("async")) s.async = false;
+    if (nonce) s.nonce = nonce;
+    el.parentNode.replaceChild(s, el);
+  }
+
+  function activateElement(el) {
+    var names = URLS[el.tagName];
+    if (!names) return;
+    for (var i = 0; i < names.length; i++) {
+      var v = el.getAttribute("data-" + names[i]);
+      if (v !== null) {
+        el.removeAttribute("data-" + names[i]);
+        el.setAttribute(names[i], v);
+      }
+    }
+    el.removeAttribute("data-consentgate");
+    var key = el.getAttribute("data-consentgate-embed");
+    if (key) {
+      var holder = d.querySelector('[data-consentgate-for="' + key + '"]');
+      if (holder) holder.parentNode.removeChild(holder);
+      el.removeAttribute("hidden");
+    }
+  }
+
+  function activate(el) {
+    if (el.tagName === "SCRIPT") activateScript(el);
+    else activateElement(el);
+  }
+
+  // Activate exactly what `state.purposes` (the server's answer) now allows.
+  function apply(state) {
+    var granted = (state && state.purposes) || {};
+    var inert = d.querySelectorAll("[data-consent]");
+    for (var i = 0; i < inert.length; i++) if (allowed(inert[i], granted)) activate(inert[i]);
+  }
+
+  function post(body) {
+    return fetch(url, {
+      method: "POST", credentials: "same-origin", body: JSON.stringify(body),
+      headers: {"Content-Type": "application/json", "Accept": "application/json"}
+    }).then(function (r) {
+      if (!r.ok) throw new Error("consent not recorded: " + r.status);
+      return r.json();
+    });
+  }
+
+  // Contextual consent on an embed placeholder: "once" loads that embed only (nothing is
+  // recorded), "always" records the grant and activates everything it now allows.
+  d.addEventListener("click", function (e) {
+    var btn = e.target && e.target.closest ? e.target.closest("[data-consentgate-action]") : null;
+    if (!btn) return;
+    var holder = btn.closest("[data-consentgate-for]");
+    if (!holder) return;
+    var embed = d.querySelector('[data-consentgate-embed="' +
+      holder.getAttribute("data-consentgate-for") + '"]');
+    if (btn.getAttribute("data-consentgate-action") === "once") {
+      if (embed) {
+        activate(embed);
+        embed.focus();
+      }
+      return;
+    }
+    var grant = {};
+    var wanted = (holder.getAttribute("data-consentgate-purposes") || "").split(" ");
+    wanted.filter(Boolean).forEach(function (p) { grant[p] = true; });
+    btn.disabled = true;
+    post({purposes: grant}).then(function (state) {
+      if (state.gpc_confirmation_required) {
+        // The browser's opt-out signal wins until confirmed (11 CCR §7025(c)(3)); the
+        // preference center asks for that confirmation.
+        var link = holder.querySelector("a[href]");
+        if (link) window.location.assign(link.href);
+        return;
+      }
+      apply(state);
+      if (embed && embed.isConnected && !embed.hidden) embed.focus();
+    }).catch(function () {
+      btn.disabled = false;
+    });
+  });
+
+  window.consentgate = {apply: apply, post: post};
+})();
