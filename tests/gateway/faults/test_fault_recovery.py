@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -127,16 +128,14 @@ def _as_postgres() -> list[str]:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if not (PG_BIN / "initdb").exists():
         pytest.skip(f"no PostgreSQL server binaries at {PG_BIN}")
-    base = tmp_path_factory.mktemp("pg")
+    # Outside pytest's own temp root: another pytest run as the same user resets that root
+    # to 0700 at its start, which would lock the postgres user out of a cluster under it.
+    base = Path(tempfile.mkdtemp(prefix="consentgate-pg-"))
     base.chmod(0o755)
     data = base / "data"
     data.mkdir(mode=0o700)
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")
-        for parent in (base, *base.parents):
-            if parent == Path("/"):
-                break
-            parent.chmod(parent.stat().st_mode | 0o011)  # traversable by postgres
     subprocess.run(
         [*_as_postgres(), str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
         check=True, capture_output=True, timeout=120,
@@ -150,6 +149,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             [*_as_postgres(), str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
             capture_output=True, timeout=60, check=False,
         )  # fmt: skip
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.postgres
