@@ -547,21 +547,20 @@ class ConsoleApi:
         if not ref:
             return render(self.base, "subject.html", 200, ctx.session, **values)
         subject = await find_subject(store, ref)
-        events: list[Event] = []
-        if subject is not None:
-            queue = self._requests()
-            requests = await queue.list_requests(include_completed=True) if queue else []
-            events = await timeline(store, self.config.audit.chain, subject, requests)
-        if subject is None or (subject.ref is None and not events):
+        if subject is None or subject.ref is None:
+            # An erased subject answers exactly as one that never existed (same status, same
+            # page, nothing audited): erasure must not be observable as "someone was here"
+            # (contract "Erasure": what remains cannot be linked to the person).
             return render(self.base, "subject.html", 404, ctx.session, **values)
+        queue = self._requests()
+        requests = await queue.list_requests(include_completed=True) if queue else []
+        events: list[Event] = await timeline(store, self.config.audit.chain, subject, requests)
         # Accountability (GDPR Art. 5(2)): who looked at whose history is itself on record.
         await self._audit_event(ctx.session.user.name, "admin.subject_viewed", subject.id)
-        values.update(found=True, subject_id=subject.id, subject_ref=subject.ref, events=events)
-        if (
-            self.downloads is not None
-            and subject.ref is not None
-            and ctx.session.user.role == "officer"
-        ):
+        values.update(
+            found=True, subject_id=subject.id, subject_ref=subject.ref, events=events, download=None
+        )
+        if self.downloads is not None and ctx.session.user.role == "officer":
             # A signed link the officer can hand on; each use is a tracked, audited export.
             token = self.downloads.mint(subject.ref, ctx.session.user.name, self.clock())
             values["download"] = f"{self.base}/download/{{fmt}}/{token}"

@@ -320,3 +320,40 @@ def test_officer_download_link_opens_without_a_session_until_it_expires(seeded: 
         assert anonymous.get(json_link[1].replace(token, foreign)).status_code == 403
     # Each use is an audited export naming the officer.
     assert seeded.actions("officer:olivia").count("dsr.export") == 2
+
+
+def test_erased_subject_answers_exactly_as_an_unknown_one(seeded: World) -> None:
+    erased = "sub_" + "c3" * 16
+    never = "sub_" + "d4" * 16
+
+    async def seed() -> None:
+        store = await open_store(seeded.url)
+        now = datetime.now(UTC).replace(microsecond=0)
+        try:
+            async with store.write() as conn:
+                await conn.execute(insert(cg_subjects).values(id=erased, ref="ref-gamma",
+                                                              created_at=now))  # fmt: skip
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+    gone = cli("dsr", "delete", "ref-gamma", "--config", str(seeded.config))
+    assert gone.returncode == 0, gone.stderr
+
+    def viewed() -> int:
+        rows = sql(seeded.url, ("SELECT count(*) FROM cg_audit_entries "
+                                "WHERE action = 'admin.subject_viewed'", {}))[0]  # fmt: skip
+        return int(rows[0][0])
+
+    before = viewed()
+    with client(seeded.server, "10.0.0.17") as http:
+        assert login(http, "olivia").status_code == 303
+        answers = {}
+        for ref in (erased, never, "ref-gamma", "ref-never"):
+            page = http.get(f"{BASE}/subjects", params={"ref": ref})
+            # The form echoes what was typed; everything else must be the same bytes.
+            answers[ref] = (page.status_code, page.text.replace(ref, "REF"))
+    assert answers[erased][0] == 404 and 'id="cg-unknown-subject"' in answers[erased][1]
+    assert answers[erased] == answers[never] == answers["ref-gamma"] == answers["ref-never"]
+    # Unknown references are not audited (nothing was looked at), so neither is the erased one.
+    assert viewed() == before
