@@ -317,3 +317,23 @@ def test_export_rejects(log: Log, args: list[str], code: int, message: str) -> N
     assert result.returncode == code
     assert message in result.stderr
     assert result.stdout == ""
+
+
+def test_export_into_a_closed_pipe_ends_quietly(store_url: str, tmp_path: Path) -> None:
+    # More than a pipe's 64 KiB buffer, so the export is still writing when `head` leaves.
+    config = write_config(tmp_path, store_url, checkpoint_every_entries=100)
+    populate(config, 400)
+    command = [sys.executable, "-m", "gateway", "audit", "export", "--config", str(config),
+               "--format", "jsonl"]  # fmt: skip
+    export = subprocess.Popen(command, cwd=procs.REPO, env=procs.env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert export.stdout is not None and export.stderr is not None
+    head = subprocess.run(["head", "-1"], stdin=export.stdout, capture_output=True, timeout=120)
+    export.stdout.close()  # only `head` holds the read end now
+    stderr = export.stderr.read().decode()
+    code = export.wait(timeout=120)
+    export.stderr.close()
+    assert json.loads(head.stdout)["seq"] == 0
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert stderr == ""
+    assert code == 141  # 128 + SIGPIPE, as a shell reports for `cat` in the same place
