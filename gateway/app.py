@@ -261,19 +261,26 @@ class Gateway:
         self.retention = RetentionScheduler(store, config.retention, audit)
         self.retention.start()
         self.store = store
-        # Envelope v1 carries details only encrypted under a data subject's key, and a config
-        # is no subject's: its hash (not personal data) rides in the actor field instead.
-        await self._audit(f"config:{self.loaded.sha256}", "config.loaded", None, None)
+        # The config's hash is no one's personal data: it goes in the entry's public details.
+        await self._audit(
+            "system", "config.loaded", None, None, public={"config_sha256": self.loaded.sha256}
+        )
 
     async def _audit(
-        self, actor: str, action: str, subject: str | None, details: dict[str, object] | None
+        self,
+        actor: str,
+        action: str,
+        subject: str | None,
+        details: dict[str, object] | None,
+        *,
+        public: dict[str, object] | None = None,
     ) -> None:
         """Queue an audit entry; a full queue or a store outage is logged, never shown."""
         if self.audit is None:
             log.warning("audit log unavailable; lost %s", action)
             return
         try:
-            await self.audit.append(actor, action, subject, details)
+            await self.audit.append(actor, action, subject, details, public=public)
         except (AuditError, ValueError) as exc:
             log.warning("audit entry %s not queued: %s", action, type(exc).__name__)
 

@@ -37,9 +37,12 @@ from policies.models import AuditSettings, Config
 from storage.store import SchemaError, Store, StoreUnavailable, open_store
 
 Format = Literal["jsonl", "csv"]
-# The contract's entry fields, in this order; `v` (the envelope version, needed to recompute
-# `hash` from an export) last.
-COLUMNS = ("seq", "ts", "chain", "prev_hash", "hash", "actor", "action", "subject", "data", "v")
+# The contract's entry fields, in this order: `public` (the non-personal details; null for
+# version-1 entries, which predate it) after the sealed `data`, and `v` (the envelope version,
+# needed to recompute `hash` from an export) last.
+COLUMNS = (
+    "seq", "ts", "chain", "prev_hash", "hash", "actor", "action", "subject", "data", "public", "v",
+)  # fmt: skip
 # OWASP "CSV Injection": a spreadsheet runs a cell starting with these as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

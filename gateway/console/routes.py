@@ -93,6 +93,8 @@ class AuditAppender(Protocol):
         action: str,
         subject: str | None = None,
         details: Mapping[str, object] | None = None,
+        *,
+        public: Mapping[str, object] | None = None,
     ) -> object:
         """Append and wait for the commit."""
         ...

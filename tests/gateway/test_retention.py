@@ -17,7 +17,7 @@ from consent.pseudonyms import new_visitor_id
 from consent.state import ConsentRecord
 from consent.store import ConsentStore, cg_consent_records
 from gateway.dsr_service import deadline_policy
-from gateway.retention import PurgeCounts, cutoffs, purge, purge_actor
+from gateway.retention import PurgeCounts, cutoffs, purge
 from personalization_rules.profile import ShopEvent
 from personalization_rules.profile_store import ProfileStore, cg_events, cg_profiles
 from policies.models import DsrSettings, RetentionSettings
@@ -46,13 +46,6 @@ def test_cutoffs(settings: RetentionSettings, expected: tuple[int | None, ...]) 
     got = (limits.consent_records, limits.events, limits.profiles, limits.decisions,
            limits.dsr_requests)  # fmt: skip
     assert got == tuple(None if d is None else NOW - timedelta(days=d) for d in expected)
-
-
-def test_purge_actor_carries_the_counts() -> None:
-    actor = purge_actor("system", PurgeCounts(events=3, dsr_requests=1))
-    assert actor == (
-        "system;consent_records=0,events=3,exposures=0,profiles=0,decisions=0,dsr_requests=1"
-    )
 
 
 async def seed(store: Store) -> tuple[str, str]:
@@ -141,5 +134,8 @@ def test_retention_purge_command(store_url: str, tmp_path: Path) -> None:
     entries = [json.loads(line) for line in exported.stdout.splitlines()]
     purges = [e for e in entries if e["action"] == "retention.purged"]
     assert len(purges) == 2
-    assert purges[0]["actor"].startswith("cli") and "events=1" in purges[0]["actor"]
+    # Who ran it in `actor`; the counts (no one's personal data) in the public details.
+    assert purges[0]["actor"].startswith("cli") and ";" not in purges[0]["actor"]
+    assert purges[0]["public"]["events"] == 1 and purges[1]["public"]["events"] == 0
+    assert purges[0]["public"]["dsr_requests"] == 1 and purges[0]["v"] == 2
     assert purges[0]["subject"] is None and purges[0]["data"] is None
