@@ -289,16 +289,7 @@ class Gateway:
     ) -> None:
         """The audit entry for a consent record; durable before the choice is confirmed."""
         subject = visitor.subject.id if visitor.subject is not None else None
-        details: dict[str, object] = {
-            "policy_version": record.policy_version,
-            "text_hash": record.text_hash,
-            "language": record.language,
-            "method": record.method,
-            "regime": record.regime,
-            "granted": sorted(record.granted),
-            "denied": sorted(record.denied),
-            "gpc": record.gpc,
-        }
+        details = consent_details(record)
         action = consent_action(previous, record)
         if self.audit is None:
             raise AuditError("audit log unavailable")
@@ -386,6 +377,20 @@ class Gateway:
         ready = store_ok and upstream_ok
         body = {"ready": ready, "store": store_ok, "upstream": upstream_ok}
         return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def consent_details(record: ConsentRecord) -> dict[str, object]:
+    """A consent record's proof as the audit entry's sealed (personal) details."""
+    return {
+        "policy_version": record.policy_version,
+        "text_hash": record.text_hash,
+        "language": record.language,
+        "method": record.method,
+        "regime": record.regime,
+        "granted": sorted(record.granted),
+        "denied": sorted(record.denied),
+        "gpc": record.gpc,
+    }
 
 
 def consent_action(previous: ConsentRecord | None, record: ConsentRecord) -> str:
