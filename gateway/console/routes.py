@@ -72,6 +72,8 @@ from gateway.console.passwords import (
 from gateway.console.request_queue import RequestQueue, deadline_status
 from gateway.console.timeline import Event, find_subject, rfc3339, timeline
 from gateway.console.verify_status import last_result, run_verify
+from gateway.demo.history import META_KEY as DEMO_META_KEY
+from gateway.demo.history import read_summary
 from gateway.download_links import DownloadLinks
 from gateway.forwarded import TrustedProxies
 from gateway.forwarded import resolve as resolve_view
@@ -526,12 +528,22 @@ class ConsoleApi:
                     ),
                 }
             )
+        if not charts:
+            # An empty grid reads as "broken"; the chart itself says there is nothing to draw.
+            empty = chart.line_chart("Opt-in rate", [], span, "cg-chart-0")
+            charts.append({"id": "cg-chart-0", "regime": "All jurisdictions", "series": [],
+                           "legend": [], "svg": empty})  # fmt: skip
+            empty_period = True
+        else:
+            empty_period = False
         return render(
             self.base,
             "stats.html",
             200,
             ctx.session,
             page="stats",
+            demo=read_summary(await store.get_meta(DEMO_META_KEY)),
+            empty_period=empty_period,
             charts=charts,
             days=days,
             day_choices=DAY_CHOICES,
