@@ -124,8 +124,8 @@ def test_console_statistics_show_the_month_and_say_it_is_demo_data(world: DemoWo
 @pytest.mark.browser
 @pytest.mark.e2e
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt install chromium)")
-def test_screenshot_of_the_statistics(world: DemoWorld, browser: Browser) -> None:
-    """Leaves `docs/console-stats.png` (the README shows it)."""
+def test_screenshots_of_statistics_and_audit_log(world: DemoWorld, browser: Browser) -> None:
+    """Leaves `docs/console-stats.png` and `docs/console-audit.png` (the README shows them)."""
     password = (world.data_dir / "officer-password.txt").read_text().strip()
     context = browser.new_context(
         base_url=world.url,
@@ -140,7 +140,19 @@ def test_screenshot_of_the_statistics(world: DemoWorld, browser: Browser) -> Non
         with page.expect_navigation():
             page.keyboard.press("Enter")
         assert page.locator("#cg-demo-history").is_visible()
-        path = procs.REPO / "docs" / "console-stats.png"
-        page.screenshot(path=str(path), full_page=True)
+        docs = procs.REPO / "docs"
+        page.screenshot(path=str(docs / "console-stats.png"), full_page=True)
+        page.goto(f"{BASE}/audit")
+        page.get_by_role("button", name="Verify now").click()
+        page.wait_for_url(f"**{BASE}/audit")
+        assert page.locator("#cg-verify-result").inner_text().startswith("Intact: ok: ")
+        # The table fits: times on one line, the hash column inside the viewport.
+        row = page.locator("#cg-entries tbody tr").first
+        time_box = row.locator("td.cg-time").bounding_box()
+        hash_box = row.locator("td.cg-hash").bounding_box()
+        assert time_box is not None and hash_box is not None
+        assert time_box["height"] < 40  # one line (a wrapped time was three)
+        assert hash_box["x"] + hash_box["width"] <= 1280
+        page.screenshot(path=str(docs / "console-audit.png"), full_page=False)
     finally:
         context.close()
