@@ -215,6 +215,18 @@ def test_logout_ends_the_session(world: World) -> None:
         assert http.get(f"{BASE}/audit").status_code == 303
 
 
+def test_stats_without_choices_say_so_in_the_chart(world: World) -> None:
+    # Runs before `seeded`: the store holds audit entries but no consent choice yet.
+    with client(world.server, "10.0.0.18") as http:
+        assert login(http, "oscar").status_code == 303
+        page = http.get(f"{BASE}/stats", params={"days": "7"})
+    assert page.status_code == 200
+    assert 'id="cg-no-stats"' in page.text and 'id="cg-demo-history"' not in page.text
+    svg = re.search(r"<svg xmlns.*?</svg>", page.text, re.S)
+    assert svg is not None and "No data in this period" in svg.group(0)
+    assert "<polyline" not in svg.group(0) and "<rect" not in svg.group(0)
+
+
 async def _seed_consent(url: str) -> None:
     store = await open_store(url)
     now = datetime.now(UTC).replace(microsecond=0)
@@ -254,6 +266,10 @@ def test_stats_chart_shows_opt_in_rates(seeded: World) -> None:
         assert svg is not None and 'role="img"' in svg.group(0)
         assert 'data-purpose="analytics"' in svg.group(0)
         assert 'data-purpose="marketing"' in svg.group(0)
+        # One day of data: labelled bars (50 % and 0 %), not lone dots.
+        assert svg.group(0).count("<rect") == 2 and "<circle" not in svg.group(0)
+        bars = re.findall(r'font-size="10">(\d+)%</text>', svg.group(0))
+        assert sorted(bars) == ["0", "50"]
         cells = re.findall(r"<tr><td>(\w+)</td><td>[\d-]+</td><td>(\d+)</td><td>(\d+)</td>"
                            r"<td>(\d+) %</td></tr>", page.text)  # fmt: skip
         assert sorted(cells) == [("analytics", "1", "2", "50"), ("marketing", "0", "2", "0")]
