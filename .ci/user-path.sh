@@ -53,7 +53,8 @@ grep -q 'id="consentgate-banner"' <<<"$page" || { echo "user-path: no banner on 
 echo "user-path: pip install . && consentgate demo serves the shop with its banner"
 kill -INT "${pids[0]}"; wait "${pids[0]}" || true; pids=()
 
-# 2. `consentgate run` in front of an upstream that is not the demo shop.
+# 2. An operator's own shop: `init` -> `check` -> `run` in front of an upstream that is not the
+#    demo shop.
 mkdir -p "$work/shop"
 cat >"$work/shop/index.html" <<'HTML'
 <!doctype html><html><head><title>Shop</title>
@@ -64,8 +65,10 @@ up="$(free_port)"
 "$py" -m http.server "$up" --bind 127.0.0.1 --directory "$work/shop" >"$work/shop.log" 2>&1 &
 pids+=($!)
 gw="$(free_port)"
-"$cg" run --config "$work/demo/policies.yaml" --upstream "http://127.0.0.1:$up" --port "$gw" \
-  >"$work/run.log" 2>&1 &
+mkdir -p "$work/operator"
+"$cg" init --upstream "http://127.0.0.1:$up" --out "$work/operator/policies.yaml"
+"$cg" check --config "$work/operator/policies.yaml"
+"$cg" run --config "$work/operator/policies.yaml" --port "$gw" >"$work/run.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 300); do
   fetch "http://127.0.0.1:$gw/_privacy/healthz" >/dev/null 2>&1 && break
@@ -77,4 +80,4 @@ grep -q 'id="consentgate-banner"' <<<"$page" || { echo "user-path: run served no
 if grep -q '<script async src="https://www.googletagmanager.com' <<<"$page"; then
   echo "user-path: run left Google Tag Manager live for a visitor without consent"; exit 1
 fi
-echo "user-path: consentgate run blocks the shop's tracker and shows the banner"
+echo "user-path: consentgate init, check and run block the shop's tracker and show the banner"

@@ -171,9 +171,7 @@ def receive(
     """A request received ``now``; its deadline follows from the regime."""
     if kind not in KINDS:
         raise RequestError(f"unknown request kind {kind!r}")
-    return DsrRequest(
-        request_id, kind, ref_mac, regime, via, now, policy.deadline(regime, now)
-    )
+    return DsrRequest(request_id, kind, ref_mac, regime, via, now, policy.deadline(regime, now))
 
 
 def extend(request: DsrRequest, policy: DeadlinePolicy) -> DsrRequest:

@@ -1,17 +1,23 @@
-"""The canonical, versioned audit entry envelope (version 1).
+"""The canonical, versioned audit entry envelope (versions 1 and 2).
 
 An entry is both a link of a hash chain and a leaf of the RFC 6962 Merkle tree.
 
 Canonical bytes (what ``Entry.canonical_bytes`` returns, what gets hashed and signed):
-UTF-8 JSON of exactly these nine members, keys in ascending code-point order, no
+UTF-8 JSON of exactly these members, keys in ascending code-point order, no
 whitespace (separators ``,`` and ``:``), non-ASCII characters written literally, the
 string escapes of ``json.dumps`` (``\\" \\\\ \\b \\f \\n \\r \\t``, other controls as
 lowercase ``\\u00xx``; controls are rejected anyway), integers only (no floats) — the
-RFC 8785 (JCS) serialization of this restricted value space::
+RFC 8785 (JCS) serialization of this restricted value space. Version 2 (what is written
+now) has ten members::
 
-    {"action":A,"actor":R,"chain":C,"data":D,"prev_hash":P,"seq":N,"subject":S,"ts":T,"v":1}
+    {"action":A,"actor":R,"chain":C,"data":D,"prev_hash":P,"public":U,"seq":N,"subject":S,
+     "ts":T,"v":2}
 
-* ``v``         integer 1 (the envelope version; a new format gets a new number)
+Version 1 (entries written before version 2 existed; still read and verified) has the same
+members without ``public``, and ``"v":1``. The version is inside the hashed bytes, so an
+entry cannot be re-labelled from one version to the other without breaking its hash.
+
+* ``v``         integer 1 or 2 (the envelope version; a new format gets a new number)
 * ``seq``       integer, 0 for the first entry of a chain, +1 each entry (= Merkle leaf index)
 * ``ts``        RFC 3339 UTC with exactly six fractional digits: ``YYYY-MM-DDTHH:MM:SS.ffffffZ``
 * ``chain``     the log's id, ``[a-z0-9][a-z0-9._-]{0,63}``
@@ -23,14 +29,20 @@ RFC 8785 (JCS) serialization of this restricted value space::
 * ``data``      ``null`` or ``{"alg":"A256GCM","ct":B64U,"kid":K,"nonce":B64U}``, the
                 personal details sealed under the subject's own key (``audit.subject_crypto``);
                 only allowed when ``subject`` is set
+* ``public``    (version 2) ``null`` or a non-empty flat object of NON-personal details in
+                the clear (config hash, key version, purge counts): at most 32 members, names
+                ``[a-z][a-z0-9_]{0,63}``, values null, true/false, integers or strings of at
+                most 200 characters without controls. The contract keeps such details out of
+                ``actor``, which only says who acted.
 
 Derived values (never part of the canonical bytes):
 
 * ``hash``       = lowercase hex of SHA-256(canonical bytes), the chain link
 * Merkle leaf    = SHA-256(0x00 || canonical bytes) (RFC 6962 §2.1)
 
-The stored record (``Entry.to_record``) is the nine members plus ``hash``. Test vectors
-in ``tests/audit/test_envelope.py`` pin these bytes.
+The stored record (``Entry.to_record``) is the canonical members plus ``hash``; a version-1
+record may also carry ``"public": null`` (what an export with a ``public`` column writes for
+it), never a value. Test vectors in ``tests/audit/test_envelope.py`` pin these bytes.
 """
 
 from __future__ import annotations
@@ -46,13 +58,24 @@ from functools import cached_property
 from audit import merkle
 from audit.subject_crypto import SealedData, is_subject_id
 
-VERSION = 1
+VERSION = 2  # what new entries are written as
+VERSIONS = (1, 2)  # what is read and verified
 GENESIS_PREV_HASH = "0" * 64
 ERASURE_ACTION = "dsr.delete"
 MAX_SEQ = 2**53 - 1  # RFC 7493 (I-JSON) §2.2: integers beyond this lose precision elsewhere
 
-FIELDS = frozenset({"v", "seq", "ts", "chain", "prev_hash", "actor", "action", "subject", "data"})
+FIELDS_V1 = frozenset(
+    {"v", "seq", "ts", "chain", "prev_hash", "actor", "action", "subject", "data"}
+)
+FIELDS = FIELDS_V1 | {"public"}
 RECORD_FIELDS = FIELDS | {"hash"}
+RECORD_FIELDS_V1 = FIELDS_V1 | {"hash"}
+PUBLIC_MAX_MEMBERS = 32
+PUBLIC_MAX_TEXT = 200
+PUBLIC_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+PublicValue = str | int | bool | None
+Public = tuple[tuple[str, PublicValue], ...]  # sorted by name: hashable, one canonical order
 
 CHAIN_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 ACTION_RE = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
@@ -62,7 +85,7 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class EnvelopeError(ValueError):
-    """A value cannot be (or is not) a well-formed version-1 envelope."""
+    """A value cannot be (or is not) a well-formed envelope."""
 
 
 def canonical_json(value: object) -> bytes:
@@ -129,6 +152,27 @@ def parse_ts(ts: str) -> datetime:
         raise EnvelopeError(f"ts {ts!r} is not a real instant") from exc
 
 
+def public_details(details: Mapping[str, object] | None) -> Public | None:
+    """``details`` as an entry's ``public`` member (None or empty: no public details);
+    EnvelopeError unless it fits the value space in the module docstring."""
+    if details is None or len(details) == 0:
+        return None
+    if len(details) > PUBLIC_MAX_MEMBERS:
+        raise EnvelopeError(f"public has more than {PUBLIC_MAX_MEMBERS} members")
+    items: list[tuple[str, PublicValue]] = []
+    for name, value in details.items():
+        if not isinstance(name, str) or PUBLIC_NAME_RE.fullmatch(name) is None:
+            raise EnvelopeError(f"public member name {name!r} is not [a-z][a-z0-9_]{{0,63}}")
+        if isinstance(value, str):
+            if len(value) > PUBLIC_MAX_TEXT or _CONTROL_RE.search(value):
+                raise EnvelopeError(f"public.{name}: at most 200 characters, no controls")
+        elif value is not None and not isinstance(value, bool | int):
+            raise EnvelopeError(f"public.{name}: only null, booleans, integers and strings")
+        _check_json(value)
+        items.append((name, value))
+    return tuple(sorted(items))
+
+
 @dataclass(frozen=True)
 class Entry:
     """One audit entry; construction validates every field."""
@@ -141,11 +185,21 @@ class Entry:
     action: str
     subject: str | None
     data: SealedData | None
+    public: Public | None = None
     v: int = VERSION
 
     def __post_init__(self) -> None:
-        if type(self.v) is not int or self.v != VERSION:
+        if type(self.v) is not int or self.v not in VERSIONS:
             raise EnvelopeError(f"unsupported envelope version {self.v!r}")
+        if self.public is not None:
+            if self.v == 1:
+                raise EnvelopeError("a version-1 entry has no public details")
+            try:
+                canonical = public_details(dict(self.public))
+            except (TypeError, ValueError):
+                canonical = None
+            if not isinstance(self.public, tuple) or canonical != self.public:
+                raise EnvelopeError("public must be sorted (name, value) pairs of the value space")
         if not isinstance(self.chain, str) or CHAIN_RE.fullmatch(self.chain) is None:
             raise EnvelopeError("chain must match [a-z0-9][a-z0-9._-]{0,63}")
         if type(self.seq) is not int or not 0 <= self.seq <= MAX_SEQ:
@@ -182,8 +236,8 @@ class Entry:
             raise EnvelopeError("an erasure tombstone carries no data")
 
     def members(self) -> dict[str, object]:
-        """The nine canonical members as plain JSON values."""
-        return {
+        """The canonical members as plain JSON values (ten; nine for version 1)."""
+        members: dict[str, object] = {
             "action": self.action,
             "actor": self.actor,
             "chain": self.chain,
@@ -194,6 +248,13 @@ class Entry:
             "ts": self.ts,
             "v": self.v,
         }
+        if self.v >= 2:
+            members["public"] = self.public_dict()
+        return members
+
+    def public_dict(self) -> dict[str, PublicValue] | None:
+        """The public details as a JSON object (None when there are none)."""
+        return None if self.public is None else dict(self.public)
 
     @cached_property
     def _canonical(self) -> bytes:
@@ -223,9 +284,24 @@ class Entry:
 def from_record(record: Mapping[str, object]) -> Entry:
     """Parse a stored record; EnvelopeError if it is malformed or its ``hash`` is wrong."""
     keys = set(record)
-    if keys != RECORD_FIELDS:
-        missing, extra = sorted(RECORD_FIELDS - keys), sorted(keys - RECORD_FIELDS)
+    version = record.get("v")
+    expected = RECORD_FIELDS
+    if version == 1 and type(version) is int:
+        # An export writes a ``public`` column for every entry; for version 1 it can only be
+        # null, as no version-1 hash covers it (a value there would be unprotected).
+        if "public" in record and record["public"] is not None:
+            raise EnvelopeError("a version-1 entry has no public details")
+        keys.discard("public")
+        expected = RECORD_FIELDS_V1
+    if keys != expected:
+        missing, extra = sorted(expected - keys), sorted(keys - expected)
         raise EnvelopeError(f"record fields differ: missing {missing}, unexpected {extra}")
+    raw_public = record.get("public")
+    if raw_public is not None and not isinstance(raw_public, Mapping):
+        raise EnvelopeError("public must be an object or null")
+    public = public_details(raw_public)
+    if raw_public is not None and public is None:
+        raise EnvelopeError("public is an empty object; no details are written as null")
     raw_data = record["data"]
     try:
         data = None if raw_data is None else SealedData.from_json(raw_data)
@@ -240,6 +316,7 @@ def from_record(record: Mapping[str, object]) -> Entry:
         action=record["action"],  # type: ignore[arg-type]
         subject=record["subject"],  # type: ignore[arg-type]
         data=data,
+        public=public,
         v=record["v"],  # type: ignore[arg-type]
     )
     if record["hash"] != entry.hash:
@@ -257,8 +334,10 @@ def build_entry(
     action: str,
     subject: str | None = None,
     data: SealedData | None = None,
+    public: Mapping[str, object] | None = None,
 ) -> Entry:
-    """A new entry at ``seq`` after the entry whose hash is ``prev_hash``."""
+    """A new (current-version) entry at ``seq`` after the entry whose hash is ``prev_hash``;
+    ``public`` holds non-personal details in the clear (never personal data)."""
     return Entry(
         chain=chain,
         seq=seq,
@@ -268,6 +347,7 @@ def build_entry(
         action=action,
         subject=subject,
         data=data,
+        public=public_details(public),
     )
 
 

@@ -128,6 +128,7 @@ class _Pending:
     subject: str | None = None
     details: Mapping[str, object] | None = None
     future: asyncio.Future[Entry | None] | None = None
+    public: Mapping[str, object] | None = None
 
 
 @dataclass
@@ -241,7 +242,12 @@ class AuditLog:
     # --- appending ------------------------------------------------------------------------------
 
     def _validate(
-        self, actor: str, action: str, subject: str | None, details: Mapping[str, object] | None
+        self,
+        actor: str,
+        action: str,
+        subject: str | None,
+        details: Mapping[str, object] | None,
+        public: Mapping[str, object] | None,
     ) -> datetime:
         now = self._clock()
         build_entry(
@@ -252,6 +258,7 @@ class AuditLog:
             actor=actor,
             action=action,
             subject=subject,
+            public=public,
         )
         if action == ERASURE_ACTION:
             raise EnvelopeError("record an erasure with erase_subject(), which destroys the key")
@@ -283,14 +290,18 @@ class AuditLog:
         action: str,
         subject: str | None = None,
         details: Mapping[str, object] | None = None,
+        *,
+        public: Mapping[str, object] | None = None,
     ) -> None:
         """Queue an entry; returns before it is written.
 
+        ``details`` are personal (sealed under the subject's key); ``public`` are non-personal
+        details kept in the clear (config hash, key version, counts), never in ``actor``.
         Raises ``EnvelopeError`` for an invalid entry, ``AuditBacklog`` when the queue stayed
         full (the entry is lost: log it), ``AuditClosed`` when the log is not running.
         """
-        now = self._validate(actor, action, subject, details)
-        await self._put(_Pending("entry", now, actor, action, subject, details))
+        now = self._validate(actor, action, subject, details, public)
+        await self._put(_Pending("entry", now, actor, action, subject, details, public=public))
 
     async def append_durable(
         self,
@@ -298,15 +309,17 @@ class AuditLog:
         action: str,
         subject: str | None = None,
         details: Mapping[str, object] | None = None,
+        *,
+        public: Mapping[str, object] | None = None,
     ) -> Entry:
         """Queue an entry and wait until it is committed; returns it.
 
         Besides ``append``'s errors: ``AuditUnavailable`` when the store failed, and
         ``SubjectErased`` for details of an erased subject.
         """
-        now = self._validate(actor, action, subject, details)
+        now = self._validate(actor, action, subject, details, public)
         future: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
-        await self._put(_Pending("entry", now, actor, action, subject, details, future))
+        await self._put(_Pending("entry", now, actor, action, subject, details, future, public))
         entry = await future
         assert entry is not None
         return entry
@@ -512,6 +525,7 @@ class AuditLog:
             action=item.action,
             subject=item.subject,
             data=data,
+            public=item.public,
         )
 
     async def _key(

@@ -3,9 +3,10 @@
 An I/O shell around ``audit.envelope``, ``audit.checkpoint`` and ``audit.subject_crypto``;
 registered as schema component "audit". Tables:
 
-* ``cg_audit_entries``: one row per entry, primary key (chain, seq). The nine envelope
-  members are columns (``ts`` kept as the canonical string, ``data`` as canonical JSON text)
-  plus ``hash``; ``load_records`` rebuilds exactly ``Entry.to_record()`` from them, so the
+* ``cg_audit_entries``: one row per entry, primary key (chain, seq). The envelope
+  members are columns (``ts`` kept as the canonical string, ``data`` and ``public`` as
+  canonical JSON text; ``public`` is NULL for version-1 rows, which predate it) plus
+  ``hash``; ``load_records`` rebuilds exactly ``Entry.to_record()`` from them, so the
   columns are the single source of truth that ``audit verify`` checks. ``leaf_hash`` (hex
   RFC 6962 leaf hash) is derived and only read by the writer to rebuild its Merkle state
   without re-parsing every entry; verification never trusts it.
@@ -54,7 +55,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from audit.envelope import Entry, canonical_json, format_ts
 from audit.subject_crypto import KEY_BYTES, NONCE_BYTES, SubjectKey
-from storage.schema import Migration, create_tables, register_component
+from storage.schema import Migration, create_tables, execute, register_component
 from storage.store import Store
 
 Random = Callable[[int], bytes]
@@ -65,23 +66,32 @@ DEFAULT_KID = "1"
 
 metadata = MetaData()
 
-cg_audit_entries = Table(
-    "cg_audit_entries",
-    metadata,
-    Column("chain", String(64), primary_key=True),
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("v", Integer, nullable=False),
-    Column("ts", String(32), nullable=False),
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
-    Column("actor", Text, nullable=False),
-    Column("action", String(64), nullable=False),
-    Column("subject", String(64), nullable=True),
-    Column("data", Text, nullable=True),
-    Column("leaf_hash", String(64), nullable=False),
-    Index("ix_cg_audit_entries_subject", "subject"),
-    Index("ix_cg_audit_entries_ts", "chain", "ts"),
-)
+
+def _entries_table(meta: MetaData, *extra: Column[str]) -> Table:
+    return Table(
+        "cg_audit_entries",
+        meta,
+        Column("chain", String(64), primary_key=True),
+        Column("seq", BigInteger, primary_key=True, autoincrement=False),
+        Column("v", Integer, nullable=False),
+        Column("ts", String(32), nullable=False),
+        Column("prev_hash", String(64), nullable=False),
+        Column("hash", String(64), nullable=False),
+        Column("actor", Text, nullable=False),
+        Column("action", String(64), nullable=False),
+        Column("subject", String(64), nullable=True),
+        Column("data", Text, nullable=True),
+        Column("leaf_hash", String(64), nullable=False),
+        *extra,
+        Index("ix_cg_audit_entries_subject", "subject"),
+        Index("ix_cg_audit_entries_ts", "chain", "ts"),
+    )
+
+
+# The table as the first migration created it (released migrations are frozen: a fresh store
+# gets this shape, then the later ``ADD COLUMN``s, like every store made before them).
+_cg_audit_entries_v1 = _entries_table(MetaData())
+cg_audit_entries = _entries_table(metadata, Column("public", Text, nullable=True))
 cg_audit_checkpoints = Table(
     "cg_audit_checkpoints",
     metadata,
@@ -104,8 +114,12 @@ AUDIT = register_component(
     [
         Migration(
             "audit entries, checkpoints, sealed subject keys",
-            create_tables(cg_audit_entries, cg_audit_checkpoints, cg_subject_keys),
-        )
+            create_tables(_cg_audit_entries_v1, cg_audit_checkpoints, cg_subject_keys),
+        ),
+        Migration(
+            "envelope v2: public (non-personal) details of an entry",
+            execute("ALTER TABLE cg_audit_entries ADD COLUMN public TEXT"),
+        ),
     ],
 )
 
@@ -209,6 +223,7 @@ def entry_row(entry: Entry) -> dict[str, object]:
         "action": entry.action,
         "subject": entry.subject,
         "data": None if entry.data is None else canonical_json(entry.data.to_json()).decode(),
+        "public": None if entry.public is None else canonical_json(entry.public_dict()).decode(),
         "leaf_hash": entry.leaf_hash().hex(),
     }
 
@@ -223,6 +238,7 @@ _RECORD_COLUMNS = (
     "action",
     "subject",
     "data",
+    "public",
     "v",
 )
 
@@ -232,12 +248,15 @@ def _record(row: object) -> Record:
     that verification reports the entry instead of this function crashing."""
     m = row._mapping  # type: ignore[attr-defined]
     record: Record = {name: m[name] for name in _RECORD_COLUMNS}
-    data = m["data"]
-    if data is not None:
-        try:
-            record["data"] = json.loads(data)
-        except ValueError:
-            record["data"] = data
+    for name in ("data", "public"):
+        text = m[name]
+        if text is not None:
+            try:
+                record[name] = json.loads(text)
+            except ValueError:
+                record[name] = text
+    if m["v"] == 1 and m["public"] is None:
+        del record["public"]  # exactly ``Entry.to_record()`` of a version-1 entry
     return record
 
 

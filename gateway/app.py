@@ -264,19 +264,26 @@ class Gateway:
         self.retention = RetentionScheduler(store, config.retention, audit)
         self.retention.start()
         self.store = store
-        # Envelope v1 carries details only encrypted under a data subject's key, and a config
-        # is no subject's: its hash (not personal data) rides in the actor field instead.
-        await self._audit(f"config:{self.loaded.sha256}", "config.loaded", None, None)
+        # The config's hash is no one's personal data: it goes in the entry's public details.
+        await self._audit(
+            "system", "config.loaded", None, None, public={"config_sha256": self.loaded.sha256}
+        )
 
     async def _audit(
-        self, actor: str, action: str, subject: str | None, details: dict[str, object] | None
+        self,
+        actor: str,
+        action: str,
+        subject: str | None,
+        details: dict[str, object] | None,
+        *,
+        public: dict[str, object] | None = None,
     ) -> None:
         """Queue an audit entry; a full queue or a store outage is logged, never shown."""
         if self.audit is None:
             log.warning("audit log unavailable; lost %s", action)
             return
         try:
-            await self.audit.append(actor, action, subject, details)
+            await self.audit.append(actor, action, subject, details, public=public)
         except (AuditError, ValueError) as exc:
             log.warning("audit entry %s not queued: %s", action, type(exc).__name__)
 
@@ -285,16 +292,7 @@ class Gateway:
     ) -> None:
         """The audit entry for a consent record; durable before the choice is confirmed."""
         subject = visitor.subject.id if visitor.subject is not None else None
-        details: dict[str, object] = {
-            "policy_version": record.policy_version,
-            "text_hash": record.text_hash,
-            "language": record.language,
-            "method": record.method,
-            "regime": record.regime,
-            "granted": sorted(record.granted),
-            "denied": sorted(record.denied),
-            "gpc": record.gpc,
-        }
+        details = consent_details(record)
         action = consent_action(previous, record, gpc_purposes(self.loaded.config))
         if self.audit is None:
             raise AuditError("audit log unavailable")
@@ -382,6 +380,20 @@ class Gateway:
         ready = store_ok and upstream_ok
         body = {"ready": ready, "store": store_ok, "upstream": upstream_ok}
         return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def consent_details(record: ConsentRecord) -> dict[str, object]:
+    """A consent record's proof as the audit entry's sealed (personal) details."""
+    return {
+        "policy_version": record.policy_version,
+        "text_hash": record.text_hash,
+        "language": record.language,
+        "method": record.method,
+        "regime": record.regime,
+        "granted": sorted(record.granted),
+        "denied": sorted(record.denied),
+        "gpc": record.gpc,
+    }
 
 
 def consent_action(

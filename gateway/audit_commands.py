@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal, TextIO
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from audit.checkpoint import NoteVerifier
 from audit.envelope import canonical_json
@@ -37,9 +37,12 @@ from policies.models import AuditSettings, Config
 from storage.store import SchemaError, Store, StoreUnavailable, open_store
 
 Format = Literal["jsonl", "csv"]
-# The contract's entry fields, in this order; `v` (the envelope version, needed to recompute
-# `hash` from an export) last.
-COLUMNS = ("seq", "ts", "chain", "prev_hash", "hash", "actor", "action", "subject", "data", "v")
+# The contract's entry fields, in this order: `public` (the non-personal details; null for
+# version-1 entries, which predate it) after the sealed `data`, and `v` (the envelope version,
+# needed to recompute `hash` from an export) last.
+COLUMNS = (
+    "seq", "ts", "chain", "prev_hash", "hash", "actor", "action", "subject", "data", "public", "v",
+)  # fmt: skip
 # OWASP "CSV Injection": a spreadsheet runs a cell starting with these as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -86,11 +89,17 @@ def build_audit_log(
 async def resolve_subject_ref(store: Store, ref: str) -> str | None:
     """The subject id a customer's `subject_ref` names, or None if unknown (raw subject ids,
     `sub_…`, are accepted before this is called)."""
+    from consent.pseudonyms import parse_subject_ref
     from consent.store import cg_subjects
 
     async with store.engine.connect() as conn:
+        # A store that only ever held the audit log (no consent tables) knows no reference.
+        if not await conn.run_sync(lambda c: inspect(c).has_table(cg_subjects.name)):
+            return None
         subject: str | None = await conn.scalar(
-            select(cg_subjects.c.id).where(cg_subjects.c.ref == ref)
+            select(cg_subjects.c.id).where(
+                cg_subjects.c.ref == (parse_subject_ref(ref) or ref.strip())
+            )
         )
     return subject
 

@@ -143,7 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     retention_sub = retention.add_subparsers(
         dest="retention_command", required=True, metavar="ACTION"
     )
-    _add_config(retention_sub.add_parser("purge", help="delete what outlived its period"))
+    purge = retention_sub.add_parser("purge", help="delete what outlived its period")
+    _add_config(purge)
+    purge.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="text: a summary for people (default); json: one object for scripts",
+    )
 
     experiments = sub.add_parser("experiments", help="A/B/n experiment results")
     experiments_sub = experiments.add_subparsers(
@@ -158,8 +165,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# 128 + SIGPIPE: what a shell reports for `cat`, `grep` or `yes` when the reader of their
+# output went away. Not 0: the output stopped early (a `set -o pipefail` caller can tell an
+# export cut short by `head` from a complete one); not 1, which our commands use for findings.
+EXIT_BROKEN_PIPE = 128 + 13
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script and of `python -m gateway`."""
+    """Entry point of the console script and of `python -m gateway`.
+
+    A reader that closes the pipe early (`consentgate audit export … | head -1`) ends the
+    command quietly with `EXIT_BROKEN_PIPE`, as Unix tools do, instead of a traceback.
+    """
+    try:
+        code = _dispatch(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python docs, signal module, "Note on SIGPIPE": point stdout at devnull so the
+        # interpreter's final flush of the buffered rest does not raise a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("check", "run"):
         # Both exit 1 on any config problem; the other commands keep their own exit codes.
@@ -230,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "retention":
         from gateway.dsr_commands import purge
 
-        return purge(resolve_config_path(args.config))
+        return purge(resolve_config_path(args.config), fmt=args.format)
     if args.command == "experiments":
         from gateway.experiments_commands import experiments_report
 

@@ -14,13 +14,17 @@ from collections.abc import Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from policies.loader import ConfigInvalid, load_config
-from policies.models import Config
+from policies.models import Config, RetentionSettings
 from storage.store import SchemaError, StoreUnavailable
 
+if TYPE_CHECKING:
+    from gateway.retention import PurgeCounts
+
 EXIT_OK, EXIT_UNKNOWN, EXIT_ERROR = 0, 1, 2
+PurgeFormat = Literal["text", "json"]
 
 
 class CommandError(Exception):
@@ -37,6 +41,8 @@ def _config(config_path: Path) -> Config:
 def _run(command: Coroutine[Any, Any, int]) -> int:
     try:
         return asyncio.run(command)
+    except BrokenPipeError:
+        raise  # the reader went away: the command line's entry ends quietly
     except (ValueError, StoreUnavailable, SchemaError, OSError) as exc:
         print(f"consentgate: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -69,7 +75,7 @@ async def _delete(config: Config, ref: str) -> int:
     return EXIT_OK
 
 
-async def _purge(config: Config, out: TextIO) -> int:
+async def _purge(config: Config, out: TextIO, fmt: PurgeFormat) -> int:
     from gateway.dsr_service import cli_actor, standalone
     from gateway.retention import purge_and_record
 
@@ -77,8 +83,35 @@ async def _purge(config: Config, out: TextIO) -> int:
         counts = await purge_and_record(
             service.store, config.retention, service.audit, datetime.now(UTC), cli_actor()
         )
-    out.write(json.dumps({"purged": asdict(counts), "total": counts.total}) + "\n")
+    if fmt == "json":
+        out.write(json.dumps({"purged": asdict(counts), "total": counts.total}) + "\n")
+    else:
+        out.write(purge_summary(counts, config.retention))
     return EXIT_OK
+
+
+# What each count is, in the words of the retention settings it comes from.
+_PURGE_LABELS = {
+    "consent_records": ("consent records", "consent_records_days"),
+    "events": ("shop events", "events_days"),
+    "exposures": ("experiment exposures", "events_days"),
+    "profiles": ("profiles", "profiles_days"),
+    "decisions": ("personalization decisions", "decisions_days"),
+    "dsr_requests": ("completed data-subject requests", "dsr_requests_days"),
+}
+
+
+def purge_summary(counts: PurgeCounts, settings: RetentionSettings) -> str:
+    """The human summary of one purge: a total line, then one line per category with the
+    retention period that applied ("kept forever" when none is set)."""
+    total = counts.total
+    lines = [f"retention purge: {total} row{'s' if total != 1 else ''} deleted"]
+    for name, count in asdict(counts).items():
+        label, setting = _PURGE_LABELS[name]
+        days = getattr(settings, setting)
+        period = f"older than {days} days" if days is not None else "kept forever"
+        lines.append(f"  {label + ':':<34}{count:>7}  ({period})")
+    return "\n".join(lines) + "\n"
 
 
 def export(config_path: Path, ref: str, out: TextIO | None = None) -> int:
@@ -101,11 +134,12 @@ def delete(config_path: Path, ref: str) -> int:
     return _run(_delete(config, ref))
 
 
-def purge(config_path: Path, out: TextIO | None = None) -> int:
-    """`retention purge`: delete what outlived its period; prints the counts as JSON."""
+def purge(config_path: Path, out: TextIO | None = None, *, fmt: PurgeFormat = "text") -> int:
+    """`retention purge`: delete what outlived its period; prints a summary (``fmt="text"``)
+    or the counts as one JSON object (``fmt="json"``)."""
     try:
         config = _config(config_path)
     except CommandError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_ERROR
-    return _run(_purge(config, out or sys.stdout))
+    return _run(_purge(config, out or sys.stdout, fmt))

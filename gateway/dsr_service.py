@@ -66,6 +66,7 @@ from audit.store import (
     subject_key,
 )
 from audit.subject_crypto import DataUnreadable, SealedData, open_sealed
+from consent.pseudonyms import parse_subject_ref
 from consent.state import ConsentRecord
 from consent.store import ConsentStore, Subject
 from gateway.console.request_queue import QueuedRequest
@@ -164,8 +165,12 @@ class DsrService:
     clock: Clock = _utcnow
 
     async def subject(self, subject_ref: str) -> Subject | None:
-        """The subject a customer's reference names, or None."""
-        return await self.consent.subject_by_ref(subject_ref.strip())
+        """The subject a customer's reference names, or None. References are ``CG-`` and
+        base32 (upper case only), so a reference read out or typed in lower case is the same
+        one; anything else is looked up as given."""
+        return await self.consent.subject_by_ref(
+            parse_subject_ref(subject_ref) or subject_ref.strip()
+        )
 
     async def regime_of(self, subject: Subject) -> str:
         """The regime of the subject's latest choice (the strictest one when it made none)."""
@@ -319,8 +324,14 @@ class ConsoleQueue:
         """Requests, open ones by deadline first."""
         return [
             QueuedRequest(
-                id=r.id, kind=r.kind, subject_ref=None, regime=r.regime, status=r.status,
-                received_at=r.received_at, deadline=r.due, completed_at=r.completed_at,
+                id=r.id,
+                kind=r.kind,
+                subject_ref=None,
+                regime=r.regime,
+                status=r.status,
+                received_at=r.received_at,
+                deadline=r.due,
+                completed_at=r.completed_at,
                 completed_by=r.completed_by,
             )  # fmt: skip
             for r in await self.requests.list_all(include_completed=include_completed)

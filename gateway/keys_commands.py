@@ -4,7 +4,8 @@ Existing visitors are not orphaned: lookups try every key version, newest first,
 visitor's link to the current version on their next visit (`consent.store.ConsentStore`).
 
 Every rotation is recorded durably in the audit log as `keys.rotated` (actor `cli`, no subject,
-only the new version number: never key material) before the command reports success.
+only the new version number, as the public detail `key_version`: never key material) before
+the command reports success.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ async def _rotate(config_path: Path) -> int:
         log = build_audit_log(store, loaded.config.audit, master)
         await log.start()
         try:
-            await log.append_durable(f"cli;version={keyring.current}", ACTION)
+            await log.append_durable("cli", ACTION, public={"key_version": keyring.current})
         finally:
             await log.close()
     finally:

@@ -11,8 +11,8 @@ Per data category (``policies.models.RetentionSettings``; None keeps it):
 * completed data-subject requests received more than ``dsr_requests_days`` ago.
 
 The audit chain is never purged: deleting entries would break its proof. Each run appends
-ONE audit entry, ``retention.purged``, whose actor names who ran it and the counts
-(``purge_actor``). Deleted bytes leave the files
+ONE audit entry, ``retention.purged``, whose actor names who ran it and whose public
+details are the counts per category. Deleted bytes leave the files
 as after an erasure (``gateway.dsr_service.compact``, without the PostgreSQL rewrite: plain
 deletes are reclaimed by autovacuum).
 """
@@ -123,17 +123,9 @@ async def purge_and_record(
 ) -> PurgeCounts:
     """One retention run: purge, then append the run's audit entry (durably)."""
     counts = await purge(store, cutoffs(settings, now))
-    await audit.append_durable(purge_actor(actor, counts), ACTION)
+    await audit.append_durable(actor, ACTION, public=asdict(counts))
     log.info("retention purge: %s", " ".join(f"{k}={v}" for k, v in asdict(counts).items()))
     return counts
-
-
-def purge_actor(actor: str, counts: PurgeCounts) -> str:
-    """The entry's actor: who ran the purge and the counts, e.g.
-    ``system;consent_records=0,events=12,...``. Envelope v1 carries details only sealed under
-    a data subject's key and the counts are no subject's, so they ride in the actor, as the
-    gateway does for ``config.loaded`` (under 200 characters: six small integers)."""
-    return actor + ";" + ",".join(f"{k}={v}" for k, v in asdict(counts).items())
 
 
 class RetentionScheduler:

@@ -47,7 +47,8 @@ def start_demo(data_dir: Path) -> Iterator[DemoWorld]:
             log,
         )  # fmt: skip
         try:
-            procs.wait_http(f"{url}/_privacy/healthz", process, log_path)
+            # A first start writes the demo's month of history before the gateway starts.
+            procs.wait_http(f"{url}/_privacy/healthz", process, log_path, timeout=120)
             procs.wait_http(f"{url}/", process, log_path)
             yield DemoWorld(url, data_dir, procs.Server(url, port, process, log_path))
         finally:

@@ -116,9 +116,11 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(STOP_TIMEOUT)
 
 
-def wait_http(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+def wait_http(
+    url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = START_TIMEOUT
+) -> None:
     """Poll `url` until it answers 200; fail with the log tail if the process exits first."""
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{url}: process exited {process.returncode}\n{_tail(log_path)}")
@@ -126,7 +128,7 @@ def wait_http(url: str, process: subprocess.Popen[bytes], log_path: Path) -> Non
             if httpx.get(url, timeout=1.0).status_code == 200:
                 return
         time.sleep(0.1)
-    raise RuntimeError(f"{url}: not ready after {START_TIMEOUT}s\n{_tail(log_path)}")
+    raise RuntimeError(f"{url}: not ready after {timeout}s\n{_tail(log_path)}")
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ and no ``OFFSET`` scan walks the whole table.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -23,9 +24,21 @@ PAGE_SIZE = 50
 AuditQuery = EntryFilter
 
 
+SHORT = 16  # a longer public value (a config hash) is cut in the table, whole in its title
+
+
+@dataclass(frozen=True)
+class Detail:
+    """One public detail of an entry: the whole ``name=value`` and the shown, cut form."""
+
+    full: str
+    short: str
+
+
 @dataclass(frozen=True)
 class Row:
-    """One entry as the table shows it (``data`` is sealed: only whether there is any)."""
+    """One entry as the table shows it (``data`` is sealed: only whether there is any;
+    ``public`` details are non-personal and shown)."""
 
     seq: int
     ts: str
@@ -34,6 +47,26 @@ class Row:
     subject: str | None
     sealed: bool
     hash: str
+    public: tuple[Detail, ...] = ()
+
+
+def details(text: str | None) -> tuple[Detail, ...]:
+    """The stored ``public`` column as table cells (a corrupt value is shown as it is)."""
+    if text is None:
+        return ()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        return (Detail(text, text[:SHORT] + ("…" if len(text) > SHORT else "")),)
+    cells = []
+    for name, item in value.items():
+        shown = json.dumps(item) if not isinstance(item, str) else item
+        full = f"{name}={shown}"
+        cut = shown[:12] + "…" if len(shown) > SHORT else shown
+        cells.append(Detail(full, f"{name}={cut}"))
+    return tuple(cells)
 
 
 @dataclass(frozen=True)
@@ -60,14 +93,16 @@ async def page(
     where = query.where(chain)
     async with store.engine.connect() as conn:
         total = await conn.scalar(select(func.count()).select_from(cg_audit_entries).where(where))
-        stmt = select(t.seq, t.ts, t.actor, t.action, t.subject, t.data, t.hash).where(where)
+        stmt = select(t.seq, t.ts, t.actor, t.action, t.subject, t.data, t.hash, t.public)
+        stmt = stmt.where(where)
         if before is not None:
             stmt = stmt.where(t.seq < before)
         result = await conn.execute(stmt.order_by(t.seq.desc()).limit(size + 1))
         rows = [
-            Row(r.seq, r.ts, r.actor, r.action, r.subject, r.data is not None, r.hash)
+            Row(r.seq, r.ts, r.actor, r.action, r.subject, r.data is not None, r.hash,
+                details(r.public))
             for r in result
-        ]
+        ]  # fmt: skip
     more = len(rows) > size
     rows = rows[:size]
     return Page(rows, rows[-1].seq if more else None, int(total or 0))

@@ -36,11 +36,33 @@ def style(index: int) -> tuple[str, str]:
     return COLOURS[index % len(COLOURS)], DASHES[index % len(DASHES)]
 
 
+EMPTY_TEXT = "No data in this period"
+BAR_MAX = 14.0  # px: a lone day's bar, narrower when many series share the day
+
+
+def _bar(cx: float, rate: float, index: int, count: int, slot: float, colour: str) -> str:
+    """A lone day as a bar from 0 % up to `rate`, labelled with its value: a single dot at
+    an arbitrary height reads as noise; a bar with its number reads as a measurement.
+    Series sharing the day stand side by side (grouped), in legend order."""
+    width = min(BAR_MAX, max(3.0, 0.8 * slot / count))
+    x = cx + (index - (count - 1) / 2) * width - width / 2
+    top, base = _y(rate), _y(0.0)
+    height = max(base - top, 1.5)  # 0 % stays visible as a line on the axis
+    return (
+        f'<rect x="{x:.1f}" y="{base - height:.1f}" width="{width - 1:.1f}" '
+        f'height="{height:.1f}" fill="{colour}"/>'
+        f'<text x="{x + (width - 1) / 2:.1f}" y="{base - height - 4:.1f}" text-anchor="middle" '
+        f'font-size="10">{rate * 100:.0f}%</text>'
+    )
+
+
 def line_chart(title: str, series: Sequence[Series], days: Sequence[date], chart_id: str) -> Markup:
     """One chart: x = `days`, y = opt-in rate 0-100 %, one polyline per series.
 
     A series' run of consecutive days is one line; a day without decisions breaks it
-    (a gap, not a drop to 0 %). A lone day is drawn as a dot.
+    (a gap, not a drop to 0 %). A lone day (one day of data, or one between gaps) is a
+    labelled bar. Without any point in `days` the chart says so ("No data in this period")
+    instead of showing an empty grid.
     """
     position = {day: i for i, day in enumerate(days)}
     n = len(days)
@@ -64,10 +86,19 @@ def line_chart(title: str, series: Sequence[Series], days: Sequence[date], chart
             f'<text x="{_x(i, n):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" '
             f'font-size="11">{days[i].strftime("%m-%d")}</text>'
         )
+    slot = (WIDTH - LEFT - RIGHT) / max(n - 1, 1)
+    if not any(point.day in position for s in series for point in s.points):
+        out.append(
+            f'<text x="{(LEFT + WIDTH - RIGHT) / 2:.1f}" y="{_y(0.5) + 5:.1f}" '
+            f'text-anchor="middle" font-size="16" fill="#333" class="cg-empty">'
+            f"{EMPTY_TEXT}</text></svg>"
+        )
+        return Markup("".join(out))
     for index, s in enumerate(series):
         colour, dash = style(index)
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         runs: list[list[tuple[float, float]]] = []
+        run_rates: list[list[float]] = []
         last = -2
         for point in s.points:
             found = position.get(point.day)
@@ -76,14 +107,15 @@ def line_chart(title: str, series: Sequence[Series], days: Sequence[date], chart
             i = found
             if i != last + 1:
                 runs.append([])
+                run_rates.append([])
             runs[-1].append((_x(i, n), _y(point.rate)))
+            run_rates[-1].append(point.rate)
             last = i
         label = escape(s.purpose)
         out.append(f'<g data-purpose="{label}"><title>{label}</title>')
-        for run in runs:
+        for run, rates in zip(runs, run_rates, strict=True):
             if len(run) == 1:
-                x, y = run[0]
-                out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}"/>')
+                out.append(_bar(run[0][0], rates[0], index, len(series), slot, colour))
             else:
                 coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
                 out.append(

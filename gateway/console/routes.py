@@ -77,6 +77,8 @@ from gateway.console.passwords import (
 from gateway.console.request_queue import RequestQueue, deadline_status
 from gateway.console.timeline import Event, find_subject, rfc3339, timeline
 from gateway.console.verify_status import last_result, run_verify
+from gateway.demo.history import META_KEY as DEMO_META_KEY
+from gateway.demo.history import read_summary
 from gateway.download_links import DownloadLinks
 from gateway.forwarded import TrustedProxies
 from gateway.forwarded import resolve as resolve_view
@@ -99,6 +101,8 @@ class AuditAppender(Protocol):
         action: str,
         subject: str | None = None,
         details: Mapping[str, object] | None = None,
+        *,
+        public: Mapping[str, object] | None = None,
     ) -> object:
         """Append and wait for the commit."""
         ...
@@ -532,12 +536,22 @@ class ConsoleApi:
                     ),
                 }
             )
+        if not charts:
+            # An empty grid reads as "broken"; the chart itself says there is nothing to draw.
+            empty = chart.line_chart("Opt-in rate", [], span, "cg-chart-0")
+            charts.append({"id": "cg-chart-0", "regime": "All jurisdictions", "series": [],
+                           "legend": [], "svg": empty})  # fmt: skip
+            empty_period = True
+        else:
+            empty_period = False
         return render(
             self.base,
             "stats.html",
             200,
             ctx.session,
             page="stats",
+            demo=read_summary(await store.get_meta(DEMO_META_KEY)),
+            empty_period=empty_period,
             charts=charts,
             kinds=kinds,
             days=days,
@@ -556,23 +570,22 @@ class ConsoleApi:
         if not ref:
             return render(self.base, "subject.html", 200, ctx.session, **values)
         subject = await find_subject(store, ref)
-        events: list[Event] = []
-        if subject is not None:
-            queue = self._requests()
-            requests = await queue.list_requests(include_completed=True) if queue else []
-            events = await timeline(
-                store, self.config.audit.chain, subject, requests, gpc_purposes(self.config)
-            )
-        if subject is None or (subject.ref is None and not events):
+        if subject is None or subject.ref is None:
+            # An erased subject answers exactly as one that never existed (same status, same
+            # page, nothing audited): erasure must not be observable as "someone was here"
+            # (contract "Erasure": what remains cannot be linked to the person).
             return render(self.base, "subject.html", 404, ctx.session, **values)
+        queue = self._requests()
+        requests = await queue.list_requests(include_completed=True) if queue else []
+        events: list[Event] = await timeline(
+            store, self.config.audit.chain, subject, requests, gpc_purposes(self.config)
+        )
         # Accountability (GDPR Art. 5(2)): who looked at whose history is itself on record.
         await self._audit_event(ctx.session.user.name, "admin.subject_viewed", subject.id)
-        values.update(found=True, subject_id=subject.id, subject_ref=subject.ref, events=events)
-        if (
-            self.downloads is not None
-            and subject.ref is not None
-            and ctx.session.user.role == "officer"
-        ):
+        values.update(
+            found=True, subject_id=subject.id, subject_ref=subject.ref, events=events, download=None
+        )
+        if self.downloads is not None and ctx.session.user.role == "officer":
             # A signed link the officer can hand on; each use is a tracked, audited export.
             token = self.downloads.mint(subject.ref, ctx.session.user.name, self.clock())
             values["download"] = f"{self.base}/download/{{fmt}}/{token}"

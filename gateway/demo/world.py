@@ -32,6 +32,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -39,6 +40,7 @@ from typing import Any
 import yaml
 
 from gateway.demo.geodb import build_geo_database
+from gateway.demo.history import HistorySummary, write_history
 from gateway.demo.products import CATALOG_PATH
 from personalization_rules.geo import GeoDatabaseError, GeoReader
 from policies.models import GDPR_COUNTRIES, US_OPTOUT_SUBDIVISIONS
@@ -156,9 +158,7 @@ def write_config(paths: DemoPaths, port: int, shop_port: int) -> Path:
         "# Written by `consentgate demo`; rewritten on every demo start.\n"
         f"# Use it with any command: consentgate check --config {paths.config}\n"
     )
-    body = yaml.safe_dump(
-        demo_config(paths, port, shop_port), sort_keys=False, allow_unicode=True
-    )
+    body = yaml.safe_dump(demo_config(paths, port, shop_port), sort_keys=False, allow_unicode=True)
     paths.config.write_text(header + body, encoding="utf-8")
     return paths.config
 
@@ -291,6 +291,19 @@ def ensure_officer(config: Path, password: str) -> None:
         add_user(config, OFFICER_LOGIN, "officer", io.StringIO(password + "\n"))
 
 
+def ensure_history(config: Path, today: date) -> HistorySummary | None:
+    """Write the demo's back-dated history into a new store (``gateway.demo.history``);
+    None when the store already had one or any consent choice."""
+    import asyncio
+
+    from gateway.master_key import load_master_key
+    from policies.loader import load_config
+
+    loaded = load_config(config).config
+    master_key = load_master_key(loaded.keys.master_key_file)
+    return asyncio.run(write_history(loaded, master_key, today))
+
+
 def run_demo(port: int, data_dir: Path | None) -> int:
     """Run the demo world until SIGINT/SIGTERM; 0 after a clean stop, 1 on a start failure."""
     if port == 0:
@@ -306,6 +319,16 @@ def run_demo(port: int, data_dir: Path | None) -> int:
     shop_port = pick_shop_port(port)
     config = write_config(paths, port, shop_port)
     password = paths.officer_password.read_text(encoding="utf-8").strip()
+    # Before the gateway starts: nothing else writes the store while the past is filled in.
+    history = ensure_history(config, datetime.now(UTC).date())
+    if history is not None:
+        print(
+            f"consentgate demo: generated {history.choices} consent choices of "
+            f"{history.subjects} demo subjects, {history.first_day} to {history.last_day} "
+            "(audit actor `demo`)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     stop_event = threading.Event()
 

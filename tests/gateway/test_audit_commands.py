@@ -110,15 +110,16 @@ def _forged_at_5(log: Log) -> Entry:
 
 _INSERT = (
     "INSERT INTO cg_audit_entries (chain, seq, v, ts, prev_hash, hash, actor, action, subject,"
-    " data, leaf_hash) VALUES (:chain, :seq, :v, :ts, :prev_hash, :hash, :actor, :action,"
-    " :subject, :data, :leaf_hash)"
+    " data, public, leaf_hash) VALUES (:chain, :seq, :v, :ts, :prev_hash, :hash, :actor, :action,"
+    " :subject, :data, :public, :leaf_hash)"
 )
 
 
 def _row(entry: Entry) -> dict[str, object]:
     return {
-        **{k: v for k, v in entry.to_record().items() if k != "data"},
+        **{k: v for k, v in entry.to_record().items() if k not in ("data", "public")},
         "data": None if entry.data is None else canonical_json(entry.data.to_json()).decode(),
+        "public": None if entry.public is None else canonical_json(entry.public_dict()).decode(),
         "leaf_hash": entry.leaf_hash().hex(),
     }
 
@@ -262,7 +263,8 @@ def test_export_jsonl_is_the_stored_chain_and_verifies(log: Log) -> None:
     rows = _jsonl(log.export("--format", "jsonl"))
     assert rows == [e.to_record() for e in log.entries]
     assert list(rows[0]) == [
-        "seq", "ts", "chain", "prev_hash", "hash", "actor", "action", "subject", "data", "v",
+        "seq", "ts", "chain", "prev_hash", "hash", "actor", "action", "subject", "data", "public",
+        "v",
     ]  # fmt: skip
     [rows_of_notes] = sql(log.url, "SELECT note FROM cg_audit_checkpoints ORDER BY idx")
     notes = [note for (note,) in rows_of_notes]
@@ -317,3 +319,72 @@ def test_export_rejects(log: Log, args: list[str], code: int, message: str) -> N
     assert result.returncode == code
     assert message in result.stderr
     assert result.stdout == ""
+
+
+def test_export_into_a_closed_pipe_ends_quietly(store_url: str, tmp_path: Path) -> None:
+    # More than a pipe's 64 KiB buffer, so the export is still writing when `head` leaves.
+    config = write_config(tmp_path, store_url, checkpoint_every_entries=100)
+    populate(config, 400)
+    command = [sys.executable, "-m", "gateway", "audit", "export", "--config", str(config),
+               "--format", "jsonl"]  # fmt: skip
+    export = subprocess.Popen(command, cwd=procs.REPO, env=procs.env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert export.stdout is not None and export.stderr is not None
+    head = subprocess.run(["head", "-1"], stdin=export.stdout, capture_output=True, timeout=120)
+    export.stdout.close()  # only `head` holds the read end now
+    stderr = export.stderr.read().decode()
+    code = export.wait(timeout=120)
+    export.stderr.close()
+    assert json.loads(head.stdout)["seq"] == 0
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert stderr == ""
+    assert code == 141  # 128 + SIGPIPE, as a shell reports for `cat` in the same place
+
+
+STORE_V1 = Path(__file__).resolve().parents[1] / "audit" / "data" / "store-v1"
+
+
+def test_store_written_by_version_1_verifies_after_version_2_appends(tmp_path: Path) -> None:
+    # Made by the code before envelope version 2 (see the folder's README).
+    shutil.copytree(STORE_V1, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "audit.db").chmod(0o600)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}"
+    config = write_config(tmp_path, url)
+    (tmp_path / "consentgate-master.key").write_text("A" * 43 + "=\n")  # 32 zero bytes
+    log = Log(config, url, [])
+    first = log.verify()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.startswith("ok: 10 entries"), first.stdout
+    # Today's code appends version-2 entries to the same chain through the real CLI.
+    for command in (("keys", "rotate"), ("retention", "purge")):
+        done = run_cli(*command, "--config", str(config))
+        assert done.returncode == 0, done.stdout + done.stderr
+    second = log.verify()
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.stdout.startswith("ok: 12 entries"), second.stdout
+    rows = _jsonl(log.export("--format", "jsonl"))
+    assert [r["v"] for r in rows] == [1] * 10 + [2, 2]
+    assert all(r["public"] is None for r in rows[:10])
+    rotated, purged = rows[10:]
+    assert (rotated["action"], rotated["actor"]) == ("keys.rotated", "cli")
+    assert rotated["public"] == {"key_version": 1}  # the store's first keyring
+    assert purged["action"] == "retention.purged" and purged["public"]["events"] == 0
+    assert set(purged["public"]) == {
+        "consent_records", "events", "exposures", "profiles", "decisions", "dsr_requests",
+    }  # fmt: skip
+    # Who acted, and nothing else: no details ride in the actor any more.
+    for row in rows[10:]:
+        assert ";" not in str(row["actor"]) and "=" not in str(row["actor"])
+    # The export alone (v1 rows carry "public": null) verifies offline with the public key.
+    notes = [note for (note,) in sql(url, "SELECT note FROM cg_audit_checkpoints ORDER BY idx")[0]]
+    verifier = parse_verifier_key((tmp_path / "audit-signing.key.pub").read_text())
+    assert verify_log(rows, notes, [verifier], origin="consentgate/audit").ok
+
+
+def test_export_csv_has_a_public_column(log: Log) -> None:
+    rotated = run_cli("keys", "rotate", "--config", str(log.config))
+    assert rotated.returncode == 0, rotated.stderr
+    rows = list(csv.DictReader(io.StringIO(log.export("--format", "csv").stdout, newline="")))
+    assert rows[-1]["action"] == "keys.rotated" and rows[-1]["actor"] == "cli"
+    assert rows[-1]["public"] == '{"key_version":1}'  # the store's first keyring
+    assert all(row["public"] == "" for row in rows[:-1])

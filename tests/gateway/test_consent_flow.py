@@ -257,7 +257,9 @@ def test_choices_are_audited_and_the_chain_verifies(world: DemoWorld) -> None:
     actions = [e["action"] for e in entries]
     assert "config.loaded" in actions
     loaded = next(e for e in entries if e["action"] == "config.loaded")
-    assert loaded["actor"].startswith("config:") and len(loaded["actor"]) == len("config:") + 64
+    # Who acted in `actor`; the config's hash (not personal) in the public details.
+    assert loaded["actor"] == "system" and loaded["v"] == 2
+    assert re.fullmatch(r"[0-9a-f]{64}", loaded["public"]["config_sha256"])
     assert "consent.given" in actions and "consent.withdrawn" in actions
     given = next(e for e in entries if e["action"] == "consent.given")
     assert given["subject"].startswith("sub_")

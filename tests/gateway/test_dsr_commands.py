@@ -43,9 +43,12 @@ def test_officer_exports_then_erases_by_reference(world: DemoWorld) -> None:
         visitor_id, ref = browse_and_choose(browser)
     visitor = seed_profile(world, store_url, visitor_id, ref, secrets.token_hex(6))
 
-    exported = run_cli("dsr", "export", "--config", config, ref)
+    # References are upper-case base32: one read out or typed in lower case is the same.
+    assert ref.startswith("CG-") and ref != ref.lower()
+    exported = run_cli("dsr", "export", "--config", config, f" {ref.lower()} ")
     assert exported.returncode == 0, exported.stderr
     bundle = json.loads(exported.stdout)
+    assert bundle["subject_ref"] == ref
     check_bundle(bundle, visitor, world)
     assert bundle["audit"][-1]["actor"].startswith("cli")
 

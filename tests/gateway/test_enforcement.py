@@ -96,7 +96,9 @@ def test_rotation_keeps_existing_visitors(gateway: procs.Server, config: Path) -
     # The rotation is in the audit log (version only, no key material) and the chain holds.
     exported = _cli(config, "audit", "export", "--format", "jsonl")
     rotations = [e for e in map(json.loads, exported.splitlines()) if e["action"] == "keys.rotated"]
-    assert [(e["actor"], e["subject"]) for e in rotations] == [("cli;version=2", None)]
+    assert [(e["actor"], e["subject"], e["public"]) for e in rotations] == [
+        ("cli", None, {"key_version": 2})
+    ]
     _cli(config, "audit", "verify")
 
 

@@ -17,7 +17,7 @@ from consent.pseudonyms import new_visitor_id
 from consent.state import ConsentRecord
 from consent.store import ConsentStore, cg_consent_records
 from gateway.dsr_service import deadline_policy
-from gateway.retention import PurgeCounts, cutoffs, purge, purge_actor
+from gateway.retention import PurgeCounts, cutoffs, purge
 from personalization_rules.profile import ShopEvent
 from personalization_rules.profile_store import ProfileStore, cg_events, cg_profiles
 from policies.models import DsrSettings, RetentionSettings
@@ -46,13 +46,6 @@ def test_cutoffs(settings: RetentionSettings, expected: tuple[int | None, ...]) 
     got = (limits.consent_records, limits.events, limits.profiles, limits.decisions,
            limits.dsr_requests)  # fmt: skip
     assert got == tuple(None if d is None else NOW - timedelta(days=d) for d in expected)
-
-
-def test_purge_actor_carries_the_counts() -> None:
-    actor = purge_actor("system", PurgeCounts(events=3, dsr_requests=1))
-    assert actor == (
-        "system;consent_records=0,events=3,exposures=0,profiles=0,decisions=0,dsr_requests=1"
-    )
 
 
 async def seed(store: Store) -> tuple[str, str]:
@@ -120,15 +113,29 @@ def test_retention_purge_command(store_url: str, tmp_path: Path) -> None:
     asyncio.run(_seed_only(store_url))
     result = run_cli("retention", "purge", "--config", str(config))
     assert result.returncode == 0, result.stderr
-    output = json.loads(result.stdout)
-    assert output["purged"]["events"] == 1 and output["purged"]["dsr_requests"] == 1
-    assert output["total"] == 3  # events, profiles, one completed request (records: 5 years)
+    # For people by default: a total, then each category with the period that applied.
+    lines = result.stdout.splitlines()
+    assert lines[0] == "retention purge: 3 rows deleted"  # records are kept 5 years
+    summary = {line.split(":")[0].strip(): line.split(":")[1].split() for line in lines[1:]}
+    assert summary["shop events"] == ["1", "(older", "than", "395", "days)"]
+    assert summary["completed data-subject requests"][0] == "1"
+    assert summary["consent records"][0] == "0" and len(summary) == 6
+
+    again = run_cli("retention", "purge", "--config", str(config), "--format", "json")
+    assert again.returncode == 0, again.stderr
+    output = json.loads(again.stdout)  # for scripts: one JSON object
+    assert output == {"purged": dict.fromkeys(
+        ("consent_records", "events", "exposures", "profiles", "decisions", "dsr_requests"), 0
+    ), "total": 0}  # fmt: skip
 
     verify = run_cli("audit", "verify", "--config", str(config))
     assert verify.returncode == 0, verify.stdout + verify.stderr
     exported = run_cli("audit", "export", "--config", str(config), "--format", "jsonl")
     entries = [json.loads(line) for line in exported.stdout.splitlines()]
     purges = [e for e in entries if e["action"] == "retention.purged"]
-    assert len(purges) == 1
-    assert purges[0]["actor"].startswith("cli") and "events=1" in purges[0]["actor"]
+    assert len(purges) == 2
+    # Who ran it in `actor`; the counts (no one's personal data) in the public details.
+    assert purges[0]["actor"].startswith("cli") and ";" not in purges[0]["actor"]
+    assert purges[0]["public"]["events"] == 1 and purges[1]["public"]["events"] == 0
+    assert purges[0]["public"]["dsr_requests"] == 1 and purges[0]["v"] == 2
     assert purges[0]["subject"] is None and purges[0]["data"] is None

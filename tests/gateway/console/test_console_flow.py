@@ -215,6 +215,18 @@ def test_logout_ends_the_session(world: World) -> None:
         assert http.get(f"{BASE}/audit").status_code == 303
 
 
+def test_stats_without_choices_say_so_in_the_chart(world: World) -> None:
+    # Runs before `seeded`: the store holds audit entries but no consent choice yet.
+    with client(world.server, "10.0.0.18") as http:
+        assert login(http, "oscar").status_code == 303
+        page = http.get(f"{BASE}/stats", params={"days": "7"})
+    assert page.status_code == 200
+    assert 'id="cg-no-stats"' in page.text and 'id="cg-demo-history"' not in page.text
+    svg = re.search(r"<svg xmlns.*?</svg>", page.text, re.S)
+    assert svg is not None and "No data in this period" in svg.group(0)
+    assert "<polyline" not in svg.group(0) and "<rect" not in svg.group(0)
+
+
 async def _seed_consent(url: str) -> None:
     store = await open_store(url)
     now = datetime.now(UTC).replace(microsecond=0)
@@ -254,6 +266,10 @@ def test_stats_chart_shows_opt_in_rates(seeded: World) -> None:
         assert svg is not None and 'role="img"' in svg.group(0)
         assert 'data-purpose="analytics"' in svg.group(0)
         assert 'data-purpose="marketing"' in svg.group(0)
+        # One day of data: labelled bars (50 % and 0 %), not lone dots.
+        assert svg.group(0).count("<rect") == 2 and "<circle" not in svg.group(0)
+        bars = re.findall(r'font-size="10">(\d+)%</text>', svg.group(0))
+        assert sorted(bars) == ["0", "50"]
         cells = re.findall(r"<tr><td>(\w+)</td><td>[\d-]+</td><td>(\d+)</td><td>(\d+)</td>"
                            r"<td>(\d+) %</td></tr>", page.text)  # fmt: skip
         assert sorted(cells) == [("analytics", "1", "2", "50"), ("marketing", "0", "2", "0")]
@@ -323,3 +339,40 @@ def test_officer_download_link_opens_without_a_session_until_it_expires(seeded: 
         assert anonymous.get(json_link[1].replace(token, foreign)).status_code == 403
     # Each use is an audited export naming the officer.
     assert seeded.actions("officer:olivia").count("dsr.export") == 2
+
+
+def test_erased_subject_answers_exactly_as_an_unknown_one(seeded: World) -> None:
+    erased = "sub_" + "c3" * 16
+    never = "sub_" + "d4" * 16
+
+    async def seed() -> None:
+        store = await open_store(seeded.url)
+        now = datetime.now(UTC).replace(microsecond=0)
+        try:
+            async with store.write() as conn:
+                await conn.execute(insert(cg_subjects).values(id=erased, ref="ref-gamma",
+                                                              created_at=now))  # fmt: skip
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+    gone = cli("dsr", "delete", "ref-gamma", "--config", str(seeded.config))
+    assert gone.returncode == 0, gone.stderr
+
+    def viewed() -> int:
+        rows = sql(seeded.url, ("SELECT count(*) FROM cg_audit_entries "
+                                "WHERE action = 'admin.subject_viewed'", {}))[0]  # fmt: skip
+        return int(rows[0][0])
+
+    before = viewed()
+    with client(seeded.server, "10.0.0.17") as http:
+        assert login(http, "olivia").status_code == 303
+        answers = {}
+        for ref in (erased, never, "ref-gamma", "ref-never"):
+            page = http.get(f"{BASE}/subjects", params={"ref": ref})
+            # The form echoes what was typed; everything else must be the same bytes.
+            answers[ref] = (page.status_code, page.text.replace(ref, "REF"))
+    assert answers[erased][0] == 404 and 'id="cg-unknown-subject"' in answers[erased][1]
+    assert answers[erased] == answers[never] == answers["ref-gamma"] == answers["ref-never"]
+    # Unknown references are not audited (nothing was looked at), so neither is the erased one.
+    assert viewed() == before
