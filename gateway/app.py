@@ -126,7 +126,11 @@ class Gateway:
                     trusted=self.resolver.trusted,
                     downloads=self.downloads,
                 ).routes(),
-            ]
+            ],
+            # Starlette's slash redirect builds an absolute Location from the request's Host
+            # (`Host: evil.example` → `http://evil.example/...`); no answer of ours may take
+            # its host from the request, so `/x/` is a 404 like any unknown path.
+            redirect_slashes=False,
         )
 
     def is_reserved(self, path: str) -> bool:
