@@ -102,7 +102,7 @@ class Gateway:
         self.retention: RetentionScheduler | None = None
         self.store: Store | None = None
         self._store_task: asyncio.Task[None] | None = None
-        self.metrics = self._metrics(settings.metrics_allow)
+        self.metrics = self._metrics(settings.metrics_allow, self.resolver.trusted)
         self.proxy.withheld = self.metrics.pages_withheld
         self.privacy = Router(
             routes=[
@@ -140,8 +140,8 @@ class Gateway:
             return True
         return path == "/.well-known/gpc.json"
 
-    def _metrics(self, allow: Any) -> GatewayMetrics:
-        metrics = GatewayMetrics(allow)
+    def _metrics(self, allow: Any, trusted: TrustedProxies) -> GatewayMetrics:
+        metrics = GatewayMetrics(allow, trusted)
         registry = metrics.registry
         registry.gauge(
             "consentgate_store_up", "1 while the store is open, 0 while it is being retried.",

@@ -56,8 +56,9 @@ class GatewaySettings(Section):
     prefix: str = "/_privacy"
     # Peers whose X-Forwarded-* / Forwarded headers are believed. Explicit, never "*".
     trusted_proxies: list[IPNetwork] = Field(default_factory=list)
-    # Who may scrape GET {prefix}/metrics (TCP peer, never a forwarded header): loopback only
-    # unless the operator lists their scraper's network.
+    # Who may scrape GET {prefix}/metrics: the client as resolved through trusted_proxies
+    # (the TCP peer unless that is a trusted proxy); loopback only unless the operator lists
+    # their scraper's network.
     metrics_allow: list[IPNetwork] = Field(
         default_factory=lambda: [
             ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")
