@@ -18,8 +18,9 @@
   gateway's own form posts keep their `Origin` (no-referrer would make it `null`, Fetch §3.2.5
   "serializing a request origin"), which the consent endpoint checks first.
 
-A field the route already set is left alone (the console and signed downloads choose
-`no-referrer`), except the CSP, which is added in any case.
+The console (`prefix/admin`) gets `no-referrer`: its URLs carry subject filters and signed
+download tokens. A field the route already set is left alone, except the CSP, which is added
+in any case.
 """
 
 from __future__ import annotations
@@ -75,13 +76,17 @@ def frame_options(frame_ancestors: Sequence[str]) -> bytes | None:
 
 
 def security_fields(
-    styles: Iterable[str], frame_ancestors: Sequence[str], *, stylesheets: bool = False
+    styles: Iterable[str],
+    frame_ancestors: Sequence[str],
+    *,
+    stylesheets: bool = False,
+    referrer: bytes = b"same-origin",
 ) -> list[Field]:
     """Every field `PageSecurity` adds, for one kind of page."""
     fields = [
         (CSP, policy(styles, frame_ancestors, stylesheets=stylesheets).encode("ascii")),
         (b"x-content-type-options", b"nosniff"),
-        (b"referrer-policy", b"same-origin"),
+        (b"referrer-policy", referrer),
     ]
     framing = frame_options(frame_ancestors)
     if framing is not None:
@@ -100,11 +105,12 @@ class PagePolicy:
     @classmethod
     def build(cls, prefix: str, styles: Iterable[str], embed_origins: Sequence[str]) -> PagePolicy:
         """Fields for `prefix`: visitor pages may be framed by `embed_origins`, the console
-        (`prefix/admin`, where officers act on people's data) never; it links its style sheet."""
+        (`prefix/admin`, where officers act on people's data) never; it links its style sheet,
+        and its URLs (filters by subject, signed download links) are sent to no one."""
         texts = tuple(styles)
         return cls(
             visitor=security_fields(texts, embed_origins),
-            console=security_fields(texts, (), stylesheets=True),
+            console=security_fields(texts, (), stylesheets=True, referrer=b"no-referrer"),
             console_prefix=prefix + "/admin",
         )
 

@@ -22,6 +22,7 @@ import pytest
 
 from tests import procs
 from tests.browser import MARKS
+from tests.figures import Figures
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Frame, Page
@@ -124,11 +125,12 @@ def _load_framer(framer: Framer, page: Page, gateway: procs.Server, path: str) -
 
 @pytest.mark.parametrize("path", FRAMED)
 def test_a_cross_origin_page_cannot_frame_the_gateways_pages(
-    strict: procs.Server, framer: Framer, browser: Browser, path: str
+    strict: procs.Server, framer: Framer, browser: Browser, figures: Figures, path: str
 ) -> None:
     page = _open(browser, strict)
     try:
         frame = _load_framer(framer, page, strict, path)
+        figures.add("hostile inputs tried")
         assert not _rendered(frame, strict), (path, frame.url)
     finally:
         page.context.close()

@@ -68,6 +68,7 @@ def test_an_invalid_upstream_field_is_a_502_page(
     figures.add("hostile inputs tried")
     assert answer.status == 502, answer.raw[:300]
     assert answer.header("content-type") == "text/html; charset=utf-8"
+    assert "frame-ancestors 'none'" in (answer.header("content-security-policy") or "")
     assert answer.header("x-note") is None and answer.header("set-cookie") is None
     if method == "GET":
         assert b"Bad Gateway" in answer.body
