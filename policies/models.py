@@ -32,7 +32,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 MIB = 1024 * 1024
 # scheme://host[:port] as a CSP host-source can name it: a DNS name, an IPv4 or [IPv6] literal.
 _ORIGIN = re.compile(
-    r"https?://(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
+    r"https?://(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])(?::\d{1,5})?", re.IGNORECASE
 )
 
 
@@ -106,8 +106,8 @@ class GatewaySettings(Section):
                 continue
             if _ORIGIN.fullmatch(origin) is None:
                 raise ValueError(
-                    f"embed_origins: {origin!r} is not an origin such as https://shop.example "
-                    "or 'self' (scheme, host and port only; no path, wildcard or credentials)"
+                    f"{origin!r} is not an origin such as https://shop.example or self "
+                    "(scheme, host and port only; no path, wildcard or credentials)"
                 )
             out.append(origin.lower())
         return out
