@@ -10,12 +10,13 @@
   framed). A route's own policy is kept as a second one; browsers enforce both (CSP3 §8.1).
 - `X-Frame-Options: DENY` (or `SAMEORIGIN` when only `'self'` may frame) for browsers without
   `frame-ancestors`; left out when other origins may frame, which it cannot express and which
-  `frame-ancestors` overrides anyway (HTML §7.1.7 "The X-Frame-Options header").
-- `X-Content-Type-Options: nosniff` on every response, JSON and text too (Fetch §3.7: a
-  script or style load of a JSON answer is then refused instead of sniffed).
+  `frame-ancestors` overrides anyway (HTML Standard, "The `X-Frame-Options` header").
+- `X-Content-Type-Options: nosniff` on every response, JSON and text too (Fetch,
+  "X-Content-Type-Options header": a script or style load of a JSON answer is then refused
+  instead of sniffed).
 - `Referrer-Policy: same-origin`: links that leave the site (the shop's privacy policy) carry
   no Referer, so no gateway URL leaks off-site; same-origin requests keep it, and with it the
-  gateway's own form posts keep their `Origin` (no-referrer would make it `null`, Fetch §3.2.5
+  gateway's own form posts keep their `Origin` (no-referrer would make it `null`: Fetch,
   "serializing a request origin"), which the consent endpoint checks first.
 
 The console (`prefix/admin`) gets `no-referrer`: its URLs carry subject filters and signed
@@ -42,8 +43,9 @@ SELF = "'self'"
 def style_hash(text: str) -> str:
     """The CSP hash-source of one inline `<style>` element's text: `'sha256-BASE64'`.
 
-    CSP3 §6.7.3.3: the digest is over the UTF-8 bytes of the element's text content as
-    delivered, so `text` must be exactly what the page carries between the tags.
+    CSP3 "Does element match source list for type and source?": the digest is over the UTF-8
+    bytes of the element's text content as delivered, so `text` must be exactly what the page
+    carries between the tags.
     """
     digest = hashlib.sha256(text.encode("utf-8")).digest()
     return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
