@@ -24,9 +24,11 @@ from starlette.types import Receive, Scope, Send
 
 from audit.log import AuditError, AuditLog, AuditUnavailable
 from audit.requests_store import RequestsStore
+from consent.banner import PREFERENCES_STYLE
 from consent.choice_kind import choice_kind
 from consent.state import ConsentRecord
 from consent.store import ConsentStore
+from gateway import dsr_page
 from gateway.audit_commands import build_audit_log
 from gateway.console.routes import ConsoleApi
 from gateway.download_links import DownloadLinks, LinkRefused
@@ -38,6 +40,7 @@ from gateway.events_api import EventsApi
 from gateway.forwarded import TrustedProxies
 from gateway.master_key import load_master_key
 from gateway.metrics import GatewayMetrics, status_class
+from gateway.page_security import PagePolicy, PageSecurity
 from gateway.personalization import Personalization
 from gateway.preview_links import PreviewLinks
 from gateway.privacy_api import PrivacyApi
@@ -102,7 +105,13 @@ class Gateway:
         self.retention: RetentionScheduler | None = None
         self.store: Store | None = None
         self._store_task: asyncio.Task[None] | None = None
-        self.metrics = self._metrics(settings.metrics_allow)
+        self.metrics = self._metrics(settings.metrics_allow, self.resolver.trusted)
+        # Every answer under the prefix carries the page security fields; the inline styles
+        # of the gateway's own pages are hashed here, once.
+        pages = PagePolicy.build(
+            self.prefix, (PREFERENCES_STYLE, dsr_page.STYLE), settings.embed_origins
+        )
+        self.own = PageSecurity(self._answer_reserved, pages)
         self.proxy.withheld = self.metrics.pages_withheld
         self.privacy = Router(
             routes=[
@@ -126,7 +135,11 @@ class Gateway:
                     trusted=self.resolver.trusted,
                     downloads=self.downloads,
                 ).routes(),
-            ]
+            ],
+            # Starlette's slash redirect builds an absolute Location from the request's Host
+            # (`Host: evil.example` → `http://evil.example/...`); no answer of ours may take
+            # its host from the request, so `/x/` is a 404 like any unknown path.
+            redirect_slashes=False,
         )
 
     def is_reserved(self, path: str) -> bool:
@@ -136,8 +149,8 @@ class Gateway:
             return True
         return path == "/.well-known/gpc.json"
 
-    def _metrics(self, allow: Any) -> GatewayMetrics:
-        metrics = GatewayMetrics(allow)
+    def _metrics(self, allow: Any, trusted: TrustedProxies) -> GatewayMetrics:
+        metrics = GatewayMetrics(allow, trusted)
         registry = metrics.registry
         registry.gauge(
             "consentgate_store_up", "1 while the store is open, 0 while it is being retried.",
@@ -173,7 +186,7 @@ class Gateway:
 
         try:
             if reserved:
-                await self._guarded(self.privacy, scope, receive, counting_send)
+                await self.own(scope, receive, counting_send)
             else:
                 # `cg_preview` is the gateway's: cut from what the storefront sees.
                 await self.proxy(self.previews.detach(scope), receive, counting_send)
@@ -184,6 +197,9 @@ class Gateway:
             )  # fmt: skip
             answered = status_class(status) if status else "none"
             self.metrics.requests.inc((("kind", route), ("status", answered)))
+
+    async def _answer_reserved(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._guarded(self.privacy, scope, receive, send)
 
     async def _guarded(self, app: Any, scope: Scope, receive: Receive, send: Send) -> None:
         # Contract: the gateway never answers 500 with a traceback.

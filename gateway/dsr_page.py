@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jinja2 import Environment, PackageLoader
+from markupsafe import Markup
 
 # Field names a customer reads instead of the JSON keys (the JSON download keeps the keys).
 _LABELS = {
@@ -40,8 +41,10 @@ _ENV.filters["label"] = lambda key: _LABELS.get(str(key), str(key).replace("_", 
 
 # Mobile first: nothing may be wider than the screen (WCAG 2.2 §1.4.10 Reflow: no horizontal
 # scrolling at 320 CSS px). Long values (hashes, SKUs) wrap anywhere; on a narrow screen each
-# table row becomes a card whose cells carry their column name (`data-label`).
-_STYLE = """
+# table row becomes a card whose cells carry their column name (`data-label`). The pages' one
+# inline style: their CSP allows it by hash (`gateway.page_security`), so it goes into the page
+# unescaped and byte for byte (escaped, `ol.cg-items>li` became `&gt;`, a broken selector).
+STYLE = """
 *,*::before,*::after{box-sizing:border-box}
 body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:1.5rem auto;padding:0 1rem;
 color:#1b1b1b;overflow-wrap:anywhere}
@@ -71,6 +74,7 @@ dl{grid-template-columns:minmax(0,1fr)}dd{margin-bottom:.3rem}
 }
 """
 
+_STYLE_MARKUP = Markup(STYLE)
 _BUNDLE = _ENV.get_template("my_data.html")
 
 _CONFIRM = _ENV.from_string(
@@ -109,14 +113,14 @@ is no longer recognised. <a href="/">Back to the shop</a></p>
 
 def render_bundle(bundle: Mapping[str, Any], *, json_url: str, delete_url: str | None) -> str:
     """The bundle as an HTML page (no erase link when `delete_url` is None: an officer's copy)."""
-    return _BUNDLE.render(b=bundle, style=_STYLE, json_url=json_url, delete_url=delete_url)
+    return _BUNDLE.render(b=bundle, style=_STYLE_MARKUP, json_url=json_url, delete_url=delete_url)
 
 
 def render_confirm(*, action: str, csrf: str, back: str) -> str:
     """The erasure confirmation form (posts ``confirm=yes`` with the CSRF token)."""
-    return _CONFIRM.render(action=action, csrf=csrf, back=back, style=_STYLE)
+    return _CONFIRM.render(action=action, csrf=csrf, back=back, style=_STYLE_MARKUP)
 
 
 def render_erased(subject_ref: str) -> str:
     """The page after a self-service erasure."""
-    return _DONE.render(ref=subject_ref, style=_STYLE)
+    return _DONE.render(ref=subject_ref, style=_STYLE_MARKUP)

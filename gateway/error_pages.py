@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from gateway.page_security import security_fields
 from gateway.target import ALLOWED_METHODS
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -20,20 +21,25 @@ _TITLES = {
     504: ("Gateway Timeout", "The shop took too long to answer. Please try again in a moment."),
 }
 
+#: The pages' one inline style; its hash is the only style source their CSP allows.
+STYLE = """body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:15vh auto;padding:0 1rem;
+color:#222}h1{font-size:1.4rem}p{color:#555}"""
+
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{status} {title}</title>
-<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:15vh auto;padding:0 1rem;
-color:#222}}h1{{font-size:1.4rem}}p{{color:#555}}</style></head>
+<style>{style}</style></head>
 <body><h1>{status} {title}</h1><p>{text}</p></body></html>
 """
+# The gateway's own page on a proxied path: never framed, no script, only its own style.
+_SECURITY = security_fields((STYLE,), ())
 
 
 def render(status: int) -> bytes:
     """The page body for one of the statuses in `_TITLES` (400, 405, 502, 504)."""
     title, text = _TITLES[status]
-    return _TEMPLATE.format(status=status, title=title, text=text).encode("utf-8")
+    return _TEMPLATE.format(status=status, title=title, text=text, style=STYLE).encode("utf-8")
 
 
 _PAGES = {status: render(status) for status in _TITLES}
@@ -41,6 +47,7 @@ _PAGES = {status: render(status) for status in _TITLES}
 # is, its trackers would load unchecked.
 _UNREADABLE = _TEMPLATE.format(
     status=502,
+    style=STYLE,
     title="Bad Gateway",
     text="The shop sent this page in a form the gateway cannot read, so it was withheld "
     "rather than shown with its trackers unchecked. Please try again in a moment.",
@@ -54,7 +61,7 @@ def headers(status: int, length: int) -> list[tuple[bytes, bytes]]:
         (b"content-length", str(length).encode("ascii")),
         # Errors are transient: no cache may keep one in place of the shop's page.
         (b"cache-control", b"no-store"),
-        (b"x-content-type-options", b"nosniff"),
+        *_SECURITY,
     ]
     if status == 405:
         # RFC 9110 §15.5.6: a 405 carries Allow.

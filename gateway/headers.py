@@ -33,22 +33,28 @@ PROTECTED: frozenset[bytes] = frozenset({b"sec-gpc"})
 
 # RFC 9110 §5.1: field-name = token; tchar excludes ":", whitespace and controls.
 _TCHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# RFC 9110 §5.5: field-vchar = VCHAR / obs-text, with SP and HTAB between them.
+_VALUE = b"\t" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
 
 
 def is_safe_field(name: bytes, value: bytes) -> bool:
-    """True when `name` is a token and `value` holds no CR, LF or NUL.
+    """True when `name` is a token and `value` holds only field-content bytes.
 
-    The one validator every outbound field passes: an unsafe field is dropped, never repaired
-    (RFC 9110 §5.5: CR, LF and NUL are never valid in a value; they would split the message).
+    The one validator every outbound field passes: an unsafe field is dropped, never repaired.
+    RFC 9110 §5.5: a field value is VCHAR, obs-text (0x80-0xFF), SP and HTAB; CR, LF and NUL
+    would split the message, and any other control (0x01-0x1F, DEL) is invalid too (granian
+    refuses to send one, so it must never reach the server).
     """
-    # bytes.translate deletes every tchar; anything left over is not a token character.
-    return (
-        bool(name)
-        and not name.translate(None, _TCHARS)
-        and b"\r" not in value
-        and b"\n" not in value
-        and b"\x00" not in value
-    )
+    # bytes.translate deletes every tchar (or every valid value byte); anything left is not.
+    return bool(name) and not name.translate(None, _TCHARS) and not value.translate(None, _VALUE)
+
+
+def first_invalid_field(fields: Iterable[Field]) -> Field | None:
+    """The first field `is_safe_field` rejects, or None when every field is valid."""
+    for name, value in fields:
+        if not is_safe_field(name, value):
+            return name, value
+    return None
 
 
 def connection_tokens(fields: Iterable[Field]) -> frozenset[bytes]:

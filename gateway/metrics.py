@@ -6,21 +6,24 @@ its own, and a scrape reaches whichever worker accepted it (label the target by 
 run one worker per port, to sum them), as with any multi-process Python exporter without a
 shared-memory directory.
 
-Access is limited to `gateway.metrics_allow` (default: loopback only), checked against the TCP
-peer, never a forwarded header: like nginx's `stub_status` behind `allow`/`deny`, operational
-counters (traffic volume, consent rates, error bursts) are for the operator's scraper, not for
-visitors of the shop.
+Access is limited to `gateway.metrics_allow` (default: loopback only), checked against the
+client as the proxy resolves it (`gateway.forwarded.resolve`): the TCP peer, or, when the peer
+is one of `gateway.trusted_proxies`, the rightmost untrusted `X-Forwarded-For` entry. Behind a
+TLS terminator on the same host every peer is loopback, so checking the peer alone would serve
+the counters to anyone on the internet. Like nginx's `stub_status` behind `allow`/`deny` with
+`real_ip_from`: operational counters (traffic volume, consent rates, error bursts) are for the
+operator's scraper, not for visitors of the shop.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from ipaddress import ip_address
 from typing import Final
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from gateway.forwarded import TrustedProxies, parse_address, resolve
 from policies.models import IPNetwork
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
@@ -87,10 +90,11 @@ def status_class(status: int) -> str:
 
 
 class GatewayMetrics:
-    """The gateway's metrics; `endpoint` serves them to allowed peers."""
+    """The gateway's metrics; `endpoint` serves them to allowed clients."""
 
-    def __init__(self, allow: Iterable[IPNetwork]) -> None:
+    def __init__(self, allow: Iterable[IPNetwork], trusted: TrustedProxies) -> None:
         self.allow = tuple(allow)
+        self.trusted = trusted
         self.registry = Registry()
         self.requests = self.registry.counter(
             "consentgate_requests_total", "Requests answered, by kind and status class."
@@ -105,18 +109,19 @@ class GatewayMetrics:
         )
 
     def endpoint(self, request: Request) -> Response:
-        peer = request.client.host if request.client is not None else None
-        if not self._allowed(peer):
+        peer = request.client.host if request.client is not None else ""
+        # The same client the proxy forwards as X-Forwarded-For: a forwarded address counts
+        # only from a trusted peer (MDN X-Forwarded-For: rightmost untrusted entry).
+        view = resolve(peer, request.scope["scheme"], request.scope["headers"], self.trusted)
+        if not self.allowed(view.client):
             return PlainTextResponse(
                 "metrics are only served to gateway.metrics_allow\n", status_code=403
             )
         return Response(self.registry.render(), media_type=CONTENT_TYPE)
 
-    def _allowed(self, peer: str | None) -> bool:
-        if peer is None:
-            return False
-        try:
-            address = ip_address(peer)
-        except ValueError:
+    def allowed(self, client: str) -> bool:
+        """True when the client address is in `gateway.metrics_allow`."""
+        address = parse_address(client) if client else None
+        if address is None:
             return False
         return any(address in network for network in self.allow)

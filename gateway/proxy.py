@@ -27,6 +27,7 @@ from gateway.headers import (
     Field,
     LocationRewriter,
     field_value,
+    first_invalid_field,
     forwardable,
     varies_on,
 )
@@ -235,7 +236,15 @@ class Proxy:
         if any(name == b"transfer-encoding" for name, _ in fields):
             # RFC 9112 §6.3: Transfer-Encoding overrides Content-Length; never forward both.
             kept = [(n, v) for n, v in kept if n != b"content-length"]
-        out = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in kept]
+        out: list[tuple[str, str]] = []
+        for name, value in kept:
+            text = target.wire_text(value)
+            if text is None:
+                # Not UTF-8 (obs-text, RFC 9110 §5.5): the upstream client cannot send these
+                # bytes as they are, and a re-encoded value is one the client never sent.
+                log.info("request field %r not forwarded: bytes that are not UTF-8", name[:64])
+                continue
+            out.append((name.decode("ascii"), text))
         out.append(("Host", self._upstream_host))
         out.extend(forwarding_fields(view))
         return view, out
@@ -257,6 +266,10 @@ class Proxy:
             if self.withheld is not None:
                 self.withheld.inc((("reason", exc.reason),))
             await _try_error(send, 502, head, unreadable=True)
+            return
+        except InvalidResponseField as exc:
+            log.warning("upstream response refused: %s", exc)
+            await _try_error(send, 502, head)
             return
         except Exception:
             log.exception("proxy failed preparing the response head")
@@ -295,9 +308,15 @@ class Proxy:
     ) -> tuple[list[Field], AsyncIterator[bytes] | None]:
         """The fields to send and the body to stream (None: the response has no content).
 
-        Raises `UnreadablePage` for a page the gateway cannot read (fail closed).
+        Raises `UnreadablePage` for a page the gateway cannot read (fail closed), and
+        `InvalidResponseField` for a response with a field that is not valid HTTP.
         """
         status = response.status
+        invalid = first_invalid_field(response.raw_headers)
+        if invalid is not None:
+            # RFC 9110 §5.5: a control byte makes the field (so the message) invalid; the
+            # server cannot send it on, and repairing it would pass a value the shop never sent.
+            raise InvalidResponseField(invalid[0])
         headers = forwardable(response.raw_headers)
         if status in _REDIRECT_STATUSES:
             headers = self._rewrite_locations(headers, view.origin)
@@ -430,6 +449,14 @@ class _RequestBody:
                 yield chunk
             if not message.get("more_body", False):
                 return
+
+
+class InvalidResponseField(Exception):
+    """An upstream response field that is not valid HTTP (RFC 9110 §5.1, §5.5): answered 502."""
+
+    def __init__(self, name: bytes) -> None:
+        # The name only: a value may carry a cookie or other personal data.
+        super().__init__(f"invalid field {name[:64]!r} (RFC 9110 §5.5)")
 
 
 class UnreadablePage(Exception):

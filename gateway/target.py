@@ -69,8 +69,33 @@ def resolves_into(raw_path: bytes, prefix: str) -> bool:
 
 
 def upstream_url(base: str, raw_path: bytes, query_string: bytes) -> str:
-    """`base` (the configured `scheme://host[:port][/path]`) + raw path + `?query`, unparsed."""
-    url = base + raw_path.decode("latin-1")
+    """`base` (the configured `scheme://host[:port][/path]`) + raw path + `?query`, unparsed.
+
+    The client's bytes reach the shop as received (`wire_text`); only bytes that are not
+    UTF-8 are percent-encoded, the one form in which the upstream client can carry them.
+    """
+    url = base + _target_text(raw_path)
     if query_string:
-        url += "?" + query_string.decode("latin-1")
+        url += "?" + _target_text(query_string)
     return url
+
+
+def wire_text(raw: bytes) -> str | None:
+    """The text the upstream client (aiohttp, which writes a request head as UTF-8) turns back
+    into exactly `raw`; None when no text does (bytes that are not UTF-8).
+
+    Decoding as latin-1 instead would send `é` (C3 A9) on as C3 83 C2 A9: double-encoded.
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _target_text(raw: bytes) -> str:
+    text = wire_text(raw)
+    if text is not None:
+        return text
+    # RFC 3986 §2.1: a byte outside the URI character set is sent percent-encoded; a server
+    # that decodes the path sees the same bytes the client sent.
+    return "".join(chr(b) if b < 0x80 else f"%{b:02X}" for b in raw)

@@ -30,6 +30,10 @@ from policies.data_uses import unknown_data_use
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MIB = 1024 * 1024
+# scheme://host[:port] as a CSP host-source can name it: a DNS name, an IPv4 or [IPv6] literal.
+_ORIGIN = re.compile(
+    r"https?://(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])(?::\d{1,5})?", re.IGNORECASE
+)
 
 
 class Section(BaseModel):
@@ -56,13 +60,17 @@ class GatewaySettings(Section):
     prefix: str = "/_privacy"
     # Peers whose X-Forwarded-* / Forwarded headers are believed. Explicit, never "*".
     trusted_proxies: list[IPNetwork] = Field(default_factory=list)
-    # Who may scrape GET {prefix}/metrics (TCP peer, never a forwarded header): loopback only
-    # unless the operator lists their scraper's network.
+    # Who may scrape GET {prefix}/metrics: the client as resolved through trusted_proxies
+    # (the TCP peer unless that is a trusted proxy); loopback only unless the operator lists
+    # their scraper's network.
     metrics_allow: list[IPNetwork] = Field(
         default_factory=lambda: [
             ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")
         ]
     )  # fmt: skip
+    # Origins allowed to frame the visitor pages (preference center, my-data), e.g.
+    # [https://shop.example] or ['self']; empty: no page of the gateway can be framed.
+    embed_origins: list[str] = Field(default_factory=list)
     timeouts: Timeouts = Timeouts()
     # Upper bound on decoded HTML the rewriter will handle per response (gzip-bomb guard).
     max_html_bytes: Annotated[int, Field(gt=0)] = 32 * MIB
@@ -85,6 +93,24 @@ class GatewaySettings(Section):
         if not value.startswith("/") or value.endswith("/") or len(value) < 2:
             raise ValueError("prefix must start with '/' and not end with '/', e.g. /_privacy")
         return value
+
+    @field_validator("embed_origins")
+    @classmethod
+    def _embed_origins_are_origins(cls, value: list[str]) -> list[str]:
+        # Each becomes a CSP frame-ancestors source (CSP3 §6.4.2): an origin and nothing else,
+        # so no value can end the directive (";"), add a source (space) or widen it ("*").
+        out: list[str] = []
+        for origin in value:
+            if origin in ("self", "'self'"):  # YAML makes the quoted keyword awkward to write
+                out.append("'self'")
+                continue
+            if _ORIGIN.fullmatch(origin) is None:
+                raise ValueError(
+                    f"{origin!r} is not an origin such as https://shop.example or self "
+                    "(scheme, host and port only; no path, wildcard or credentials)"
+                )
+            out.append(origin.lower())
+        return out
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

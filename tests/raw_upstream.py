@@ -3,8 +3,9 @@
 Run: `python -m tests.raw_upstream DIR [--port 0]`; it prints `LISTENING <port>` once bound.
 `GET /NAME` answers the file `DIR/NAME` byte for byte (status line, fields and body as the test
 wrote them; the connection closes after it), so a test can send a page with no Content-Type,
-two of them, or a content coding no library would produce. `GET /__request` answers the
-request head it received, as text/plain (what reached the shop). Anything else: 404, empty.
+two of them, or a content coding no library would produce. `GET /__request` (and any
+`GET /__request/...`) answers the request head it received, as text/plain (what reached the
+shop, byte for byte). Anything else: 404, empty.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ async def handle(
         head = await reader.readuntil(b"\r\n\r\n")
         target = head.split(b" ", 2)[1].decode("latin-1")
         name = target.lstrip("/").split("?", 1)[0]
-        if name == "__request":
+        if name == "__request" or name.startswith("__request/"):
             writer.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
                 + b"Content-Length: %d\r\n\r\n" % len(head)

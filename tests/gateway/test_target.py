@@ -1,7 +1,14 @@
 import pytest
 from yarl import URL
 
-from gateway.target import FORBIDDEN_METHODS, Rejection, check, resolves_into, upstream_url
+from gateway.target import (
+    FORBIDDEN_METHODS,
+    Rejection,
+    check,
+    resolves_into,
+    upstream_url,
+    wire_text,
+)
 
 PREFIX = "/_privacy"
 
@@ -111,3 +118,32 @@ def test_upstream_url_keeps_the_configured_host(
 
 def test_upstream_url_with_base_path() -> None:
     assert upstream_url("http://shop/base", b"/x", b"q") == "http://shop/base/x?q"
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (b"/plain", "/plain"),
+        (b"/caf\xc3\xa9", "/caf\u00e9"),
+        (b"\xf0\x9f\x8d\xaa", "\U0001f36a"),
+        (b"caf\xe9", None),  # latin-1: no text is written back as these bytes
+        (b"\xc3", None),  # a cut sequence
+    ],
+)
+def test_wire_text_encodes_back_to_the_same_bytes(raw: bytes, text: str | None) -> None:
+    assert wire_text(raw) == text
+    if text is not None:
+        # aiohttp writes the request head as UTF-8: the shop receives `raw` itself.
+        assert text.encode("utf-8") == raw
+
+
+@pytest.mark.parametrize(
+    ("raw_path", "query", "expected"),
+    [
+        (b"/caf\xc3\xa9", b"q=\xe2\x82\xac", "http://shop/caf\u00e9?q=\u20ac"),
+        # Not UTF-8 (granian refuses such a target itself): the bytes, percent-encoded.
+        (b"/caf\xe9", b"q=\xff", "http://shop/caf%E9?q=%FF"),
+    ],
+)
+def test_upstream_url_never_double_encodes(raw_path: bytes, query: bytes, expected: str) -> None:
+    assert upstream_url("http://shop", raw_path, query) == expected

@@ -155,6 +155,31 @@ CONFIG_CASES: list[tuple[str, str, list[tuple[int, str]]]] = [
         ],
     ),
     (
+        "embed origin with a path and a second CSP directive",
+        "gateway:\n  upstream: http://shop\n  embed_origins:\n    - https://shop.example\n"
+        "    - 'https://a/b; script-src *'\n",
+        [
+            (
+                3,
+                "gateway.embed_origins: 'https://a/b; script-src *' is not an origin such as "
+                "https://shop.example or self (scheme, host and port only; no path, wildcard or "
+                "credentials)",
+            )
+        ],
+    ),
+    (
+        "embed origin that is a wildcard",
+        "gateway:\n  upstream: http://shop\n  embed_origins: ['https://*.shop.example']\n",
+        [
+            (
+                3,
+                "gateway.embed_origins: 'https://*.shop.example' is not an origin such as "
+                "https://shop.example or self (scheme, host and port only; no path, wildcard or "
+                "credentials)",
+            )
+        ],
+    ),
+    (
         "wildcard proxy",
         "gateway:\n  upstream: http://shop\n  trusted_proxies: ['*']\n",
         [(3, "gateway.trusted_proxies must list explicit addresses, never '*' or /0")],
@@ -700,3 +725,9 @@ def test_random_bytes_only_raise_config_invalid(scratch: Path, raw: bytes) -> No
     config = scratch / "bytes.yaml"
     config.write_bytes(raw)
     _outcome(config)
+
+
+def test_embed_origins_are_normalised(tmp_path: Path) -> None:
+    text = "gateway:\n  upstream: http://shop\n  embed_origins: [HTTPS://Shop.Example:8443, self]\n"
+    loaded = load_config(write(tmp_path, {"policies.yaml": text}))
+    assert loaded.config.gateway.embed_origins == ["https://shop.example:8443", "'self'"]
