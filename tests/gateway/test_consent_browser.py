@@ -267,3 +267,16 @@ def test_preference_center_shows_choice_history(visit: Visitor) -> None:
     assert re.fullmatch(r"CG-\S+", v.page.locator("#cg-subject-ref").inner_text())
     DOCS.mkdir(exist_ok=True)
     v.page.screenshot(path=str(DOCS / "preferences.png"), full_page=True)
+
+
+def test_thai_banner_renders_in_thai(visit: Visitor) -> None:
+    v = visit(LONDON, **{"Accept-Language": "th"})
+    goto(v.page, "/")
+    banner = v.page.locator(BANNER)
+    assert banner.is_visible()
+    assert banner.get_attribute("lang") == "th"
+    # Thai script in the visible text (U+0E00-U+0E7F); the screenshot shows whether the
+    # machine's fonts draw it (CI installs fonts-thai-tlwg and fonts-noto-core).
+    assert any("\u0e00" <= ch <= "\u0e7f" for ch in banner.inner_text())
+    DOCS.mkdir(exist_ok=True)
+    v.page.screenshot(path=str(DOCS / "banner-th.png"))
