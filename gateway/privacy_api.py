@@ -374,6 +374,8 @@ class PrivacyApi:
         history: list[ConsentRecord] = []
         if visitor.subject is not None and self.resolver.consent is not None:
             history = await self.resolver.consent.history(visitor.subject.id)
+        now = datetime.now(UTC)
+        client = visitor.view.client
         purposes = purpose_views(self.config, visitor.state, visitor.language)
         names = {p.id: p.name for p in purposes}
         refused_by_gpc = gpc_purposes(self.config)
@@ -394,8 +396,11 @@ class PrivacyApi:
             subject_ref=visitor.subject.ref if visitor.subject else None,
             gpc_honored=visitor.state.gpc_honored,
             prefix=self.prefix,
-            csrf=self.enforcement.csrf.mint(
-                "consent", visitor.visitor_id, visitor.view.client, datetime.now(UTC)
+            csrf=self.enforcement.csrf.mint("consent", visitor.visitor_id, client, now),
+            csrf_delete=(
+                self.enforcement.csrf.mint("delete", visitor.visitor_id, client, now)
+                if visitor.subject is not None
+                else ""
             ),
             saved=request.query_params.get("saved") == "1",
             held_by_gpc=[names[pid] for pid in names if pid in held_now],

@@ -232,8 +232,13 @@ def test_a_token_of_no_or_another_visitor_erases_no_one(
         figures.add("hostile inputs tried")
         assert answer.status == 403, (token_name, answer.raw[:300])
     assert state_of(world, VICTIM_IP, victim)["subject_ref"] is not None  # still there
-    # The confirmation page's own token, for this visitor, does erase (no Origin needed).
+    # The erasure form's own token, for this visitor, does erase (no Origin needed): the
+    # confirmation page and the preference center's erasure form carry the same one.
     own = page_token(world, VICTIM_IP, victim, "/_privacy/my-data/delete")
+    with http(world, VICTIM_IP) as client:
+        client.cookies.set("cg_id", victim)
+        prefs = client.get("/_privacy/preferences").text
+    assert re.findall(r'name="csrf" value="([0-9a-f]+)"', prefs)[-1] == own
     answer = post_form(
         world, "/_privacy/my-data/delete", {"confirm": "yes", "csrf": own},
         ip=VICTIM_IP, cookie=victim,
