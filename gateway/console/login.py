@@ -5,7 +5,7 @@ Order of a check (OWASP Authentication Cheat Sheet): a (name, client) pair that 
 often must wait (`Throttled`, `gateway.console.lockout.LoginThrottle`) and is refused without
 a hash; an unknown name costs one scrypt run against a dummy hash, like a wrong password, so
 timing does not reveal which names exist; otherwise the password is checked and the outcome
-stored. At most `parallel` hashes run at once; an attempt finding them all busy is refused at
+stored. At most `parallel` checks run at once; an attempt finding them all busy is refused at
 once (`HashingBusy`, answered 503 with `Retry-After`) instead of queueing: a queue of scrypt
 runs is a queue of seconds that the real officer's sign-in would wait behind.
 Every outcome is recorded through `record(actor, action)`, which must be durable: a
@@ -59,8 +59,8 @@ class Failed:
 
 
 class Authenticator:
-    """Password checks for one process: scrypt runs in threads, at most `parallel` at once
-    (128 MiB each with the default parameters), never queued."""
+    """Password checks for one process: scrypt runs in threads, at most `parallel` sign-ins
+    in progress at once (128 MiB each with the default parameters), never queued."""
 
     def __init__(
         self,
@@ -70,16 +70,12 @@ class Authenticator:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.params = params
-        self._hashing = asyncio.Semaphore(parallel)
+        self._slots = asyncio.Semaphore(parallel)
         self.throttle = throttle or LoginThrottle()
         self.clock = clock
 
     async def _check(self, password: str, stored: str) -> bool:
-        # No await between the test and the acquire: within the event loop this is atomic.
-        if self._hashing.locked():
-            raise HashingBusy
-        async with self._hashing:
-            return await asyncio.to_thread(verify_password, password, stored)
+        return await asyncio.to_thread(verify_password, password, stored)
 
     async def authenticate(
         self,
@@ -95,6 +91,23 @@ class Authenticator:
         wait = self.throttle.wait(name, client, self.clock())
         if wait > 0:
             raise Throttled(wait)
+        # A slot covers the whole check (read, hash, stored outcome, audit entry), so a refused
+        # attempt costs nothing and an admitted one waits behind at most `parallel` others. No
+        # await between the test and the acquire: within the event loop this is atomic.
+        if self._slots.locked():
+            raise HashingBusy
+        async with self._slots:
+            return await self._authenticate(users, name, password, now, record, client)
+
+    async def _authenticate(
+        self,
+        users: ConsoleUsers,
+        name: str,
+        password: str,
+        now: datetime,
+        record: Record,
+        client: str,
+    ) -> Session | Failed:
         found = await users.get(name)
         if found is None:
             await self._check(password, await asyncio.to_thread(dummy_hash, self.params))
