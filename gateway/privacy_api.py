@@ -364,7 +364,13 @@ class PrivacyApi:
             # 11 CCR §7025(c)(3): a choice that conflicts with GPC needs the visitor's
             # confirmation; until then GPC wins.
             body["gpc_confirmation_required"] = sorted(pending)
-        return self._with_cookie(JSONResponse(body), visitor)
+        response = JSONResponse(body)
+        # The visitor may have just got their cookie, which the token they sent is not bound
+        # to: hand the API client the one for their next post.
+        response.headers["x-csrf-token"] = self.enforcement.csrf.mint(
+            "consent", visitor.visitor_id, visitor.view.client, now
+        )
+        return self._with_cookie(response, visitor)
 
     # --- GET /preferences ---------------------------------------------------------------
 

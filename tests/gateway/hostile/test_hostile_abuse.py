@@ -268,6 +268,25 @@ def test_a_first_time_visitor_banner_works_without_origin(
     assert (answer.header("set-cookie") or "").startswith("cg_id=")
 
 
+def test_an_api_client_without_origin_chains_its_tokens(world: DemoWorld) -> None:
+    # A cookieless client (no Origin: not a browser) takes its token from GET, then the one
+    # bound to its new cookie from each answer.
+    with http(world, "198.18.13.1") as client:
+        token = client.get("/_privacy/consent").headers["x-csrf-token"]
+        first = client.post("/_privacy/consent", json={"action": "reject_all"},
+                            headers={"X-CSRF-Token": token})  # fmt: skip
+        assert first.status_code == 200, first.text
+        client.cookies.set("cg_id", first.cookies["cg_id"])
+        # The cookieless token no longer vouches once the client has a cookie ...
+        stale = client.post("/_privacy/consent", json={"purposes": {"analytics": True}},
+                            headers={"X-CSRF-Token": token})  # fmt: skip
+        assert stale.status_code == 403
+        # ... the one from the answer does.
+        second = client.post("/_privacy/consent", json={"purposes": {"analytics": True}},
+                             headers={"X-CSRF-Token": first.headers["x-csrf-token"]})  # fmt: skip
+        assert second.status_code == 200 and second.json()["purposes"]["analytics"] is True
+
+
 # --- sign-in guessing never locks the officer out or queues their sign-in -----------------------
 
 
