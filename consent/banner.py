@@ -172,6 +172,9 @@ class PreferencesView:
     gpc_honored: bool
     prefix: str
     csrf: str
+    # The erasure form's token (bound to erasure, so the consent forms' token erases no one);
+    # empty while there is no subject and so no erasure form.
+    csrf_delete: str = ""
     saved: bool = False
     # Purposes the visitor allowed but their GPC signal keeps refused right now (names).
     held_by_gpc: Sequence[str] = ()
@@ -197,6 +200,7 @@ def render_preferences(view: PreferencesView) -> str:
         action=f"{view.prefix}/consent",
         self_url=f"{view.prefix}/preferences",
         csrf=view.csrf,
+        csrf_delete=view.csrf_delete,
         saved=view.saved,
         held_by_gpc=view.held_by_gpc,
         back_url=view.back_url,

@@ -37,6 +37,10 @@ METHODS: frozenset[str] = frozenset({"banner", "preferences", "gpc", "api"})
 # What a GPC record's text hash covers: the signal itself is the "text" the visitor sent.
 GPC_ON_TEXT = "Sec-GPC: 1"
 GPC_OFF_TEXT = "Sec-GPC absent"
+# How long a GPC or explicit record stands before a return of the signal to off is recorded:
+# long enough that toggling the browser setting (or replaying the header) costs one write per
+# window, short enough that the history shows a real change within the visit.
+GPC_SETTLE = timedelta(minutes=10)
 
 
 def text_hash(rendered_text: str) -> str:
@@ -274,13 +278,29 @@ def choice_record(
     )
 
 
-def gpc_transition(latest: ConsentRecord | None, gpc: bool, *, choice_owed: bool) -> bool:
-    """Whether this request must append a `gpc` record: once per change of the signal, not per
-    request. Never for a first-time visitor who still owes a choice: under opt-in rules no
-    identifier may be set before one, and the state is already off without a record."""
+def gpc_transition(
+    latest: ConsentRecord | None, gpc: bool, *, has_subject: bool, now: datetime
+) -> bool:
+    """Whether this request appends a `gpc` record. GPC is a standing preference, honoured
+    from the live header on every request (`resolve`); the record is only its proof, so:
+
+    - never without a subject: a cookieless request is no one to remember, and recording it
+      would mint an identifier per request (under opt-in rules none may exist before a
+      choice; under opt-out it is a flood of subjects);
+    - signal on (an opt-out, the protective direction): as soon as it differs from the
+      latest record (GPC spec §3: a "do not sell or share" request);
+    - signal off again: only once the latest record is `GPC_SETTLE` old, so a header that
+      flips back and forth leaves at most one record per window; nothing is lost meanwhile,
+      because enforcement never reads the record for the live signal, and the off record
+      undoes no opt-out anyway (`gpc_record`).
+    """
+    if not has_subject:
+        return False
     if latest is None:
-        return gpc and not choice_owed
-    return latest.gpc != gpc
+        return gpc
+    if latest.gpc == gpc:
+        return False
+    return gpc or now - latest.ts >= GPC_SETTLE
 
 
 def gpc_record(

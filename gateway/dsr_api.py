@@ -6,8 +6,9 @@ The export is a JSON download (`?format=html`: the same content as a page). Eras
 explicit confirmation (form `confirm=yes`, JSON `{"confirm": true}`; `GET
 /_privacy/my-data/delete` shows the confirmation form) and is refused cross-site exactly like
 a consent post (`PrivacyApi._check_origin`: Origin, then Sec-Fetch-Site, then the CSRF
-token). Both are rate-limited per client address (`dsr.rate_per_minute`, a token bucket):
-each export appends to the audit log and signs a checkpoint.
+token, which here must be one minted for erasure by this visitor's own cookie). Both are
+rate-limited per client address (`dsr.rate_per_minute`, a token bucket): each export appends
+to the audit log and signs a checkpoint.
 """
 
 from __future__ import annotations
@@ -125,11 +126,17 @@ class DsrApi:
             return _error(exc)
         if visitor.subject is None:
             return _error(BadRequest(404, NO_SUBJECT))
-        csrf = self.enforcement.csrf.mint(visitor.visitor_id, datetime.now(UTC))
+        # Bound to this visitor's cookie and to erasure (`CsrfTokens`): no other page's token
+        # can erase anyone.
+        csrf = self.enforcement.csrf.mint(
+            "delete", visitor.visitor_id, visitor.view.client, datetime.now(UTC)
+        )
         page = render_confirm(
             action=f"{self.prefix}/my-data/delete", csrf=csrf, back=f"{self.prefix}/preferences"
         )
-        return _private(HTMLResponse(page))
+        response = HTMLResponse(page)
+        response.headers["x-csrf-token"] = csrf  # for API clients that send no Origin
+        return _private(response)
 
     # --- POST /my-data/delete -------------------------------------------------------------
 
@@ -141,7 +148,7 @@ class DsrApi:
             visitor = await self._visitor(request)
             body = await self._privacy._body(request)
             confirmed, token, wants_json = _parse_confirm(request, body)
-            self._privacy._check_origin(request, visitor, token)
+            self._privacy._check_origin(request, visitor, token, "delete")
             if visitor.subject is None:
                 raise BadRequest(404, NO_SUBJECT)
             if not confirmed:

@@ -15,6 +15,7 @@ import hmac
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Literal
 from urllib.parse import quote
 
 from starlette.types import Scope
@@ -29,6 +30,7 @@ from gateway.html.stage import Stage
 from gateway.personalization import Personalization, Prepared
 from gateway.preview_links import HEADER as PREVIEW_HEADER
 from gateway.preview_links import PreviewLinks, PreviewStatus
+from gateway.rate_limit import network_of
 from gateway.stages.banner import BannerInjection
 from gateway.stages.choices_link import ChoicesLink
 from gateway.stages.consent_mode import (
@@ -72,34 +74,63 @@ def purpose_views(config: Config, state: ConsentState, language: str) -> list[Pu
     ]
 
 
+CsrfAction = Literal["consent", "delete"]
+
+
+def csrf_binding(visitor_id: str | None, client: str) -> str:
+    """Who a visitor CSRF token belongs to: the visitor's own cookie value; for a visitor
+    without one (a first-time gdpr visitor before any choice, who must not get an identifier
+    yet) the pseudonymized network the request came from (`rate_limit.network_of`)."""
+    if visitor_id is not None:
+        return "v:" + visitor_id
+    return "n:" + network_of(client)
+
+
 class CsrfTokens:
-    """Stateless CSRF tokens: HMAC(key, day ‖ visitor id), valid for the day they were minted
-    and the next. Cross-site posts are refused by Origin first; the token covers browsers that
-    send no Origin (OWASP CSRF cheat sheet: verify origin with standard headers, then a token)."""
+    """Stateless CSRF tokens: HMAC-SHA256(key, action ‖ day ‖ binding), 128 bits in hex, valid
+    the day minted and the next.
+
+    OWASP CSRF cheat sheet: verify the origin with standard headers, then a token; a stateless
+    token must be an HMAC bound to the session (its "signed double-submit cookie"), here the
+    visitor cookie (`csrf_binding`), so a token handed to one visitor (or to none) never
+    vouches for a post carrying another's cookie. It is also bound to the action, so a token
+    from the banner or the preference center cannot erase anyone. A request without a visitor
+    cookie has only its network to be bound to ("login CSRF": the form that creates the
+    identity); such a token works only without a cookie, from the same network, and never
+    for an erasure (nothing to erase)."""
 
     def __init__(self, key: bytes) -> None:
         self._key = hashlib.sha256(b"consentgate csrf\x00" + key).digest()
 
-    def _mint(self, visitor_id: str | None, day: int) -> str:
-        data = f"{day}:{visitor_id or '-'}".encode()
+    def _mint(self, action: CsrfAction, binding: str, day: int) -> str:
+        data = f"{action}\x00{day}\x00{binding}".encode("utf-8", "surrogateescape")
         return hmac.new(self._key, data, hashlib.sha256).hexdigest()[:32]
 
-    def mint(self, visitor_id: str | None, now: datetime) -> str:
-        """A token for this visitor (or for a visitor without an id yet)."""
-        return self._mint(visitor_id, int(now.timestamp()) // 86400)
+    def mint(self, action: CsrfAction, visitor_id: str | None, client: str, now: datetime) -> str:
+        """The token for `action` by this visitor (their cookie value, or their network
+        while they have none)."""
+        binding = csrf_binding(visitor_id, client)
+        return self._mint(action, binding, int(now.timestamp()) // 86400)
 
-    def check(self, token: str | None, visitor_id: str | None, now: datetime) -> bool:
-        """True if `token` was minted for this visitor today or yesterday."""
-        if not token:
+    def check(
+        self,
+        token: str | None,
+        action: CsrfAction,
+        visitor_id: str | None,
+        client: str,
+        now: datetime,
+    ) -> bool:
+        """True if `token` was minted today or yesterday for `action` by this very visitor."""
+        if not token or (action == "delete" and visitor_id is None):
             return False
         # compare_digest raises TypeError on non-ASCII str; compare bytes (a form field is any
         # UTF-8 text). Found by the consent API properties (test_consent_api_properties.py).
         given = token.encode("utf-8", "surrogateescape")
+        binding = csrf_binding(visitor_id, client)
         today = int(now.timestamp()) // 86400
         return any(
-            hmac.compare_digest(given, self._mint(v, d).encode())
+            hmac.compare_digest(given, self._mint(action, binding, d).encode())
             for d in (today, today - 1)
-            for v in {visitor_id, None}
         )
 
 
@@ -261,7 +292,9 @@ class Enforcement:
             purposes=purpose_views(self.config, visitor.state, visitor.language),
             action=f"{self.prefix}/consent",
             return_to=return_to,
-            csrf=self.csrf.mint(visitor.visitor_id, datetime.now(UTC)),
+            csrf=self.csrf.mint(
+                "consent", visitor.visitor_id, visitor.view.client, datetime.now(UTC)
+            ),
             preferences=f"{self.prefix}/preferences",
         )
 

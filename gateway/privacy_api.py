@@ -2,8 +2,9 @@
 `/.well-known/gpc.json` (contract: "HTTP, on the gateway's own address").
 
 Every endpoint acts only on the requesting visitor (identified by their own cookie). Posts are
-refused cross-site: a foreign `Origin` or `Sec-Fetch-Site` is a 403; without either, a CSRF
-token is required (OWASP CSRF cheat sheet: verify the origin, then a token).
+refused cross-site: a foreign `Origin` or `Sec-Fetch-Site` is a 403; without `Origin`, a CSRF
+token bound to this visitor and action is required (OWASP CSRF cheat sheet: verify the
+origin, then a token).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from consent.state import (
     resolve,
 )
 from consent.store import SubjectGone
-from gateway.enforcement import Enforcement, purpose_views
+from gateway.enforcement import CsrfAction, Enforcement, purpose_views
 from gateway.forwarded import resolve as resolve_view
 from gateway.rate_limit import RateLimited, RateLimiter
 from gateway.visitor import Visitor
@@ -140,14 +141,25 @@ class PrivacyApi:
         """This visitor's state (contract fields)."""
         visitor = await self.visitor(request)
         response = JSONResponse(visitor.state.to_json())
+        # For API clients that send no Origin; bound to this visitor (`CsrfTokens`).
         response.headers["x-csrf-token"] = self.enforcement.csrf.mint(
-            visitor.visitor_id, datetime.now(UTC)
+            "consent", visitor.visitor_id, visitor.view.client, datetime.now(UTC)
         )
         return self._with_cookie(response, visitor)
 
     # --- POST /consent ------------------------------------------------------------------
 
-    def _check_origin(self, request: Request, visitor: Visitor, token: str | None) -> None:
+    def _check_origin(
+        self,
+        request: Request,
+        visitor: Visitor,
+        token: str | None,
+        action: CsrfAction = "consent",
+    ) -> None:
+        """Refuse a cross-site post (403 with the reason). OWASP CSRF cheat sheet: a foreign
+        `Origin` or `Sec-Fetch-Site` is refused outright; a post without `Origin` (or with
+        `null`: sandboxed frames, cross-site redirects) counts as cross-site unless it carries
+        a token minted for this very visitor and action (`CsrfTokens`)."""
         origin = request.headers.get("origin")
         if origin is not None and origin != "null":
             expected = visitor.view.origin
@@ -155,12 +167,16 @@ class PrivacyApi:
                 raise BadRequest(403, "cross-site request refused (Origin does not match)")
             return
         site = request.headers.get("sec-fetch-site")
-        if site is not None:
-            if site not in _SAME_SITE:
-                raise BadRequest(403, "cross-site request refused (Sec-Fetch-Site)")
-            return
-        if not self.enforcement.csrf.check(token, visitor.visitor_id, datetime.now(UTC)):
-            raise BadRequest(403, "missing or invalid CSRF token")
+        if site is not None and site not in _SAME_SITE:
+            raise BadRequest(403, "cross-site request refused (Sec-Fetch-Site)")
+        client = visitor.view.client
+        csrf = self.enforcement.csrf
+        if not csrf.check(token, action, visitor.visitor_id, client, datetime.now(UTC)):
+            raise BadRequest(
+                403,
+                "missing or invalid CSRF token: a request without Origin needs the token"
+                " of this browser's own page",
+            )
 
     async def _body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -348,7 +364,13 @@ class PrivacyApi:
             # 11 CCR §7025(c)(3): a choice that conflicts with GPC needs the visitor's
             # confirmation; until then GPC wins.
             body["gpc_confirmation_required"] = sorted(pending)
-        return self._with_cookie(JSONResponse(body), visitor)
+        response = JSONResponse(body)
+        # The visitor may have just got their cookie, which the token they sent is not bound
+        # to: hand the API client the one for their next post.
+        response.headers["x-csrf-token"] = self.enforcement.csrf.mint(
+            "consent", visitor.visitor_id, visitor.view.client, now
+        )
+        return self._with_cookie(response, visitor)
 
     # --- GET /preferences ---------------------------------------------------------------
 
@@ -358,6 +380,8 @@ class PrivacyApi:
         history: list[ConsentRecord] = []
         if visitor.subject is not None and self.resolver.consent is not None:
             history = await self.resolver.consent.history(visitor.subject.id)
+        now = datetime.now(UTC)
+        client = visitor.view.client
         purposes = purpose_views(self.config, visitor.state, visitor.language)
         names = {p.id: p.name for p in purposes}
         refused_by_gpc = gpc_purposes(self.config)
@@ -378,7 +402,12 @@ class PrivacyApi:
             subject_ref=visitor.subject.ref if visitor.subject else None,
             gpc_honored=visitor.state.gpc_honored,
             prefix=self.prefix,
-            csrf=self.enforcement.csrf.mint(visitor.visitor_id, datetime.now(UTC)),
+            csrf=self.enforcement.csrf.mint("consent", visitor.visitor_id, client, now),
+            csrf_delete=(
+                self.enforcement.csrf.mint("delete", visitor.visitor_id, client, now)
+                if visitor.subject is not None
+                else ""
+            ),
             saved=request.query_params.get("saved") == "1",
             held_by_gpc=[names[pid] for pid in names if pid in held_now],
             back_url=shop_return(request.query_params.get("return_to"), self.prefix),

@@ -23,6 +23,7 @@ from consent.signals import gpc_requested
 from consent.state import ConsentRecord, ConsentState, gpc_record, gpc_transition, resolve
 from consent.store import ConsentStore, Subject
 from gateway.forwarded import TrustedProxies, View
+from gateway.rate_limit import RateLimiter
 from personalization_rules.geo import GeoPlace, GeoReader
 from policies.jurisdictions import location_from_headers, regime_for
 from policies.models import Config
@@ -98,6 +99,10 @@ class VisitorResolver:
         # Called after a GPC record is stored (the audit log plugs in here).
         self.on_record: Callable[[Visitor, ConsentRecord | None, ConsentRecord], Awaitable[None]]
         self.on_record = _no_audit
+        # GPC records a client may cause per minute, across all the cookies it sends: the
+        # same budget as explicit choices (`consent.rate_per_minute`). Over it the signal is
+        # still honoured, only not written down again.
+        self.gpc_writes = RateLimiter(config.consent.rate_per_minute)
 
     def cookie_header(self, visitor_id: str, secure: bool) -> str:
         """Set-Cookie for the visitor id: HttpOnly, SameSite=Lax, Secure on https."""
@@ -123,7 +128,8 @@ class VisitorResolver:
     async def resolve(
         self, peer: str, view: View, fields: list[Field], now: datetime | None = None
     ) -> Visitor:
-        """The visitor behind one request; writes a GPC record when the signal changed."""
+        """The visitor behind one request; writes a GPC record when the signal of a known
+        subject changed (`consent.state.gpc_transition`)."""
         now = now or datetime.now(UTC)
         place, regime = self.locate(peer, view, fields)
         language = negotiate_language(_header(fields, b"accept-language"))
@@ -144,7 +150,11 @@ class VisitorResolver:
             view, place, regime, language, gpc, visitor_id, subject, latest, state,
             degraded=degraded,
         )  # fmt: skip
-        if not degraded and gpc_transition(latest, gpc, choice_owed=state.choice_owed):
+        if (
+            not degraded
+            and gpc_transition(latest, gpc, has_subject=subject is not None, now=now)
+            and self.gpc_writes.take(view.client) == 0
+        ):
             await self._record_gpc(visitor, now)
         return visitor
 
@@ -156,29 +166,28 @@ class VisitorResolver:
         return Visitor(view, None, regime, "en", True, None, None, None, state, degraded=True)
 
     async def _record_gpc(self, visitor: Visitor, now: datetime) -> None:
-        # Recorded once per change of the signal (consent.state.gpc_transition).
+        # Only for a visitor who already has a subject, at most once per change of the signal
+        # (consent.state.gpc_transition): GPC itself never creates a subject or a cookie.
         record = gpc_record(
             self.config, visitor.regime, visitor.latest, visitor.gpc,
             language=visitor.language, now=now,
         )  # fmt: skip
+        subject = visitor.subject
+        assert subject is not None and self.consent is not None
         try:
-            await self.ensure_subject(visitor, now)
-            assert visitor.subject is not None and self.consent is not None
-            await self.consent.append(visitor.subject.id, record)
+            await self.consent.append(subject.id, record)
             await self.on_record(visitor, visitor.latest, record)
         except Exception as exc:
             log.warning("could not record the GPC signal: %s", type(exc).__name__)
             return
         visitor.latest = record
-        visitor.state = resolve(
-            self.config, visitor.regime, record, visitor.gpc, now, visitor.subject.ref
-        )
+        visitor.state = resolve(self.config, visitor.regime, record, visitor.gpc, now, subject.ref)
 
     async def ensure_subject(self, visitor: Visitor, now: datetime) -> Subject:
         """The visitor's subject, creating it (and a new visitor id cookie) if needed.
 
-        Call only when there is something to record (a choice, a GPC change): under gdpr no
-        identifier is set before a choice.
+        Call only for an explicit choice: under gdpr no identifier is set before one, and a
+        GPC signal alone never creates a subject (`consent.state.gpc_transition`).
         """
         if visitor.subject is not None:
             return visitor.subject

@@ -1,41 +1,51 @@
-"""Account lockout and per-client login rate limiting: pure decisions, the caller stores state.
+"""Sign-in throttling and per-client login rate limiting: pure decisions over in-memory state.
 
-Lockout (OWASP Authentication Cheat Sheet, "Account Lockout"): after `MAX_FAILURES`
-consecutive wrong passwords the account refuses every attempt for `LOCK_FOR`, even with the
-right password. Attempts while locked do not extend the lock, so an attacker cannot keep an
-officer out forever by guessing; the per-client rate limit slows them down instead.
+No account lockout. A hard lock after N failures lets anyone who knows an officer's name keep
+them out by failing on purpose (OWASP Authentication Cheat Sheet, "Account Lockout": lockout
+"can be abused ... to lock out the account"; OWASP Blocking Brute Force Attacks: prefer
+throttling). Instead failures are counted per (account, client network) and each attempt past
+`FREE_FAILURES` waits an exponentially growing delay (`delay_after`), capped at `MAX_DELAY`:
+the guessing client slows to a crawl while the officer, signing in from their own network,
+is never delayed by someone else's failures. Unknown names are throttled exactly like known
+ones (no enumeration through throttling). The stored per-account failure count
+(`LoginState`) is kept for the record, but decides nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import os
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-MAX_FAILURES = 5
-LOCK_FOR = timedelta(minutes=15)
+from gateway.rate_limit import network_of
+
+# Typos are free: the first few failures cost nothing but the hash.
+FREE_FAILURES = 3
+# Then 1 s, 2 s, 4 s ... per (account, client), never more than this (the old lock's length).
+MAX_DELAY = 15 * 60.0
+# A (account, client) pair with no failure for this long starts afresh.
+FORGET_AFTER = 24 * 3600.0
+MAX_PAIRS = 10_000
 
 
 @dataclass(frozen=True)
 class LoginState:
-    """A user's consecutive failures and, when locked, until when."""
+    """A user's consecutive failures across all clients (stored, for the record only).
+
+    `locked_until` is a column of earlier versions that locked the account; it is no longer
+    set or read.
+    """
 
     failed: int = 0
     locked_until: datetime | None = None
 
-    def locked(self, now: datetime) -> bool:
-        """True while the lock holds."""
-        return self.locked_until is not None and now < self.locked_until
-
 
 def after_failure(state: LoginState, now: datetime) -> LoginState:
-    """The state after a wrong password (the caller never calls this while locked)."""
-    if state.locked_until is not None and now >= state.locked_until:
-        state = LoginState()  # the previous lock expired: count afresh
-    failed = state.failed + 1
-    if failed >= MAX_FAILURES:
-        return LoginState(0, now + LOCK_FOR)
-    return LoginState(failed, None)
+    """The state after a wrong password: one more consecutive failure, never a lock."""
+    return LoginState(state.failed + 1, None)
 
 
 def after_success(state: LoginState) -> LoginState:
@@ -43,12 +53,66 @@ def after_success(state: LoginState) -> LoginState:
     return LoginState()
 
 
+def delay_after(failures: int) -> float:
+    """Seconds the next attempt must wait after `failures` consecutive failures: 0 up to
+    `FREE_FAILURES`, then doubling from 1 s, capped at `MAX_DELAY`."""
+    if failures < FREE_FAILURES:
+        return 0.0
+    return min(MAX_DELAY, 2.0 ** min(failures - FREE_FAILURES, 32))
+
+
+class LoginThrottle:
+    """Consecutive failures per (account name, client network), in process memory.
+
+    Keys are BLAKE2b-keyed with a random per-process secret (like `gateway.rate_limit`), so
+    the table holds neither names nor addresses. Per process: with N workers a guesser gets
+    N times the attempts, each still behind the per-client rate limit and scrypt.
+    """
+
+    def __init__(self, secret: bytes | None = None, max_pairs: int = MAX_PAIRS) -> None:
+        self._secret = secret if secret is not None else os.urandom(32)
+        self.max_pairs = max_pairs
+        # key -> (consecutive failures, monotonic time of the last one)
+        self._pairs: OrderedDict[bytes, tuple[int, float]] = OrderedDict()
+
+    def _key(self, account: str, client: str) -> bytes:
+        data = f"{account}\x00{network_of(client)}".encode("utf-8", "surrogateescape")
+        return hashlib.blake2b(data, key=self._secret, digest_size=16).digest()
+
+    def _failures(self, key: bytes, now: float) -> tuple[int, float]:
+        failures, last = self._pairs.get(key, (0, now))
+        if now - last >= FORGET_AFTER:
+            self._pairs.pop(key, None)
+            return 0, now
+        return failures, last
+
+    def wait(self, account: str, client: str, now: float) -> int:
+        """Whole seconds before `client` may try `account` again (0: now)."""
+        failures, last = self._failures(self._key(account, client), now)
+        remaining = last + delay_after(failures) - now
+        return math.ceil(remaining) if remaining > 0 else 0
+
+    def failed(self, account: str, client: str, now: float) -> int:
+        """Count a wrong password; returns the seconds the next attempt must wait."""
+        key = self._key(account, client)
+        failures, _ = self._failures(key, now)
+        self._pairs.pop(key, None)
+        self._pairs[key] = (failures + 1, now)
+        while len(self._pairs) > self.max_pairs:
+            self._pairs.popitem(last=False)
+        return math.ceil(delay_after(failures + 1))
+
+    def succeeded(self, account: str, client: str) -> None:
+        """A correct password from this client: its failures for the account are forgotten."""
+        self._pairs.pop(self._key(account, client), None)
+
+
 class RateLimiter:
     """At most `limit` events per `window` seconds per key (a sliding log), in memory.
 
-    Per process: with N workers a client gets at most N x `limit`; the account lockout, which
-    is stored, is the cross-process bound. At most `max_keys` keys are tracked (the least
-    recently seen is forgotten first), so a flood of addresses cannot exhaust memory.
+    Per process: with N workers a client gets at most N x `limit`. At most `max_keys` keys
+    are tracked (the least recently seen is forgotten first), so a flood of addresses cannot
+    exhaust memory.
     """
 
     def __init__(self, limit: int = 10, window: float = 60.0, max_keys: int = 10_000) -> None:

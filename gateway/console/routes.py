@@ -17,9 +17,11 @@ seeing which person did what; the officer answers data-subject requests and regu
 
 Every POST carries a CSRF token (login: bound to a pre-login cookie; afterwards: to the
 session, `gateway.console.auth`). Every login success and failure is appended durably to the
-audit log (`admin.login`, `admin.login_failed`, `admin.account_locked`; see
-`gateway.console.login`); passwords are never logged. Sign-in attempts are rate limited per
-client address (`gateway.console.lockout.RateLimiter`, 10 a minute). Officers' exports and
+audit log (`admin.login`, `admin.login_failed`; see `gateway.console.login`); passwords are
+never logged. Sign-in attempts are rate limited per client address
+(`gateway.console.lockout.RateLimiter`, 10 a minute), throttled per (name, client) with
+growing delays instead of locking the account (`LoginThrottle`), and refused with a 503 when
+every password-hashing slot is busy. Officers' exports and
 subject look-ups are audited too (`admin.audit_exported`,
 `admin.subject_viewed`).
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -59,7 +62,13 @@ from gateway.console.consent_stats import (
     opt_in_rates,
 )
 from gateway.console.lockout import RateLimiter
-from gateway.console.login import Authenticator
+from gateway.console.login import (
+    BUSY_RETRY_AFTER,
+    Authenticator,
+    Failed,
+    HashingBusy,
+    Throttled,
+)
 from gateway.console.pages import (
     CSS,
     SECURITY_HEADERS,
@@ -89,6 +98,20 @@ from storage.store import Store
 log = logging.getLogger("consentgate.console")
 
 PRE_COOKIE = "cg_admin_pre"
+
+
+def throttle_notice(seconds: int) -> str:
+    """What the sign-in page says while this name is throttled for this client."""
+    if seconds < 120:
+        wait = "1 second" if seconds == 1 else f"{seconds} seconds"
+    else:
+        wait = f"{math.ceil(seconds / 60)} minutes"
+    return (
+        "Sign-in is slowed down after repeated failures for this name from your address:"
+        f" the next attempt waits {wait}. Other addresses are not affected."
+    )
+
+
 DAY_CHOICES = (7, 30, 90, 365)
 
 
@@ -265,7 +288,13 @@ class ConsoleApi:
         return RedirectResponse(f"{self.base}/audit", status_code=303)
 
     def _login_page(
-        self, request: Request, status: int, error: str | None, name: str = "", next_: str = ""
+        self,
+        request: Request,
+        status: int,
+        error: str | None,
+        name: str = "",
+        next_: str = "",
+        notice: str | None = None,
     ) -> Response:
         pre = request.cookies.get(PRE_COOKIE)
         if not pre or len(pre) > 64:
@@ -277,6 +306,7 @@ class ConsoleApi:
             None,
             csrf=csrf_token(pre),
             error=error,
+            notice=notice,
             name=name,
             next=safe_next(next_ or request.query_params.get("next"), self.base),
         )
@@ -294,6 +324,8 @@ class ConsoleApi:
     async def login(self, request: Request) -> Response:
         """Check a password; on success a session cookie and a redirect."""
         client = self._client(request)
+        name = ""
+        form: dict[str, str] = {}
         try:
             if not self.limiter.allow(client, time.monotonic()):
                 wait = self.limiter.retry_after(client, time.monotonic())
@@ -310,17 +342,27 @@ class ConsoleApi:
             name = form.get("name", "").strip().lower()
             password = form.get("password", "")
             outcome = await self.authenticator.authenticate(
-                ConsoleUsers(store), name, password, self.clock(), self._audit_event
+                ConsoleUsers(store), name, password, self.clock(), self._audit_event, client
             )
         except HttpError as exc:
             return error_page(self.base, exc, None)
-        if outcome is None:
+        except Throttled as exc:
+            # RFC 6585 §4: 429 with Retry-After; the page says why and for how long.
+            return self._throttled(request, 429, throttle_notice(exc.retry_after), name,
+                                   form.get("next", ""), exc.retry_after)  # fmt: skip
+        except HashingBusy:
+            # RFC 9110 §15.6.4: 503 with Retry-After, refused at once rather than queued.
+            busy = "The console is busy checking other sign-ins; try again in a moment."
+            return self._throttled(request, 503, busy, name, form.get("next", ""),
+                                   BUSY_RETRY_AFTER)  # fmt: skip
+        if isinstance(outcome, Failed):
             return self._login_page(
                 request,
                 401,
-                "Wrong user name or password, or the account is locked for a while.",
+                "Wrong user name or password.",
                 name=name,
                 next_=form.get("next", ""),
+                notice=throttle_notice(outcome.wait) if outcome.wait > 0 else None,
             )
         https = self._https(request)
         response = RedirectResponse(safe_next(form.get("next"), self.base), status_code=303)
@@ -329,6 +371,13 @@ class ConsoleApi:
             "set-cookie", f"{PRE_COOKIE}=; Path={self.base}/login; Max-Age=0; HttpOnly"
         )
         response.headers["cache-control"] = "no-store"
+        return response
+
+    def _throttled(
+        self, request: Request, status: int, notice: str, name: str, next_: str, retry: int
+    ) -> Response:
+        response = self._login_page(request, status, None, name=name, next_=next_, notice=notice)
+        response.headers["retry-after"] = str(retry)
         return response
 
     async def logout(self, request: Request, ctx: _Ctx) -> Response:

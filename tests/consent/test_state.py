@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consent.state import (
+    GPC_SETTLE,
     ConsentRecord,
     action_choices,
     choice_record,
@@ -415,27 +416,56 @@ def test_gpc_conflict_needs_confirmation() -> None:
 # --- GPC records ------------------------------------------------------------------------------
 
 
+def gpc_at(on: bool, minutes_ago: float, method: str = "gpc") -> ConsentRecord:
+    return replace(record(gpc=on, method=method), ts=NOW - timedelta(minutes=minutes_ago))
+
+
 @pytest.mark.parametrize(
-    ("latest", "gpc", "owed", "write"),
+    ("latest", "gpc", "subject", "write"),
     [
+        # GPC never creates a subject: honoured from the header, never written for no one.
         (None, False, False, False),
-        (None, True, False, True),  # us-optout first visit with GPC: record the opt-out
-        (None, True, True, False),  # gdpr first visit: no identifier before a choice
-        (record(gpc=False), True, False, True),
-        (record(gpc=True), True, False, False),  # once per change, not per request
-        (record(gpc=True), False, False, True),
+        (None, True, False, False),  # cookieless us-optout visitor with GPC
+        (record(gpc=False), True, False, False),  # a stale cookie whose subject is gone
+        (None, True, True, True),  # a subject without a record yet
+        (None, False, True, False),
+        (record(gpc=False), True, True, True),  # on: the opt-out is recorded at once
+        (record(gpc=True), True, True, False),  # once per change, not per request
+        (record(gpc=True), False, True, True),  # off, a day after the last record
         (record(gpc=False), False, True, False),
+        # Off again within the settle window: not yet (a flip-flopping header costs one write).
+        (gpc_at(True, 1), False, True, False),
+        (gpc_at(True, 9.9), False, True, False),
+        (gpc_at(True, 10), False, True, True),
+        (gpc_at(True, 1, method="banner"), False, True, False),
+        # On is never delayed, however recent the last record.
+        (gpc_at(False, 0), True, True, True),
     ],
 )
-def test_gpc_transition(latest: ConsentRecord | None, gpc: bool, owed: bool, write: bool) -> None:
-    assert gpc_transition(latest, gpc, choice_owed=owed) is write
+def test_gpc_transition(
+    latest: ConsentRecord | None, gpc: bool, subject: bool, write: bool
+) -> None:
+    assert gpc_transition(latest, gpc, has_subject=subject, now=NOW) is write
+
+
+def test_a_flip_flopping_signal_writes_once_per_window() -> None:
+    latest: ConsentRecord | None = record(gpc=False, method="api")
+    writes = 0
+    for i in range(200):
+        now = NOW + timedelta(seconds=i)
+        gpc = i % 2 == 0
+        if gpc_transition(latest, gpc, has_subject=True, now=now):
+            writes += 1
+            latest = gpc_record(CFG, "us-optout", latest, gpc, language="en", now=now)
+    assert writes == 1
+    assert GPC_SETTLE == timedelta(minutes=10)
 
 
 def test_gpc_record_round_trip() -> None:
     first = gpc_record(CFG, "us-optout", None, True, language="en", now=NOW)
     assert first.method == "gpc" and first.gpc is True
     assert first.denied == {"marketing"} and first.text_hash == text_hash("Sec-GPC: 1")
-    assert not gpc_transition(first, True, choice_owed=False)
+    assert not gpc_transition(first, True, has_subject=True, now=NOW)
     state = resolve(CFG, "us-optout", first, True, NOW, None)
     assert state.gpc_honored and state.source == "gpc"
     # The signal goes away: recorded once, and the opt-out stays.

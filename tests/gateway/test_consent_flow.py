@@ -112,20 +112,28 @@ def test_san_francisco_with_gpc_is_opted_out_without_banner(world: DemoWorld) ->
         page = client.get("/")
         assert 'id="consentgate-banner"' not in page.text
         assert "connect.facebook.net" not in " ".join(active_sources(page.text))
-        ours = [c for c in page.headers.get_list("set-cookie") if c.startswith("cg_id=")]
-        # The GPC opt-out is recorded once (it needs an identity: us-optout allows one).
-        assert len(ours) == 1
-        cookie = ours[0]
-        client.cookies.set("cg_id", cookie.split(";")[0].split("=", 1)[1])
+        # GPC is honoured from the header on every request; alone it creates no identifier.
+        assert not [c for c in page.headers.get_list("set-cookie") if c.startswith("cg_id=")]
         state = client.get("/_privacy/consent").json()
         assert state["regime"] == "us-optout" and state["source"] == "gpc"
-        assert state["purposes"]["marketing"] is False
-        for _ in range(3):
-            client.get("/")
+        assert state["purposes"]["marketing"] is False and state["subject_ref"] is None
         prefs = client.get("/_privacy/preferences").text
         assert "Opt-Out Request Honored" in prefs
         assert "Do Not Sell or Share My Personal Information" in prefs
-        assert prefs.count("<tr><td><time") == 1  # one GPC record, not one per request
+
+
+def test_gpc_is_recorded_once_for_a_visitor_with_a_subject(world: DemoWorld) -> None:
+    with visitor(world, SAN_FRANCISCO, Origin=world.url) as client:
+        chosen = client.post("/_privacy/consent", json={"action": "accept_all"})
+        assert chosen.status_code == 200, chosen.text
+        client.cookies.set("cg_id", chosen.cookies["cg_id"])
+        for _ in range(3):
+            page = client.get("/", headers={"Sec-GPC": "1"})
+            assert "connect.facebook.net" not in " ".join(active_sources(page.text))
+        prefs = client.get("/_privacy/preferences", headers={"Sec-GPC": "1"}).text
+        assert "Opt-Out Request Honored" in prefs
+        # The choice and one GPC record, not one per request.
+        assert prefs.count("<tr><td><time") == 2
 
 
 def test_milton_without_gpc_has_opt_out_defaults(world: DemoWorld) -> None:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from consent.state import ConsentState
-from gateway.enforcement import consent_header_value
+from gateway.enforcement import CsrfTokens, consent_header_value
 from tests import procs
 
 pytestmark = pytest.mark.e2e
@@ -29,6 +30,52 @@ def test_consent_header_is_an_rfc8941_dictionary() -> None:
     expected = 'regime="gdpr", gpc=?0, essential, analytics=?0'
     assert consent_header_value(state, gpc=False) == expected
     assert consent_header_value(state, gpc=True).startswith('regime="gdpr", gpc, ')
+
+
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+VICTIM, ATTACKER = "v" * 22, "a" * 22
+HOME, AWAY = "198.51.100.7", "203.0.113.9"
+
+
+# (minted for: action, visitor id, client, days ago) -> (checked as: action, visitor id, client)
+@pytest.mark.parametrize(
+    ("minted", "checked", "ok"),
+    [
+        (("consent", VICTIM, HOME, 0), ("consent", VICTIM, HOME), True),
+        (("consent", VICTIM, HOME, 1), ("consent", VICTIM, HOME), True),  # yesterday's page
+        (("consent", VICTIM, HOME, 2), ("consent", VICTIM, HOME), False),  # expired
+        (("consent", VICTIM, HOME, 0), ("consent", VICTIM, AWAY), True),  # the cookie binds
+        (("delete", VICTIM, HOME, 0), ("delete", VICTIM, HOME), True),
+        # A token of no visitor, or of another, never vouches for a post with the victim's cookie.
+        (("consent", None, AWAY, 0), ("consent", VICTIM, AWAY), False),
+        (("consent", None, HOME, 0), ("consent", VICTIM, HOME), False),
+        (("consent", ATTACKER, AWAY, 0), ("consent", VICTIM, AWAY), False),
+        (("delete", None, HOME, 0), ("delete", VICTIM, HOME), False),
+        (("delete", ATTACKER, HOME, 0), ("delete", VICTIM, HOME), False),
+        # Bound to the action: the banner's token erases no one.
+        (("consent", VICTIM, HOME, 0), ("delete", VICTIM, HOME), False),
+        (("delete", VICTIM, HOME, 0), ("consent", VICTIM, HOME), False),
+        # Without a cookie (a first gdpr banner) the network binds, and only for consent.
+        (("consent", None, HOME, 0), ("consent", None, HOME), True),
+        (("consent", None, "2001:db8::1", 0), ("consent", None, "2001:db8::2"), True),  # /64
+        (("consent", None, AWAY, 0), ("consent", None, HOME), False),
+        (("consent", VICTIM, HOME, 0), ("consent", None, HOME), False),
+        (("delete", None, HOME, 0), ("delete", None, HOME), False),
+    ],
+)
+def test_csrf_tokens_are_bound_to_the_visitor_and_action(
+    minted: tuple[str, str | None, str, int], checked: tuple[str, str | None, str], ok: bool
+) -> None:
+    tokens = CsrfTokens(b"k" * 32)
+    action, visitor_id, client, days = minted
+    token = tokens.mint(action, visitor_id, client, NOW - timedelta(days=days))  # type: ignore[arg-type]
+    action, visitor_id, client = checked
+    assert tokens.check(token, action, visitor_id, client, NOW) is ok  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("token", [None, "", "0" * 32, "\u00e9", "\udcff"])
+def test_csrf_check_refuses_junk(token: str | None) -> None:
+    assert not CsrfTokens(b"k" * 32).check(token, "consent", None, HOME, NOW)
 
 
 @pytest.fixture(scope="module")
