@@ -24,6 +24,7 @@ from consent.choices_link import render_choices_link
 from consent.cookies import CookieFilter
 from consent.state import ConsentState
 from gateway.console.auth import without_console_cookies
+from gateway.csp.policy import CspPolicies, inline_scripts
 from gateway.forwarded import View
 from gateway.html.stage import Stage
 from gateway.personalization import Personalization, Prepared
@@ -35,6 +36,7 @@ from gateway.stages.consent_mode import (
     ConsentMode,
     consent_mode_defaults,
     consent_mode_settings,
+    consent_mode_update,
     snippet,
 )
 from gateway.stages.embed_placeholders import EmbedPlaceholders
@@ -165,6 +167,8 @@ class ConsentExchange:
             out.append((b"cache-control", b"private, no-cache"))
         if rewritten:
             out.append((b"vary", b"Cookie"))
+            # Ours next to the shop's own policy, which stays (CSP3 §8.1: each is enforced).
+            out.extend(self.owner.csp.fields(self.visitor.state.granted, fields))
         return out
 
     def stages(self) -> Sequence[Stage]:
@@ -231,6 +235,35 @@ class Enforcement:
         self._purpose_names: dict[str, dict[str, str]] = {}
         # One snippet per distinct update (a handful of consent states), built once.
         self._consent_mode_snippets: dict[tuple[tuple[str, str], ...], str] = {}
+        self.csp = CspPolicies(
+            config.csp,
+            config.purposes,
+            f"{self.prefix}/csp-report",
+            static_scripts=self._injected_scripts(),
+            state_scripts=self._consent_mode_scripts if self.consent_mode_defaults else None,
+        )
+
+    def _injected_scripts(self) -> list[str]:
+        """The inline scripts the gateway may put into any page (banner with its activation
+        script, choices link), whatever the language: their hashes go into the CSP."""
+        texts: list[str] = []
+        for language in ("en", "ar", "th"):
+            view = BannerView(
+                language=language,
+                policy_version=self.config.policy.version,
+                purposes=[],
+                action=f"{self.prefix}/consent",
+                return_to="/",
+                csrf="0",
+                preferences=f"{self.prefix}/preferences",
+            )
+            texts += inline_scripts(render_banner(view))
+            texts += inline_scripts(render_choices_link(language, f"{self.prefix}/preferences"))
+        return texts
+
+    def _consent_mode_scripts(self, granted: frozenset[str]) -> list[str]:
+        """The Consent Mode snippet's script for visitors who granted `granted`."""
+        return inline_scripts(self.consent_mode_snippet(consent_mode_update(self.config, granted)))
 
     def purpose_names(self, language: str) -> Mapping[str, str]:
         """Purpose id → its name in `language` (as the banner shows it)."""
