@@ -195,7 +195,9 @@ def test_every_inline_script_of_the_banner_is_hashed() -> None:
     from gateway.visitor import VisitorResolver
 
     c = config(mode="enforce")
-    enforcement = Enforcement(c, VisitorResolver(c, TrustedProxies([]), None, None), CsrfTokens(b"k"))
+    enforcement = Enforcement(
+        c, VisitorResolver(c, TrustedProxies([]), None, None), CsrfTokens(b"k")
+    )
     script = policy_directives(enforcement.csp.for_state(frozenset()).value)["script-src"]  # type: ignore[union-attr]
     for language in ("en", "ar", "th"):
         view = BannerView(
@@ -217,7 +219,9 @@ def test_consent_mode_snippets_are_hashed_per_state() -> None:
     data = config(mode="enforce").model_dump(mode="json")
     data["consent_mode"] = {"enabled": True}
     c = Config.model_validate(data)
-    enforcement = Enforcement(c, VisitorResolver(c, TrustedProxies([]), None, None), CsrfTokens(b"k"))
+    enforcement = Enforcement(
+        c, VisitorResolver(c, TrustedProxies([]), None, None), CsrfTokens(b"k")
+    )
     for granted in (frozenset(), frozenset({"analytics"})):
         html = enforcement.consent_mode_snippet(consent_mode_update(c, granted))
         [text] = inline_scripts(html)

@@ -55,7 +55,10 @@ def test_a_report_uri_report_keeps_directive_host_and_path_only() -> None:
         ({"blocked-uri": "inline"}, ("script-src-elem", "inline")),
         ({"blocked-uri": "eval", "effective-directive": "script-src"}, ("script-src", "eval")),
         ({"blocked-uri": "data:image/png;base64,AAAA"}, ("script-src-elem", "data")),
-        ({"blocked-uri": "https://user:pw@px.example:8443/p?id=1"}, ("script-src-elem", "px.example")),
+        (
+            {"blocked-uri": "https://user:pw@px.example:8443/p?id=1"},
+            ("script-src-elem", "px.example"),
+        ),
         ({"blocked-uri": ""}, ("script-src-elem", "other")),
         ({"blocked-uri": 5}, ("script-src-elem", "other")),
         ({"effective-directive": None, "violated-directive": "img-src 'self'"}, ("img-src", None)),
