@@ -37,7 +37,9 @@ DIRECTIVES = frozenset(
     frame-ancestors navigate-to require-trusted-types-for trusted-types""".split()
 )
 # CSP3 §5.3 / §4.2.2 "obtain the blockedURI": keywords a browser reports instead of a URL.
-KEYWORDS = frozenset({"inline", "eval", "wasm-eval", "trusted-types-policy", "trusted-types-sink"})
+KEYWORDS = frozenset(
+    {"inline", "eval", "wasm-eval", "self", "trusted-types-policy", "trusted-types-sink"}
+)
 
 
 class MalformedReport(ValueError):

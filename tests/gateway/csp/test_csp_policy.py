@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from consent.banner import BannerView, PurposeView, render_banner
@@ -23,7 +25,7 @@ from gateway.csp.policy import (
     policy_directives,
     script_hash,
 )
-from policies.models import Config, CspSettings, Purpose
+from policies.models import Config, CspSettings, Purpose, patterns_intersect
 
 _BASE = Path(__file__).parents[3] / "gateway" / "demo" / "policies.base.yaml"
 FETCH = ("default-src", "script-src", "style-src", "img-src", "font-src", "connect-src",
@@ -249,3 +251,36 @@ def test_config_errors(csp: dict[str, Any], message: str) -> None:
 def test_yaml_off_reads_as_off() -> None:
     data = yaml.safe_load("mode: off")  # YAML 1.1: false
     assert CspSettings.model_validate(data).mode == "off"
+
+
+LABELS = st.sampled_from(["a", "b", "cdn", "px", "track"])
+PATTERNS = st.builds(
+    lambda wild, labels: ("*." if wild else "") + ".".join([*labels, "example"]),
+    st.booleans(),
+    st.lists(LABELS, min_size=0, max_size=2),
+).filter(lambda h: h != "*.example")
+
+
+@given(
+    hosts=st.lists(st.lists(PATTERNS, max_size=4), min_size=1, max_size=4),
+    granted=st.sets(st.integers(0, 3)),
+)
+def test_no_source_reaches_a_host_of_an_ungranted_purpose(
+    hosts: list[list[str]], granted: set[int]
+) -> None:
+    purposes = [purpose(f"p{i}", h) for i, h in enumerate(hosts)]
+    on = {f"p{i}" for i in granted}
+    c = config()
+    built = CspPolicies(c.csp.model_copy(update={"essential_hosts": []}), purposes, "/r")
+    header = built.for_state(frozenset(on))
+    assert header is not None
+    for name in FETCH:
+        for source in policy_directives(header.value)[name]:
+            if source.startswith("'") or source.endswith(":"):
+                assert source not in ("https:", "http:", "*")
+                continue
+            # Every purpose listing a host this source matches is granted (prior blocking's
+            # rule), and the source is a granted purpose's own pattern.
+            needs = {p.id for p in purposes for h in p.hosts if patterns_intersect(source, h)}
+            assert needs <= on, (source, needs, on)
+            assert any(source in p.hosts for p in purposes if p.id in on)
