@@ -1,13 +1,15 @@
 """`POST /_privacy/csp-report` against a real gateway: bounded, typed, rate-limited, never 500.
 
-Loopback is a trusted proxy here, so each test plays its own client address with
-`X-Forwarded-For` and has a rate-limit bucket of its own.
+The gateway runs the demo purposes and the default `csp` (report-only). Loopback is a trusted
+proxy here, so each test plays its own client address with `X-Forwarded-For` and has a
+rate-limit bucket of its own.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +18,8 @@ import yaml
 from tests import procs
 
 pytestmark = pytest.mark.e2e
+
+DEMO_BASE = Path(__file__).resolve().parents[3] / "gateway" / "demo" / "policies.base.yaml"
 
 RATE = 20
 REPORT = {
@@ -39,6 +43,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.Server]:
             directory, upstream=upstream.url, trusted_proxies=["127.0.0.1/32"]
         )
         data = yaml.safe_load(path.read_text())
+        base = yaml.safe_load(DEMO_BASE.read_text(encoding="utf-8"))
+        data["purposes"], data["policy"] = base["purposes"], base["policy"]
         data["csp"] = {"report_rate_per_minute": RATE}
         path.write_text(yaml.safe_dump(data))
         with procs.start_gateway(path) as server:
@@ -140,3 +146,15 @@ def test_a_flood_is_429_with_retry_after(gateway: procs.Server) -> None:
 def test_other_methods_are_refused(gateway: procs.Server) -> None:
     answer = httpx.get(f"{gateway.url}/_privacy/csp-report", timeout=10)
     assert answer.status_code == 405
+
+
+def test_pages_get_a_report_only_policy_by_default_and_other_bodies_none(
+    gateway: procs.Server,
+) -> None:
+    page = httpx.get(f"{gateway.url}/page", timeout=10)
+    assert "content-security-policy" not in page.headers  # nothing enforced on day one
+    policy = page.headers["content-security-policy-report-only"]
+    assert "report-uri /_privacy/csp-report" in policy and "report-to consentgate-csp" in policy
+    assert page.headers["reporting-endpoints"] == 'consentgate-csp="/_privacy/csp-report"'
+    other = httpx.get(f"{gateway.url}/gzip", timeout=10)
+    assert not [n for n in other.headers if "security-policy" in n or n == "reporting-endpoints"]
