@@ -22,6 +22,7 @@ from starlette.types import Scope
 from consent.banner import BannerView, PurposeView, render_banner
 from consent.choices_link import render_choices_link
 from consent.cookies import CookieFilter
+from consent.language import SUPPORTED
 from consent.state import ConsentState
 from gateway.console.auth import without_console_cookies
 from gateway.csp.policy import CspPolicies, inline_scripts
@@ -247,7 +248,7 @@ class Enforcement:
         """The inline scripts the gateway may put into any page (banner with its activation
         script, choices link), whatever the language: their hashes go into the CSP."""
         texts: list[str] = []
-        for language in ("en", "ar", "th"):
+        for language in SUPPORTED:
             view = BannerView(
                 language=language,
                 policy_version=self.config.policy.version,
