@@ -187,9 +187,11 @@ class ConsentExchange:
             stages.append(PriorBlocking(visitor.state.purposes, owner.hosts))
             # Right after prior blocking: it sees the frames as they will reach the browser.
             names = owner.purpose_names(visitor.language)
-            stages.append(
-                EmbedPlaceholders(visitor.state.purposes, names, visitor.language, owner.prefix)
+            placeholders = EmbedPlaceholders(
+                visitor.state.purposes, names, visitor.language, owner.prefix
             )
+            placeholders.reload_on_grant = owner.csp_enforced
+            stages.append(placeholders)
         if visitor.state.choice_owed:
             stages.append(BannerInjection(owner.banner_html(visitor, self.scope)))
         if visitor.regime in owner.choices_link_regimes:
@@ -236,6 +238,8 @@ class Enforcement:
         self._purpose_names: dict[str, dict[str, str]] = {}
         # One snippet per distinct update (a handful of consent states), built once.
         self._consent_mode_snippets: dict[tuple[tuple[str, str], ...], str] = {}
+        # An enforced policy is fixed per page: a grant made on it takes effect by a reload.
+        self.csp_enforced = config.csp.mode == "enforce"
         self.csp = CspPolicies(
             config.csp,
             config.purposes,
@@ -297,6 +301,7 @@ class Enforcement:
             return_to=return_to,
             csrf=self.csrf.mint(visitor.visitor_id, datetime.now(UTC)),
             preferences=f"{self.prefix}/preferences",
+            reload_on_grant=self.csp_enforced,
         )
 
     def banner_html(self, visitor: Visitor, scope: Scope) -> str:

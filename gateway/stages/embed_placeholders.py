@@ -188,6 +188,8 @@ class EmbedPlaceholders(Stage):
         self._base_seen = False
         #: How many placeholders this page got.
         self.count = 0
+        #: The page carries an enforced CSP from the gateway (`activation_script`).
+        self.reload_on_grant = False
 
     def start_tag(self, tag: StartTag) -> None:
         """Note a script nonce; give a blocked frame its placeholder."""
@@ -227,6 +229,7 @@ class EmbedPlaceholders(Stage):
         )
         if self.count == 1:
             # Once per page: the styles, and the script that runs every placeholder's buttons.
-            script = with_nonce(activation_script(f"{self._prefix}/consent"), self._nonce)
+            runtime = activation_script(f"{self._prefix}/consent", self.reload_on_grant)
+            script = with_nonce(runtime, self._nonce)
             html = STYLE + script + html
         tag.insert_before(html)

@@ -47,6 +47,9 @@ window.inlineRan = true;
 """.encode()
 PLAIN = b"""<!doctype html><html><head><title>Plain</title></head><body><main><h1>Hi</h1></main>
 </body></html>"""
+SHOP = b"""<!doctype html><html><head><title>Shop</title>
+<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>
+</head><body><main><h1>Hi</h1></main></body></html>"""
 REPORT_TIMEOUT = 20.0
 
 
@@ -61,6 +64,7 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.Server]
     pages = tmp_path_factory.mktemp("pages")
     (pages / "page").write_bytes(raw(PAGE, f"Content-Security-Policy: {SHOP_CSP}"))
     (pages / "plain").write_bytes(raw(PLAIN))
+    (pages / "shop").write_bytes(raw(SHOP))
     with procs.start_raw_upstream(pages) as server:
         yield server
 
@@ -199,3 +203,37 @@ def test_the_shops_policy_stays_next_to_ours(enforcing: procs.Server) -> None:
     ours = answer.headers.get_list("content-security-policy")[1]
     assert "connect.facebook.net" not in ours and f"'nonce-{NONCE}'" in ours
     assert "report-uri /_privacy/csp-report" in ours
+
+
+def test_a_grant_in_the_banner_reloads_the_page_under_enforce(
+    enforcing: procs.Server, browser: Any
+) -> None:
+    """The served policy allowed nothing of analytics; in place activation would be refused,
+    so the activation script reloads and the next policy allows what was granted."""
+    from playwright.sync_api import Browser, Route
+
+    assert isinstance(browser, Browser)
+    hosts: list[str] = []
+
+    def intercept(route: Route) -> None:
+        if route.request.url.startswith(enforcing.url):
+            route.continue_()
+        else:
+            hosts.append(route.request.url.split("/")[2])
+            route.fulfill(status=200, body="", content_type="application/javascript")
+
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.route("**/*", intercept)
+        page.goto(f"{enforcing.url}/shop")
+        page.wait_for_load_state("networkidle")
+        assert hosts == []
+        with page.expect_navigation():
+            page.get_by_role("button", name="Accept all").click()
+        page.wait_for_load_state("networkidle")
+        assert page.locator("#consentgate-banner").count() == 0
+    finally:
+        context.close()
+    assert hosts == ["www.googletagmanager.com"]
+    assert violations(enforcing, "www.googletagmanager.com", "/shop") == 0
