@@ -137,21 +137,28 @@ def placeholder_html(
     language: str,
     preferences: str,
     style: str,
+    once: bool = True,
 ) -> str:
-    """One placeholder (every value escaped; `style` comes from `box_style`)."""
+    """One placeholder (every value escaped; `style` comes from `box_style`); without `once`
+    it offers no "Load once" (under an enforced CSP from the gateway the frame's host is not in
+    the page's policy, so loading it without a grant and a reload cannot work)."""
     t, ui = EMBED[language], UI[language]
     what = t[provider.kind].format(provider=provider.name)
     purposes = t["and"].join(names.get(p, p) for p in missing)
     text = t["blocked"].format(what=what, purposes=purposes)
     style_attr = f' style="{style}"' if style else ""
+    once_button = (
+        f'<button type="button" data-consentgate-action="once">{escape(t["load_once"])}</button>'
+        if once
+        else ""
+    )
     return (
         f'<div class="consentgate-embed" data-consentgate-for="{escape(key)}"'
         f' data-consentgate-purposes="{escape(" ".join(missing))}" role="group"'
         f' aria-label="{escape(what)}" lang="{language}" dir="{direction(language)}"'
         f"{style_attr}>"
         f'<p class="consentgate-embed-title">{escape(text)}</p>'
-        '<p class="consentgate-embed-actions">'
-        f'<button type="button" data-consentgate-action="once">{escape(t["load_once"])}</button>'
+        f'<p class="consentgate-embed-actions">{once_button}'
         '<button type="button" data-consentgate-action="always">'
         f"{escape(t['always_allow'])}</button></p>"
         f'<p><a href="{escape(preferences)}">{escape(ui["preferences"])}</a></p>'
@@ -226,6 +233,7 @@ class EmbedPlaceholders(Stage):
             self._language,
             f"{self._prefix}/preferences",
             box_style(tag.get("width"), tag.get("height")),
+            once=not self.reload_on_grant,
         )
         if self.count == 1:
             # Once per page: the styles, and the script that runs every placeholder's buttons.
