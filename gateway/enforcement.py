@@ -5,7 +5,8 @@ shop can respect it too); the response loses `Set-Cookie`s of ungranted purposes
 the visitor cookie when one was just created; HTML runs through prior blocking (and placeholders
 for the frames it blocked), Google Consent Mode, the banner (only when a choice is owed), the
 "Your Privacy Choices" link (visitors who may opt out of sale/sharing) and slot filling. A
-rewritten page depends on who asked, so it is `Cache-Control: private` with `Vary: Cookie`.
+rewritten page depends on who asked, so it is `Cache-Control: private` with `Vary: Cookie`,
+and it gets the Content-Security-Policy of the visitor's consent state (`gateway.csp`).
 """
 
 from __future__ import annotations
@@ -245,7 +246,9 @@ class Enforcement:
             config.purposes,
             f"{self.prefix}/csp-report",
             static_scripts=self._injected_scripts(),
-            state_scripts=self._consent_mode_scripts if self.consent_mode_defaults else None,
+            state_scripts=(
+                self._consent_mode_scripts if self.consent_mode_defaults is not None else None
+            ),
         )
 
     def _injected_scripts(self) -> list[str]:
