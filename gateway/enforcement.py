@@ -169,7 +169,7 @@ class ConsentExchange:
             out.append((b"cache-control", b"private, no-cache"))
         if rewritten:
             out.append((b"vary", b"Cookie"))
-            # Ours next to the shop's own policy, which stays (CSP3 §8.1: each is enforced).
+            # Ours next to the shop's own, which stays (CSP3 "The effect of multiple policies").
             out.extend(self.owner.csp.fields(self.visitor.state.granted, fields))
         return out
 

@@ -616,7 +616,8 @@ class CspSettings(Section):
     # Hosts every page may load from whatever the visitor chose (CDN, payments, fonts); the
     # same patterns as a purpose's `hosts` (`*.x` for the subdomains of x).
     essential_hosts: list[str] = Field(default_factory=list)
-    # CSP3 §6.7.3.2: with a nonce or hash in script-src 'unsafe-inline' is ignored, so when
+    # CSP3 "Does a source list allow all inline behavior": with a nonce or hash in script-src
+    # 'unsafe-inline' is ignored, so when
     # this is true the gateway's script hashes and the page's nonce are left out.
     unsafe_inline: bool = False
     unsafe_eval: bool = False

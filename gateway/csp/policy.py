@@ -1,27 +1,30 @@
 """The Content-Security-Policy of one consent state (config `csp`).
 
 Sent as an additional header on rewritten pages, next to the shop's own policy, which stays as
-it is: a browser enforces every policy it is given, so ours can only take away (CSP3 §8.1,
-"the enforcement of multiple policies"). Per consent state it is built once and cached, so a
-page costs one dict lookup (plus a string join when the shop's policy carries a nonce).
+it is: a browser enforces every policy it is given, so ours can only take away (CSP3 "The
+effect of multiple policies"). Per consent state it is built once and cached (the mode is
+fixed per process), so a page costs one dict lookup (plus a string join when the shop's policy
+carries a nonce).
 
-Fetch directives (CSP3 §6.1) `default-src`, `script-src`, `style-src`, `img-src`, `font-src`,
-`connect-src`, `frame-src` and `media-src` allow `'self'`, `csp.essential_hosts` and the hosts
-of the granted purposes, never `*` or a bare scheme that reaches the network (`https:`). A
-granted host pattern is left out when it also matches a host listed under a purpose not
-granted (CSP has no way to exclude it again; fail closed).
+Fetch directives (CSP3 "Fetch Directives") `default-src`, `script-src`, `style-src`,
+`img-src`, `font-src`, `connect-src`, `frame-src` and `media-src` allow `'self'`,
+`csp.essential_hosts` and the hosts of the granted purposes, never `*` or a bare scheme that
+reaches the network (`https:`). A granted host pattern is left out when it also matches a host
+listed under a purpose not granted (CSP has no way to exclude it again; fail closed).
 
 Decisions:
 - Inline scripts the gateway injects (banner, activation, Consent Mode snippet, choices link)
-  are allowed by their sha256 hash (CSP3 §6.7.3.3: hash-source matches the element's text),
-  computed at start-up (the Consent Mode one per consent state). The shop's own inline scripts
-  need `csp.unsafe_inline` or a nonce: the nonce and hash sources of the shop's own script
-  policy are copied into ours per response, so what the shop allows by nonce still runs.
-  With `csp.unsafe_inline` no hash or nonce is added (CSP3 §6.7.3.2: a nonce or hash makes a
-  browser ignore 'unsafe-inline').
-- `style-src` always allows 'unsafe-inline': CSS runs no code, and what it fetches (`url()`) is
-  checked against `img-src`/`font-src` by its request destination (CSP3 §6.1), so tracking
-  through CSS still meets the wall; shops' inline styles and the banner's keep working.
+  are allowed by their sha256 hash (CSP3 "Does element match source list for type and
+  source?": a hash-source matches the element's text), computed at start-up (the Consent Mode
+  one per consent state). The shop's own inline scripts need `csp.unsafe_inline` or a nonce:
+  the nonce and hash sources of the shop's own script policy are copied into ours per
+  response, so what the shop allows by nonce still runs. With `csp.unsafe_inline` no hash or
+  nonce is added (CSP3 "Does a source list allow all inline behavior for type?": a nonce or
+  hash makes a browser ignore 'unsafe-inline').
+- `style-src` always allows 'unsafe-inline': CSS runs no code, and what it fetches (`url()`)
+  is checked against `img-src`/`font-src` by its request destination (CSP3 "Get the effective
+  directive for request"), so tracking through CSS still meets the wall; shops' inline styles
+  and the banner's keep working.
 - `img-src`, `media-src` and `font-src` allow `data:` and `blob:` (content already in the page,
   no request leaves the browser); `connect-src`, `script-src` and `frame-src` do not.
 """
@@ -45,7 +48,7 @@ REPORTING_ENDPOINTS = b"reporting-endpoints"
 ENDPOINT_NAME = "consentgate-csp"
 MAX_CACHED_STATES = 1024
 
-# CSP3 §2.3.1 serialized-source-list: nonce-source and hash-source, the only sources we copy
+# CSP3 "Source Lists": nonce-source and hash-source, the only sources we copy
 # from the shop's policy (a host or 'strict-dynamic' there would widen ours).
 _COPYABLE = re.compile(
     r"'(?:nonce-[A-Za-z0-9+/_=-]{1,256}|sha(?:256|384|512)-[A-Za-z0-9+/_=-]{1,128})'"
@@ -56,8 +59,9 @@ MAX_COPIED = 16
 
 
 def script_hash(text: str) -> str:
-    """The CSP hash-source of an inline script whose text is `text` (CSP3 §6.7.3.3: the
-    element's text, UTF-8 encoded, digested and base64-encoded)."""
+    """The CSP hash-source of an inline script whose text is `text` (CSP3 "Does element match
+    source list for type and source?": the element's text, UTF-8 encoded, digested and
+    base64-encoded)."""
     digest = hashlib.sha256(text.encode("utf-8")).digest()
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
@@ -95,7 +99,7 @@ def build_policy(
     report_uri: str | None = None,
     report_to: str | None = None,
 ) -> tuple[str, str]:
-    """The serialized policy (CSP3 §2.2), split right after the script-src sources so a
+    """The serialized policy (CSP3 "Policies"), split right after the script-src sources so a
     response can add the page's nonce there: `head + extra + tail`."""
     allowed = ("'self'", *hosts)
     script = list(allowed)
@@ -117,15 +121,16 @@ def build_policy(
     ]
     tail = "".join(f"; {name} {' '.join(sources)}" for name, sources in directives)
     if report_uri is not None:
-        tail += f"; report-uri {report_uri}"  # CSP3 §6.5.1 (deprecated, still what most send)
+        tail += f"; report-uri {report_uri}"  # CSP3 report-uri (deprecated, still what most send)
     if report_to is not None:
-        tail += f"; report-to {report_to}"  # CSP3 §6.5.2
+        tail += f"; report-to {report_to}"  # CSP3 report-to
     return "script-src " + " ".join(script), tail
 
 
 def copied_sources(upstream: Iterable[Field]) -> list[str]:
     """The nonce and hash sources of the shop's own script policy (every CSP field, every
-    policy in it, CSP3 §3.1), to be allowed by ours too."""
+    policy in it: CSP3 "The Content-Security-Policy HTTP Response Header Field"), to be
+    allowed by ours too."""
     found: list[str] = []
     for name, value in upstream:
         if name.lower() not in (ENFORCE, REPORT_ONLY):
@@ -137,7 +142,7 @@ def copied_sources(upstream: Iterable[Field]) -> list[str]:
                 parts = directive.strip().split(None, 1)
                 if parts:
                     directives.setdefault(parts[0].lower(), parts[1] if len(parts) > 1 else "")
-            # CSP3 §6.8.3: script elements fall back script-src-elem → script-src → default-src.
+            # CSP3 "Get fetch directive fallback list": script-src-elem, script-src, default-src.
             for key in ("script-src-elem", "script-src", "default-src"):
                 if key in directives:
                     found.extend(_COPYABLE.findall(directives[key]))

@@ -1,8 +1,9 @@
 """CSP violation reports, reduced to what a tracker discovery needs and nothing personal.
 
 Two wire formats reach `POST {prefix}/csp-report`:
-- `application/csp-report` (CSP3 §5.3, from `report-uri`): `{"csp-report": {"document-uri",
-  "effective-directive", "violated-directive", "blocked-uri", ...}}`;
+- `application/csp-report` (CSP3 "Report a violation", from `report-uri`):
+  `{"csp-report": {"document-uri", "effective-directive", "violated-directive", "blocked-uri",
+  ...}}`;
 - `application/reports+json` (Reporting API §2.4, from `report-to`): a list of reports, each
   `{"type": "csp-violation", "url", "body": {"documentURL", "effectiveDirective",
   "blockedURL", ...}}`; other report types are ignored.
@@ -29,14 +30,14 @@ MAX_REPORTS = 100  # per body (a batch of the Reporting API)
 MAX_ENTRIES = 1000  # distinct (directive, host, path) kept per process
 MAX_PATH = 200
 
-# CSP3 §6: the directives a violation can name (anything else is counted as "other").
+# CSP3 and Trusted Types: the directives a violation can name (anything else is counted as "other").
 DIRECTIVES = frozenset(
     """child-src connect-src default-src font-src frame-src img-src manifest-src media-src
     object-src prefetch-src script-src script-src-elem script-src-attr style-src
     style-src-elem style-src-attr worker-src webrtc base-uri sandbox form-action
     frame-ancestors navigate-to require-trusted-types-for trusted-types""".split()
 )
-# CSP3 §5.3 / §4.2.2 "obtain the blockedURI": keywords a browser reports instead of a URL.
+# CSP3 "Violations" (a violation's resource): keywords reported instead of a URL.
 KEYWORDS = frozenset(
     {"inline", "eval", "wasm-eval", "self", "trusted-types-policy", "trusted-types-sink"}
 )
@@ -104,7 +105,7 @@ def _blocked(value: Any) -> str:
         return text.lower()
     scheme = text.split(":", 1)[0].lower()
     if scheme in ("data", "blob", "filesystem"):
-        return scheme  # CSP3 §5.3: a non-network URL is reported by its scheme
+        return scheme  # CSP3 "Strip URL for use in reports": only the scheme
     # Only the host: a blocked URL's path and query may carry identifiers (pixel parameters).
     return url_host(text, None) or "other"
 

@@ -42,7 +42,7 @@ def test_banner(reload_on_grant: bool) -> None:
 
 
 def test_the_attribute_leaves_the_scripts_hash_alone() -> None:
-    # CSP3 §6.7.3.3 hashes the element's text, not its attributes.
+    # CSP3 "Does element match source list for type and source?" hashes the text only.
     plain, reloading = activation_script("/c"), activation_script("/c", reload_on_grant=True)
     assert plain != reloading
     assert inline_scripts(plain) == inline_scripts(reloading) == [activation_js()]
