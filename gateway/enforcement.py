@@ -123,6 +123,9 @@ class ConsentExchange:
         self.scope = scope
         self.prepared = prepared
         self.preview = preview
+        #: Served over https (as the client asked, `gateway.forwarded`): the CSP may name
+        #: `report-to`.
+        self.secure = False
 
     def upstream_fields(self) -> list[tuple[str, str]]:
         """The consent-state header (config `consent.upstream_header`)."""
@@ -170,7 +173,7 @@ class ConsentExchange:
         if rewritten:
             out.append((b"vary", b"Cookie"))
             # Ours next to the shop's own, which stays (CSP3 "The effect of multiple policies").
-            out.extend(self.owner.csp.fields(self.visitor.state.granted, fields))
+            out.extend(self.owner.csp.fields(self.visitor.state.granted, fields, self.secure))
         return out
 
     def stages(self) -> Sequence[Stage]:
@@ -337,7 +340,9 @@ class Enforcement:
             # Weather and profile are awaited here (bounded by the weather budget), before
             # the page streams; non-page requests (images, JSON) skip it.
             prepared = await self.personalization.prepare(visitor, grant)
-        return ConsentExchange(self, visitor, scope, prepared, preview)
+        exchange = ConsentExchange(self, visitor, scope, prepared, preview)
+        exchange.secure = view.proto == "https"
+        return exchange
 
 
 def choices_link_regimes(config: Config) -> frozenset[str]:

@@ -621,8 +621,8 @@ class CspSettings(Section):
     # this is true the gateway's script hashes and the page's nonce are left out.
     unsafe_inline: bool = False
     unsafe_eval: bool = False
-    # Also `report-to` with a `Reporting-Endpoints` header (Reporting API); browsers that
-    # support it then ignore `report-uri` and deliver in batches, later.
+    # Also `report-to` with a `Reporting-Endpoints` header (Reporting API) on https pages;
+    # browsers that support it then ignore `report-uri` and deliver in batches, later.
     report_to: bool = True
     # `POST {prefix}/csp-report` per client network and minute (token bucket): a page with
     # many blocked resources sends one report each.

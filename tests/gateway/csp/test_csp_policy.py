@@ -110,11 +110,26 @@ def test_reports_go_to_the_gateway() -> None:
     assert "report-to" not in policy_directives(value_of(no_report_to, frozenset()))
 
 
+def test_report_to_only_on_https_pages() -> None:
+    built = policies()
+    plain = built.fields(frozenset(), [], secure=False)
+    assert [n for n, _ in plain] == [REPORT_ONLY]
+    directives = policy_directives(plain[0][1].decode())
+    assert "report-to" not in directives and directives["report-uri"] == ("/_privacy/csp-report",)
+    assert [n for n, _ in built.fields(frozenset(), [], secure=True)] == [
+        REPORT_ONLY, REPORTING_ENDPOINTS,
+    ]  # fmt: skip
+
+
 def test_the_cache_returns_the_same_object_per_state() -> None:
     built = policies()
     first = built.for_state(frozenset({"analytics"}))
     assert built.for_state(frozenset({"analytics"})) is first
     assert built.for_state(frozenset({"marketing"})) is not first
+    assert built.for_state(frozenset({"analytics"}), secure=False) is not first
+    assert built.for_state(frozenset({"analytics"}), secure=False) is (
+        built.for_state(frozenset({"analytics"}), secure=False)
+    )
 
 
 def test_gateway_scripts_are_allowed_by_hash_unless_unsafe_inline() -> None:

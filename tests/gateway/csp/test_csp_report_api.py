@@ -154,6 +154,12 @@ def test_pages_get_a_report_only_policy_by_default_and_other_bodies_none(
     page = httpx.get(f"{gateway.url}/page", timeout=10)
     assert "content-security-policy" not in page.headers  # nothing enforced on day one
     policy = page.headers["content-security-policy-report-only"]
+    # Plain http: report-uri alone (Chromium delivers Reporting API reports for https only).
+    assert "report-uri /_privacy/csp-report" in policy and "report-to" not in policy
+    assert "reporting-endpoints" not in page.headers
+    # Served over https (a trusted proxy says so): report-to as well.
+    page = httpx.get(f"{gateway.url}/page", headers={"X-Forwarded-Proto": "https"}, timeout=10)
+    policy = page.headers["content-security-policy-report-only"]
     assert "report-uri /_privacy/csp-report" in policy and "report-to consentgate-csp" in policy
     assert page.headers["reporting-endpoints"] == 'consentgate-csp="/_privacy/csp-report"'
     other = httpx.get(f"{gateway.url}/gzip", timeout=10)
