@@ -48,7 +48,7 @@ Field = tuple[bytes, bytes]
 ENFORCE = b"content-security-policy"
 REPORT_ONLY = b"content-security-policy-report-only"
 REPORTING_ENDPOINTS = b"reporting-endpoints"
-#: The Reporting API endpoint name our `report-to` names (Reporting API §3.2).
+#: The Reporting API endpoint name our `report-to` names (Reporting API, `Reporting-Endpoints`).
 ENDPOINT_NAME = "consentgate-csp"
 MAX_CACHED_STATES = 1024
 
@@ -229,8 +229,8 @@ class CspPolicies:
         name = ENFORCE if settings.mode == "enforce" else REPORT_ONLY
         endpoints = None
         if report_to is not None:
-            # Reporting API §3.2: a structured dictionary; a relative URL resolves against the
-            # page's own.
+            # Reporting API `Reporting-Endpoints`: a structured dictionary; a relative URL
+            # resolves against the page's own.
             endpoints = f'{ENDPOINT_NAME}="{self.report_path}"'.encode("latin-1")
         return CspHeader(name, head, tail, endpoints)
 

@@ -4,7 +4,7 @@ Two wire formats reach `POST {prefix}/csp-report`:
 - `application/csp-report` (CSP3 "Report a violation", from `report-uri`):
   `{"csp-report": {"document-uri", "effective-directive", "violated-directive", "blocked-uri",
   ...}}`;
-- `application/reports+json` (Reporting API §2.4, from `report-to`): a list of reports, each
+- `application/reports+json` (Reporting API, from `report-to`): a list of reports, each
   `{"type": "csp-violation", "url", "body": {"documentURL", "effectiveDirective",
   "blockedURL", ...}}`; other report types are ignored.
 
