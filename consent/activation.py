@@ -23,7 +23,14 @@ def activation_js() -> str:
     return "\n".join(line for line in lines if line and not line.startswith("//"))
 
 
-def activation_script(consent_url: str) -> str:
-    """The `<script>` element; `consent_url` is where it posts choices (`{prefix}/consent`)."""
+def activation_script(consent_url: str, reload_on_grant: bool = False) -> str:
+    """The `<script>` element; `consent_url` is where it posts choices (`{prefix}/consent`).
+
+    `reload_on_grant`: the page carries an enforced CSP fixed for the state it was served in
+    (`gateway.csp`), which would refuse what a new grant activates: the script reloads the page
+    instead, so the next policy allows it. The attribute leaves the script's text (and so its
+    CSP hash) unchanged.
+    """
     url = escape(consent_url)
-    return f'<script data-consentgate-url="{url}">{activation_js()}</script>'
+    reload = " data-consentgate-reload" if reload_on_grant else ""
+    return f'<script data-consentgate-url="{url}"{reload}>{activation_js()}</script>'

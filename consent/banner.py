@@ -59,6 +59,8 @@ class BannerView:
     return_to: str  # the page to come back to (a same-origin path)
     csrf: str
     preferences: str = "/_privacy/preferences"  # the preference center the body text links to
+    # The page has an enforced CSP from the gateway: a grant reloads it (`activation_script`).
+    reload_on_grant: bool = False
 
 
 def body_parts(language: str) -> tuple[str, str, str]:
@@ -99,6 +101,7 @@ def render_banner(view: BannerView) -> str:
         view.action,
         view.return_to,
         view.preferences,
+        view.reload_on_grant,
     )
     return head + str(escape(view.csrf)) + tail
 
@@ -116,6 +119,7 @@ def _rendered(
     action: str,
     return_to: str,
     preferences: str,
+    reload_on_grant: bool = False,
 ) -> tuple[str, str]:
     """The banner before and after its CSRF token: the same for every visitor who sees this
     page in this state, so the template runs once for them (bounded: return_to is a path)."""
@@ -130,7 +134,7 @@ def _rendered(
         csrf=_CSRF_SLOT,
         body=body_parts(language),
         preferences=preferences,
-        runtime=Markup(activation_script(action)),
+        runtime=Markup(activation_script(action, reload_on_grant)),
     )
     head, _, tail = html.partition(_CSRF_SLOT)
     if _CSRF_SLOT in tail:

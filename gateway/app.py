@@ -31,6 +31,8 @@ from consent.store import ConsentStore
 from gateway import dsr_page
 from gateway.audit_commands import build_audit_log
 from gateway.console.routes import ConsoleApi
+from gateway.csp.report_api import CspReportApi
+from gateway.csp.reports import CspViolations
 from gateway.download_links import DownloadLinks, LinkRefused
 from gateway.dsr_api import DsrApi
 from gateway.dsr_page import render_bundle
@@ -113,6 +115,25 @@ class Gateway:
         )
         self.own = PageSecurity(self._answer_reserved, pages)
         self.proxy.withheld = self.metrics.pages_withheld
+        registry = self.metrics.registry
+        #: CSP violation counts by directive, blocked host and page (for tracker discovery).
+        self.csp_violations = CspViolations(
+            registry.counter(
+                "consentgate_csp_violations_total",
+                "CSP violations reported, by directive, blocked host and page path.",
+            ),
+            registry.counter(
+                "consentgate_csp_violations_dropped_total",
+                "CSP violations not counted: too many distinct keys.",
+            ),
+        )
+        csp_reports = CspReportApi(
+            self.prefix,
+            self.csp_violations,
+            registry.counter("consentgate_csp_reports_total", "CSP report posts, by outcome."),
+            self.resolver.trusted,
+            config.csp.report_rate_per_minute,
+        )
         self.privacy = Router(
             routes=[
                 Route(f"{self.prefix}/healthz", self.healthz, methods=["GET", "HEAD"]),
@@ -127,6 +148,7 @@ class Gateway:
                 *self.api.routes(),
                 *DsrApi(self.enforcement, lambda: self.dsr).routes(),
                 *self.events.routes(),
+                *csp_reports.routes(),
                 *ConsoleApi(
                     config,
                     store=lambda: self.store,

@@ -5,7 +5,8 @@ shop can respect it too); the response loses `Set-Cookie`s of ungranted purposes
 the visitor cookie when one was just created; HTML runs through prior blocking (and placeholders
 for the frames it blocked), Google Consent Mode, the banner (only when a choice is owed), the
 "Your Privacy Choices" link (visitors who may opt out of sale/sharing) and slot filling. A
-rewritten page depends on who asked, so it is `Cache-Control: private` with `Vary: Cookie`.
+rewritten page depends on who asked, so it is `Cache-Control: private` with `Vary: Cookie`,
+and it gets the Content-Security-Policy of the visitor's consent state (`gateway.csp`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from starlette.types import Scope
 from consent.banner import BannerView, PurposeView, render_banner
 from consent.choices_link import render_choices_link
 from consent.cookies import CookieFilter
+from consent.language import SUPPORTED
 from consent.state import ConsentState
 from gateway.console.auth import without_console_cookies
+from gateway.csp.policy import CspPolicies, inline_scripts
 from gateway.forwarded import View
 from gateway.html.stage import Stage
 from gateway.personalization import Personalization, Prepared
@@ -37,6 +40,7 @@ from gateway.stages.consent_mode import (
     ConsentMode,
     consent_mode_defaults,
     consent_mode_settings,
+    consent_mode_update,
     snippet,
 )
 from gateway.stages.embed_placeholders import EmbedPlaceholders
@@ -150,6 +154,9 @@ class ConsentExchange:
         self.scope = scope
         self.prepared = prepared
         self.preview = preview
+        #: Served over https (as the client asked, `gateway.forwarded`): the CSP may name
+        #: `report-to`.
+        self.secure = False
 
     def upstream_fields(self) -> list[tuple[str, str]]:
         """The consent-state header (config `consent.upstream_header`)."""
@@ -196,6 +203,8 @@ class ConsentExchange:
             out.append((b"cache-control", b"private, no-cache"))
         if rewritten:
             out.append((b"vary", b"Cookie"))
+            # Ours next to the shop's own, which stays (CSP3 "The effect of multiple policies").
+            out.extend(self.owner.csp.fields(self.visitor.state.granted, fields, self.secure))
         return out
 
     def stages(self) -> Sequence[Stage]:
@@ -213,9 +222,11 @@ class ConsentExchange:
             stages.append(PriorBlocking(visitor.state.purposes, owner.hosts))
             # Right after prior blocking: it sees the frames as they will reach the browser.
             names = owner.purpose_names(visitor.language)
-            stages.append(
-                EmbedPlaceholders(visitor.state.purposes, names, visitor.language, owner.prefix)
+            placeholders = EmbedPlaceholders(
+                visitor.state.purposes, names, visitor.language, owner.prefix
             )
+            placeholders.reload_on_grant = owner.csp_enforced
+            stages.append(placeholders)
         if visitor.state.choice_owed:
             stages.append(BannerInjection(owner.banner_html(visitor, self.scope)))
         if visitor.regime in owner.choices_link_regimes:
@@ -262,6 +273,39 @@ class Enforcement:
         self._purpose_names: dict[str, dict[str, str]] = {}
         # One snippet per distinct update (a handful of consent states), built once.
         self._consent_mode_snippets: dict[tuple[tuple[str, str], ...], str] = {}
+        # An enforced policy is fixed per page: a grant made on it takes effect by a reload.
+        self.csp_enforced = config.csp.mode == "enforce"
+        self.csp = CspPolicies(
+            config.csp,
+            config.purposes,
+            f"{self.prefix}/csp-report",
+            static_scripts=self._injected_scripts(),
+            state_scripts=(
+                self._consent_mode_scripts if self.consent_mode_defaults is not None else None
+            ),
+        )
+
+    def _injected_scripts(self) -> list[str]:
+        """The inline scripts the gateway may put into any page (banner with its activation
+        script, choices link), whatever the language: their hashes go into the CSP."""
+        texts: list[str] = []
+        for language in SUPPORTED:
+            view = BannerView(
+                language=language,
+                policy_version=self.config.policy.version,
+                purposes=[],
+                action=f"{self.prefix}/consent",
+                return_to="/",
+                csrf="0",
+                preferences=f"{self.prefix}/preferences",
+            )
+            texts += inline_scripts(render_banner(view))
+            texts += inline_scripts(render_choices_link(language, f"{self.prefix}/preferences"))
+        return texts
+
+    def _consent_mode_scripts(self, granted: frozenset[str]) -> list[str]:
+        """The Consent Mode snippet's script for visitors who granted `granted`."""
+        return inline_scripts(self.consent_mode_snippet(consent_mode_update(self.config, granted)))
 
     def purpose_names(self, language: str) -> Mapping[str, str]:
         """Purpose id → its name in `language` (as the banner shows it)."""
@@ -296,6 +340,7 @@ class Enforcement:
                 "consent", visitor.visitor_id, visitor.view.client, datetime.now(UTC)
             ),
             preferences=f"{self.prefix}/preferences",
+            reload_on_grant=self.csp_enforced,
         )
 
     def banner_html(self, visitor: Visitor, scope: Scope) -> str:
@@ -328,7 +373,9 @@ class Enforcement:
             # Weather and profile are awaited here (bounded by the weather budget), before
             # the page streams; non-page requests (images, JSON) skip it.
             prepared = await self.personalization.prepare(visitor, grant)
-        return ConsentExchange(self, visitor, scope, prepared, preview)
+        exchange = ConsentExchange(self, visitor, scope, prepared, preview)
+        exchange.secure = view.proto == "https"
+        return exchange
 
 
 def choices_link_regimes(config: Config) -> frozenset[str]:

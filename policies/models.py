@@ -627,6 +627,76 @@ def check_consent_mode(settings: ConsentModeSettings, purposes: list[Purpose]) -
     _raise_at("consent_mode", problems)
 
 
+# --- Content-Security-Policy: the browser's own wall ----------------------------------------
+
+CspMode = Literal["off", "report-only", "enforce"]
+
+
+class CspSettings(Section):
+    """A Content-Security-Policy per consent state, sent alongside the shop's own
+    (`gateway.csp`): the browser then refuses what an inline script builds at run time for a
+    host whose purpose is not granted."""
+
+    # report-only first: the operator reads the reports before anything is blocked.
+    mode: CspMode = "report-only"
+    # Hosts every page may load from whatever the visitor chose (CDN, payments, fonts); the
+    # same patterns as a purpose's `hosts` (`*.x` for the subdomains of x).
+    essential_hosts: list[str] = Field(default_factory=list)
+    # CSP3 "Does a source list allow all inline behavior": with a nonce or hash in script-src
+    # 'unsafe-inline' is ignored, so when
+    # this is true the gateway's script hashes and the page's nonce are left out.
+    unsafe_inline: bool = False
+    unsafe_eval: bool = False
+    # Also `report-to` with a `Reporting-Endpoints` header (Reporting API) on https pages;
+    # browsers that support it then ignore `report-uri` and deliver in batches, later.
+    report_to: bool = True
+    # `POST {prefix}/csp-report` per client network and minute (token bucket): a page with
+    # many blocked resources sends one report each.
+    report_rate_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 120
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted `off` as false.
+        if value is False:
+            return "off"
+        if value is True:
+            raise ValueError("mode is off, report-only or enforce (quote it: 'enforce')")
+        return value
+
+    @field_validator("essential_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        return [_host_pattern(v) for v in value]
+
+
+def patterns_intersect(a: str, b: str) -> bool:
+    """Whether two host patterns (`host` or `*.domain`) match some host in common."""
+    if a.startswith("*.") and b.startswith("*."):
+        x, y = a[1:], b[1:]
+        return x == y or x.endswith(y) or y.endswith(x)
+    if a.startswith("*."):
+        return b.endswith(a[1:])
+    if b.startswith("*."):
+        return a.endswith(b[1:])
+    return a == b
+
+
+def check_csp(settings: CspSettings, purposes: list[Purpose]) -> None:
+    """No essential host matches a host of a purpose a visitor can refuse: CSP has no way to
+    exclude it again, so it would let that purpose's tracker through the wall."""
+    problems: list[Problem] = []
+    for i, essential in enumerate(settings.essential_hosts):
+        for p in purposes:
+            if p.mechanism == "notice_only":
+                continue  # on for everyone anyway
+            clash = next((h for h in p.hosts if patterns_intersect(essential, h)), None)
+            if clash is not None:
+                message = f"{essential!r} covers {clash!r} of purpose {p.id!r}; list narrower hosts"
+                problems.append((("essential_hosts", i), message))
+    _raise_at("csp", problems)
+
+
 # --- Personalization (issue 4) ----------------------------------------------------------------
 
 _SLOT = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -744,6 +814,7 @@ class Config(Section):
     dsr: DsrSettings = DsrSettings()
     retention: RetentionSettings = RetentionSettings()
     personalization: PersonalizationSettings = PersonalizationSettings()
+    csp: CspSettings = CspSettings()
 
     @field_validator("regimes")
     @classmethod
@@ -781,4 +852,11 @@ class Config(Section):
     ) -> PersonalizationSettings:
         if "purposes" in info.data:
             check_personalization(value, info.data["purposes"])
+        return value
+
+    @field_validator("csp")
+    @classmethod
+    def _csp(cls, value: CspSettings, info: ValidationInfo) -> CspSettings:
+        if "purposes" in info.data:
+            check_csp(value, info.data["purposes"])
         return value

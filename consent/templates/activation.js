@@ -9,6 +9,9 @@
   var nonce = current ? current.nonce || current.getAttribute("nonce") || "" : "";
   // Where choices are posted: the gateway's prefix is configurable.
   var url = (current && current.getAttribute("data-consentgate-url")) || "/_privacy/consent";
+  // Under an enforced CSP from the gateway the page's policy allows only what was granted when
+  // it was served: a new grant takes effect by loading the page again (gateway/csp/policy.py).
+  var reload = !!(current && current.hasAttribute("data-consentgate-reload"));
   // The elements and URL attributes prior blocking parks in `data-X` (gateway/stages/
   // prior_blocking.py URL_ATTRIBUTES); scripts are recreated instead (see activate).
   var URLS = {
@@ -80,7 +83,13 @@
   function apply(state) {
     var granted = (state && state.purposes) || {};
     var inert = d.querySelectorAll("[data-consent]");
-    for (var i = 0; i < inert.length; i++) if (allowed(inert[i], granted)) activate(inert[i]);
+    var now = [];
+    for (var i = 0; i < inert.length; i++) if (allowed(inert[i], granted)) now.push(inert[i]);
+    if (reload && now.length) {
+      window.location.reload();
+      return;
+    }
+    for (var j = 0; j < now.length; j++) activate(now[j]);
   }
 
   function post(body) {

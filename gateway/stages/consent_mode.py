@@ -39,7 +39,11 @@ class ConsentDefault:
 
 def consent_mode_settings(config: Config, state: ConsentState) -> dict[str, str]:
     """This visitor's consent types: granted exactly where the mapped purpose is granted."""
-    granted = state.granted
+    return consent_mode_update(config, state.granted)
+
+
+def consent_mode_update(config: Config, granted: frozenset[str]) -> dict[str, str]:
+    """The consent types of whoever granted exactly `granted`."""
     keys = config.consent_mode.keys
     return {key: GRANTED if pid in granted else DENIED for key, pid in keys.items()}
 

@@ -137,21 +137,28 @@ def placeholder_html(
     language: str,
     preferences: str,
     style: str,
+    once: bool = True,
 ) -> str:
-    """One placeholder (every value escaped; `style` comes from `box_style`)."""
+    """One placeholder (every value escaped; `style` comes from `box_style`); without `once`
+    it offers no "Load once" (under an enforced CSP from the gateway the frame's host is not in
+    the page's policy, so loading it without a grant and a reload cannot work)."""
     t, ui = EMBED[language], UI[language]
     what = t[provider.kind].format(provider=provider.name)
     purposes = t["and"].join(names.get(p, p) for p in missing)
     text = t["blocked"].format(what=what, purposes=purposes)
     style_attr = f' style="{style}"' if style else ""
+    once_button = (
+        f'<button type="button" data-consentgate-action="once">{escape(t["load_once"])}</button>'
+        if once
+        else ""
+    )
     return (
         f'<div class="consentgate-embed" data-consentgate-for="{escape(key)}"'
         f' data-consentgate-purposes="{escape(" ".join(missing))}" role="group"'
         f' aria-label="{escape(what)}" lang="{language}" dir="{direction(language)}"'
         f"{style_attr}>"
         f'<p class="consentgate-embed-title">{escape(text)}</p>'
-        '<p class="consentgate-embed-actions">'
-        f'<button type="button" data-consentgate-action="once">{escape(t["load_once"])}</button>'
+        f'<p class="consentgate-embed-actions">{once_button}'
         '<button type="button" data-consentgate-action="always">'
         f"{escape(t['always_allow'])}</button></p>"
         f'<p><a href="{escape(preferences)}">{escape(ui["preferences"])}</a></p>'
@@ -188,6 +195,8 @@ class EmbedPlaceholders(Stage):
         self._base_seen = False
         #: How many placeholders this page got.
         self.count = 0
+        #: The page carries an enforced CSP from the gateway (`activation_script`).
+        self.reload_on_grant = False
 
     def start_tag(self, tag: StartTag) -> None:
         """Note a script nonce; give a blocked frame its placeholder."""
@@ -224,9 +233,11 @@ class EmbedPlaceholders(Stage):
             self._language,
             f"{self._prefix}/preferences",
             box_style(tag.get("width"), tag.get("height")),
+            once=not self.reload_on_grant,
         )
         if self.count == 1:
             # Once per page: the styles, and the script that runs every placeholder's buttons.
-            script = with_nonce(activation_script(f"{self._prefix}/consent"), self._nonce)
+            runtime = activation_script(f"{self._prefix}/consent", self.reload_on_grant)
+            script = with_nonce(runtime, self._nonce)
             html = STYLE + script + html
         tag.insert_before(html)

@@ -4,7 +4,8 @@ A storefront whose Content-Security-Policy allows inline scripts only by nonce (
 §6.7.3.1: `script-src 'nonce-…'`) would block the banner's and the placeholders' scripts.
 The page's own scripts carry that per-response nonce in the markup the gateway streams, so the
 first one seen before an insertion point is put on ours. (A page without a nonce gets none; a
-CSP by hash would need the hashes of our scripts added by the operator.)
+shop CSP by hash would need the hashes of our scripts added by the operator. The gateway's own
+policy, `gateway.csp.policy`, carries them.)
 """
 
 from __future__ import annotations

@@ -53,6 +53,7 @@ def adjust(data: dict[str, Any]) -> None:
     data.setdefault("personalization", {})["events_token"] = TOKEN
     data.setdefault("consent", {})["rate_per_minute"] = 100_000
     data.setdefault("dsr", {})["rate_per_minute"] = 10_000
+    data.setdefault("csp", {})["report_rate_per_minute"] = 100_000
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def test_schema_is_openapi_3_and_covers_the_contract() -> None:
     assert paths == {
         "/.well-known/gpc.json", "/_privacy/consent", "/_privacy/preferences",
         "/_privacy/my-data", "/_privacy/my-data/delete", "/_privacy/events",
-        "/_privacy/healthz", "/_privacy/readyz", "/_privacy/metrics",
+        "/_privacy/healthz", "/_privacy/readyz", "/_privacy/metrics", "/_privacy/csp-report",
     }  # fmt: skip
     consent = schema["paths"]["/_privacy/consent"]["post"]["requestBody"]["content"]
     assert set(consent) == {"application/json", "application/x-www-form-urlencoded"}
@@ -95,9 +96,7 @@ def test_schemathesis_finds_no_server_error(
         "--report", "json", "--report-json-path", str(report),
     ]  # fmt: skip
     # schemathesis is not our code: coverage's subprocess patch would trace it (3x slower).
-    env = {
-        k: v for k, v in procs.env({"NO_COLOR": "1"}).items() if not k.startswith("COVERAGE_")
-    }
+    env = {k: v for k, v in procs.env({"NO_COLOR": "1"}).items() if not k.startswith("COVERAGE_")}
     runner = subprocess.Popen(
         argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
