@@ -9,23 +9,26 @@ leave before upstream has sent the rest.
 With no stage changing anything, the output is byte-identical to the input. Bytes are never
 decoded except the attribute values of the tags a stage asked for (see `scanner.py`).
 
-Known approximation: the tree builder is not simulated. Raw-text elements are recognised
-everywhere except inside `<svg>`/`<math>` (left by `</svg>`, `</math>` or an HTML breakout
-tag), and a slot ends at its matching end tag (a `<p>` slot also at a tag that closes `p`).
+The tree builder is simulated only where it changes how the tokenizer reads the bytes: inside
+`<svg>`/`<math>` (see `foreign.py`: raw text and RCDATA only for HTML elements, CDATA sections
+only in foreign content). A slot ends at its matching end tag (a `<p>` slot also at a tag that
+closes `p`). A tag longer than `max_pending` is never passed on unread: it is followed to its
+end as the tokenizer would, and one a stage wants to see is replaced by an attribute-less copy
+(it loads nothing).
 """
 
 from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
 from gateway.html.charset import PRESCAN_BYTES, is_scannable, prescan_meta, sniff_bom
+from gateway.html.foreign import NEEDS_ATTRIBUTES, Island
 from gateway.html.scanner import (
     COMMENT_END,
-    FOREIGN_BREAKOUT,
     FOREIGN_ROOTS,
     P_CLOSERS,
     PLAINTEXT,
@@ -45,12 +48,100 @@ from gateway.html.stage import ALL, DocumentEnd, EndTag, Stage, StartTag
 DEFAULT_MAX_PENDING = 64 * 1024
 DEFAULT_MAX_SLOT_BYTES = 1024 * 1024
 
-# Tokenizer states (HTML §13.2.5), reduced to what decides where markup is.
-_DATA, _RAW, _SCRIPT, _COMMENT, _BOGUS, _PLAINTEXT = range(6)
+# Tokenizer states (HTML §13.2.5), reduced to what decides where markup is; _LONG is inside a
+# tag longer than `max_pending` (see `_LongTag`).
+_DATA, _RAW, _SCRIPT, _COMMENT, _BOGUS, _PLAINTEXT, _CDATA, _LONG = range(8)
 # Script data sub-states (HTML §13.2.5.4, §13.2.5.20, §13.2.5.27).
 _S_DATA, _S_ESCAPED, _S_DOUBLE = range(3)
 _UNQUOTED_TAIL = re.compile(rb"=[\t\n\f\r ]*+[^\t\n\f\r >\"'][^\t\n\f\r >]*+\Z")
 _ALPHA = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_CDATA_OPEN = b"<![CDATA["
+_CDATA_END = b"]]>"
+
+# HTML §13.2.5.8-§13.2.5.40: the tag states, for a tag too long to hold (see `_LongTag`).
+_T_NAME, _T_BEFORE, _T_NAME_ATTR, _T_AFTER_NAME, _T_BEFORE_VALUE = range(5)
+_T_DQ, _T_SQ, _T_UQ, _T_AFTER_VALUE, _T_SELF = range(5, 10)
+_WS_BYTES = frozenset(b"\t\n\f\r ")
+_RUN_END = {
+    _T_NAME: re.compile(rb"[\t\n\f\r />]"),
+    _T_NAME_ATTR: re.compile(rb"[\t\n\f\r />=]"),
+    _T_DQ: re.compile(rb'"'),
+    _T_SQ: re.compile(rb"'"),
+    _T_UQ: re.compile(rb"[\t\n\f\r >]"),
+}
+
+
+class _LongTag:
+    """A tag longer than `max_pending`, followed byte by byte to its `>` (not held)."""
+
+    __slots__ = ("end", "name", "state", "drop")
+
+    def __init__(self, end: bool, name: str, drop: bool) -> None:
+        self.end = end
+        self.name = name  # "" when the name itself is too long for any rule to know it
+        self.state = _T_NAME
+        self.drop = drop  # its bytes are replaced (see `HtmlRewriter._oversized`)
+
+    def consume(self, buf: bytes, pos: int) -> tuple[int, bool | None]:
+        """Read from `pos`: (where reading stopped, None while the tag goes on, else whether
+        it ended self-closing)."""
+        n = len(buf)
+        while pos < n:
+            state = self.state
+            run = _RUN_END.get(state)
+            if run is not None:
+                found = run.search(buf, pos)
+                if found is None:
+                    return n, None
+                pos = found.start()
+            c = buf[pos]
+            if state == _T_DQ or state == _T_SQ:
+                self.state = _T_AFTER_VALUE
+                pos += 1
+                continue
+            if c == 0x3E:  # ends the tag in every state but the quoted values
+                return pos + 1, state == _T_SELF
+            pos, self.state = self._step(state, c, pos)
+        return n, None
+
+    @staticmethod
+    def _step(state: int, c: int, pos: int) -> tuple[int, int]:
+        """One byte that is not `>`: (next position, next state); reconsuming keeps `pos`."""
+        ws = c in _WS_BYTES
+        if state in (_T_NAME, _T_UQ, _T_AFTER_VALUE):
+            if ws:
+                return pos + 1, _T_BEFORE
+            if c == 0x2F and state != _T_UQ:
+                return pos + 1, _T_SELF
+            return (pos + 1, state) if state == _T_NAME else (pos, _T_BEFORE)
+        if state == _T_SELF:
+            return pos, _T_BEFORE
+        if state == _T_BEFORE:
+            if ws:
+                return pos + 1, _T_BEFORE
+            if c == 0x2F:
+                return pos, _T_AFTER_NAME
+            return pos + 1, _T_NAME_ATTR  # `=` may start a name
+        if state == _T_NAME_ATTR:
+            if c == 0x3D:
+                return pos + 1, _T_BEFORE_VALUE
+            return pos, _T_AFTER_NAME
+        if state == _T_AFTER_NAME:
+            if ws:
+                return pos + 1, _T_AFTER_NAME
+            if c == 0x2F:
+                return pos + 1, _T_SELF
+            if c == 0x3D:
+                return pos + 1, _T_BEFORE_VALUE
+            return pos, _T_NAME_ATTR
+        # _T_BEFORE_VALUE
+        if ws:
+            return pos + 1, _T_BEFORE_VALUE
+        if c == 0x22:
+            return pos + 1, _T_DQ
+        if c == 0x27:
+            return pos + 1, _T_SQ
+        return pos, _T_UQ
 
 
 class _Drop:
@@ -91,7 +182,7 @@ def _plan(
         all_start=ALL in tags,
         all_end=ALL in end_tags,
         base_start=(tags - {ALL}) | RAW_TEXT | FOREIGN_ROOTS | {PLAINTEXT},
-        base_end=(end_tags - {ALL}) | FOREIGN_ROOTS,
+        base_end=end_tags - {ALL},
         attr_names=attr_names,
         url_attr_names=frozenset().union(*(w[3] for w in wants)),
         attr_bytes=tuple(sorted(a.lower().encode("ascii", "ignore") for a in attr_names)),
@@ -132,7 +223,8 @@ class HtmlRewriter:
         self._state = _DATA
         self._raw_name = b""
         self._script = _S_DATA
-        self._foreign = 0
+        self._island: Island | None = None
+        self._long: _LongTag | None = None
         self._drop: _Drop | None = None
 
         plan = _plan(
@@ -272,17 +364,17 @@ class HtmlRewriter:
         start: frozenset[str] | None = None
         end: frozenset[str] | None = None
         relative: frozenset[str] = frozenset()
-        if not self._all_start:
+        if self._island is not None:
+            pass  # every tag decides the namespace (see `foreign.py`): all of them stop
+        elif not self._all_start:
             extra: frozenset[str] = frozenset()
-            if self._foreign:
-                extra = extra | FOREIGN_BREAKOUT
             if self._drop is not None:
                 extra = extra | {self._drop.name}
                 if self._drop.name == "p":
                     extra = extra | P_CLOSERS
             relative = self._relative - extra
             start = (self._base_start | extra) - relative
-        if not self._all_end:
+        if not self._all_end and self._island is None:
             end = self._base_end
             if self._drop is not None:
                 end = end | {self._drop.name}
@@ -306,6 +398,12 @@ class HtmlRewriter:
                 hit = lowered.find(name, pos)
                 hit = self._attr_at[i] = hit if hit >= 0 else len(lowered)
             at = min(at, hit)
+        if self._island is not None:
+            # HTML §13.2.5.42: in foreign content `<![CDATA[` opens a CDATA section, which the
+            # skip pattern would read as a bogus comment.
+            hit = lowered.find(b"<![cdata[", pos)
+            if 0 <= hit < at:
+                at = hit
         return at
 
     # -- the scanner loop ------------------------------------------------------------------
@@ -350,6 +448,15 @@ class HtmlRewriter:
                     new = gt + 1
                 else:
                     new = n
+            elif state == _CDATA:  # HTML §13.2.5.69: up to `]]>`
+                end = buf.find(_CDATA_END, pos)
+                if end >= 0:
+                    self._state = _DATA
+                    new = end + 3
+                else:
+                    new = max(pos, n - 2)
+            elif state == _LONG:
+                new = self._long_tag(buf, pos)
             else:  # _PLAINTEXT: HTML §13.2.5.5, the rest of the document is text
                 new = n
             if new == pos:
@@ -370,6 +477,20 @@ class HtmlRewriter:
         if c in _ALPHA:
             return self._tag(buf, pos)
         if c == 0x21:  # `<!`
+            island = self._island
+            if island is not None and island.cdata != "comment":
+                if n - pos < 9 and _CDATA_OPEN.startswith(buf[pos:n]):
+                    return pos
+                if buf.startswith(_CDATA_OPEN, pos):
+                    if island.cdata == "cdata":
+                        self._state = _CDATA
+                        return pos + 9
+                    # At an integration point the namespace of the current node rests on
+                    # rules not simulated (foreign.py): make it text in both readings.
+                    self._flush(buf, pos)
+                    self._sink().append(b"&lt;")
+                    self._mark = pos + 1
+                    return pos + 1
             if buf.startswith(b"<!--", pos):
                 # Unfinished comment (complete ones never get here): stream it, once three
                 # content bytes rule out the abrupt `<!-->` / `<!--->` ends.
@@ -401,7 +522,7 @@ class HtmlRewriter:
         assert m is not None  # `<` + letter always starts a tag
         if m.group(4) is None:
             if len(buf) - pos > self._max_pending:
-                return pos + 1  # bound memory: pass the `<` on as text
+                return self._oversized(buf, pos, m)
             return pos
         name = m.group(2).lower().decode("latin-1")
         if m.group(1):
@@ -450,11 +571,57 @@ class HtmlRewriter:
         assert m is not None
         if m.group(4) is None:
             if len(buf) - at > self._max_pending:
-                return at + 2  # bound memory: treat `</` as text, keep looking
+                # HTML §13.2.5.13: the raw text ends at the name; follow the tag to its `>`.
+                self._script = _S_DATA
+                return self._oversized(buf, at, m, raw_end=True)
             return at  # the raw text before it is done; wait for the rest of the tag
         self._state = _DATA
         self._script = _S_DATA
-        return self._end_tag(buf, at, m.end(), m.group(2).lower().decode("latin-1"))
+        name = m.group(2).lower().decode("latin-1")
+        return self._end_tag(buf, at, m.end(), name, raw_end=True)
+
+    # -- tags too long to hold -------------------------------------------------------------
+
+    def _oversized(self, buf: bytes, pos: int, m: re.Match[bytes], raw_end: bool = False) -> int:
+        """A tag past `max_pending` bytes: follow it to its end without holding it. A start
+        tag a stage wants is replaced by `<name data-consentgate="oversized">` (its
+        attributes, URLs among them, are dropped: fail closed); any other passes as it is."""
+        end_tag = bool(m.group(1))
+        complete = m.end(2) < len(buf)
+        name = m.group(2).lower().decode("latin-1") if complete else ""
+        drop = False
+        if end_tag:
+            if not raw_end:
+                self._island_end(buf, pos, name)
+        elif name and (
+            self._all_start
+            or any(name in s.tags for s in self._stages)
+            or (self._island is not None and name in NEEDS_ATTRIBUTES)
+        ):
+            drop = True
+            self._flush(buf, pos)
+            inert = ' type="text/plain"' if name == "script" else ""
+            self._sink().append(f'<{name}{inert} data-consentgate="oversized">'.encode("ascii"))
+        self._long = _LongTag(end_tag, name, drop)
+        self._state = _LONG
+        new = m.end(2)
+        if drop:
+            self._mark = new
+        return new
+
+    def _long_tag(self, buf: bytes, pos: int) -> int:
+        long = self._long
+        assert long is not None
+        new, self_closing = long.consume(buf, pos)
+        if long.drop:
+            self._mark = new
+        if self_closing is None:
+            return new
+        self._long = None
+        self._state = _DATA
+        if not long.end and long.name:
+            self._enter(long.name, dict, self_closing and not long.drop)
+        return new
 
     # -- tags ------------------------------------------------------------------------------
 
@@ -495,23 +662,45 @@ class HtmlRewriter:
                     self._relative = self._relative_names()
                     self._refresh()
 
-        if self._foreign:
-            if name in FOREIGN_BREAKOUT:
-                self._foreign = 0
+        self._enter(name, lambda: dict(parse_attributes(region, self._decode)), self_closing)
+        return end
+
+    def _enter(self, name: str, attrs: Callable[[], dict[str, str]], self_closing: bool) -> None:
+        """What a start tag does to how the tokenizer reads on (HTML §13.2.6)."""
+        island = self._island
+        if island is not None:
+            html = island.start(name, attrs, self_closing)
+            if not island.open:
+                self._island = None
                 self._refresh()
-            elif name in FOREIGN_ROOTS and not self_closing:
-                self._foreign += 1
+            if not html:
+                return
         elif name in FOREIGN_ROOTS:
             if not self_closing:
-                self._foreign = 1
+                self._island = Island(name)
                 self._refresh()
-        elif name in RAW_TEXT:
+            return
+        # HTML §13.2.6.4.4, §13.2.6.4.7: raw text, RCDATA and PLAINTEXT, for HTML elements only.
+        if name in RAW_TEXT:
             self._raw_name = name.encode("ascii")
             self._state = _SCRIPT if name == "script" else _RAW
             self._script = _S_DATA
         elif name == PLAINTEXT:
             self._state = _PLAINTEXT
-        return end
+
+    def _island_end(self, buf: bytes, pos: int, name: str) -> None:
+        """An end tag at `pos` inside SVG/MathML: pops, and the end tags `Island.end` puts
+        before it."""
+        island = self._island
+        if island is None:
+            return
+        closers = island.end(name)
+        if closers:
+            self._flush(buf, pos)
+            self._sink().append("".join(closers).encode("latin-1"))
+        if not island.open:
+            self._island = None
+            self._refresh()
 
     def _emit_start(self, buf: bytes, pos: int, end: int, tag: StartTag) -> None:
         fill = tag._content is not None and tag.name not in VOID and self._drop is None
@@ -534,17 +723,15 @@ class HtmlRewriter:
             self._drop = _Drop(tag.name)
             self._refresh()
 
-    def _end_tag(self, buf: bytes, pos: int, end: int, name: str) -> int:
+    def _end_tag(self, buf: bytes, pos: int, end: int, name: str, raw_end: bool = False) -> int:
+        if not raw_end:
+            self._island_end(buf, pos, name)
         drop = self._drop
         if drop is not None and name == drop.name:
             drop.depth -= 1
             if drop.depth == 0:
                 self._flush(buf, pos)
                 self._drop = None  # the slot's original children are discarded
-                self._refresh()
-        if self._foreign and name in FOREIGN_ROOTS:
-            self._foreign -= 1
-            if not self._foreign:
                 self._refresh()
         stages = self._by_end.get(name)
         if stages is None:

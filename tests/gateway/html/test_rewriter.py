@@ -293,13 +293,25 @@ def test_a_tag_cut_by_a_chunk_is_held_back_then_released() -> None:
 
 
 def test_pending_partial_tag_is_bounded() -> None:
-    r = HtmlRewriter([Observer()], charset="utf-8", max_pending=1024)
+    # Past the bound a tag nobody wants flows on unheld, followed to its `>`: what comes after
+    # it is read as the browser reads it (the `<img>` inside the value is no tag).
+    observer = Observer()
+    observer.tags = frozenset({"img"})
+    r = HtmlRewriter([observer], charset="utf-8", max_pending=1024)
     assert r.feed(b"<div title='" + b"y" * 500) == b""
-    out = r.feed(b"y" * 1000)
-    # Past the bound the `<` is passed on as text: the bytes flow, memory stays bounded.
-    assert out.startswith(b"<div title='yy")
-    assert len(out) == 12 + 1500
+    out = r.feed(b"y" * 1000 + b"<img src=x>")
+    assert out == b"<div title='" + b"y" * 1500 + b"<img src=x>"
+    assert r.feed(b"'><img src=real>") == b"'><img src=real>"
     assert r.close() == b""
+    assert [(n, a) for _, n, a in observer.seen if n] == [("img", (("src", "real"),))]
+
+
+def test_a_wanted_tag_past_the_bound_is_replaced_by_an_inert_copy() -> None:
+    # It cannot be read whole, so nothing in it may load: its attributes are dropped.
+    r = HtmlRewriter([Observer()], charset="utf-8", max_pending=1024)
+    assert r.feed(b"<script src='https://t.example/x.js' data-x='" + b"y" * 500) == b""
+    out = r.feed(b"y" * 1000) + r.feed(b"'>run()</script><p>")
+    assert out == b'<script type="text/plain" data-consentgate="oversized">run()</script><p>'
 
 
 def test_raw_text_holds_back_only_a_possible_end_tag_prefix() -> None:
