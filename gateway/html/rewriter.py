@@ -25,7 +25,13 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
-from gateway.html.charset import PRESCAN_BYTES, is_scannable, prescan_meta, sniff_bom
+from gateway.html.charset import (
+    PRESCAN_BYTES,
+    CP1252_ERRORS,
+    is_scannable,
+    prescan_meta,
+    sniff_bom,
+)
 from gateway.html.foreign import NEEDS_ATTRIBUTES, Island
 from gateway.html.scanner import (
     COMMENT_END,
@@ -205,10 +211,15 @@ class HtmlRewriter:
         max_pending: int = DEFAULT_MAX_PENDING,
         max_slot_bytes: int = DEFAULT_MAX_SLOT_BYTES,
         native: bool = True,
+        to_utf8: bool = False,
     ) -> None:
         """`charset` is the Python codec named by the Content-Type header (None: sniff);
-        `native` False scans with the regexes even where the C scanner is built."""
+        `native` False scans with the regexes even where the C scanner is built. `to_utf8`
+        (with no `charset`): decide the encoding as a browser would without one in the header
+        (BOM, the 1,024-byte prescan, else windows-1252) and write the page as UTF-8, for a
+        caller that announces `charset=utf-8` so the browser cannot pick another."""
         self._native = native
+        self._to_utf8 = to_utf8 and charset is None
         self._stages = tuple(stages)
         self._header_codec = charset
         self._max_pending = max_pending
@@ -293,17 +304,22 @@ class HtmlRewriter:
         # WHATWG Encoding §6: a BOM overrides the Content-Type charset.
         codec = sniff_bom(self._buf) or self._header_codec or prescan_meta(self._buf)
         self._decided = True
+        if codec is None and self._to_utf8:
+            codec = "cp1252"  # HTML §13.2.3.2: the default for a page that declares nothing
         if codec is None:
             # Unknown charset: decode leniently, insert pure ASCII (character references are
             # correct in every ASCII-compatible charset the browser may pick).
             self._decode, self._encode = "cp1252", "ascii"
-        elif is_scannable(codec):
+        elif is_scannable(codec) and (not self._to_utf8 or codec == "utf-8"):
             self._decode = self._encode = codec
         else:
             # Fail closed: a page the byte scanner cannot read is still rewritten (blocking and
-            # banner apply), as UTF-8. WHATWG Encoding §4.2: the "utf-16" label is UTF-16LE.
+            # banner apply), as UTF-8; so is one whose encoding the header did not fix (a late
+            # `<meta charset>` could otherwise make the browser re-decode it, HTML §13.2.3.4).
+            # WHATWG Encoding §4.2: the "utf-16" label is UTF-16LE.
             source = "utf-16-le" if codec == "utf-16" else codec
-            self._transcoder = codecs.getincrementaldecoder(source)("replace")
+            errors = CP1252_ERRORS if source == "cp1252" else "replace"
+            self._transcoder = codecs.getincrementaldecoder(source)(errors)
             text = self._transcoder.decode(self._buf)
             self._buf = text.encode("utf-8")
             if not text.startswith("\ufeff"):  # a BOM decoded as U+FEFF re-encodes as one

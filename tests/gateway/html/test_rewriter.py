@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Sequence
 
 import pytest
@@ -155,7 +157,26 @@ _cuts = st.lists(st.integers(0, 400), max_size=12)
 @example(b'<div title="a>b" data-slot=x>', [12])  # `>` inside quotes, cut inside the tag
 @example(b"<script><!--<script></script>x</script>", [3, 20])  # double-escaped script
 def test_no_stage_output_is_the_input(doc: bytes, cuts: list[int]) -> None:
-    assert run(doc, (), cuts, charset="utf-8") == doc
+    # Up to the end tags that close an SVG/MathML island before a stray end tag (foreign.py):
+    # that makes the browser read the rest as the scanner does.
+    out = run(doc, (), cuts, charset="utf-8")
+    assert out == doc or _is_doc_plus_closers(out, doc)
+
+
+_ISLAND_CLOSER = re.compile(rb"</[a-z][a-z-]*>")
+
+
+def _is_doc_plus_closers(out: bytes, doc: bytes) -> bool:
+    i = j = 0
+    while j < len(out):
+        if i < len(doc) and out[j] == doc[i]:
+            i, j = i + 1, j + 1
+            continue
+        m = _ISLAND_CLOSER.match(out, j)
+        if m is None:
+            return False
+        j = m.end()
+    return i == len(doc)
 
 
 @given(_documents, _cuts)
@@ -164,8 +185,9 @@ def test_observing_stages_change_nothing_and_see_the_same_tags_however_cut(
 ) -> None:
     whole, split = Observer(), Observer()
     attr_whole, attr_split = AttrObserver(), AttrObserver()
-    assert run(doc, [whole, attr_whole]) == doc
-    assert run(doc, [split, attr_split], cuts) == doc
+    plain = run(doc, ())
+    assert run(doc, [whole, attr_whole]) == plain
+    assert run(doc, [split, attr_split], cuts) == plain
     assert split.seen == whole.seen
     assert attr_split.seen == attr_whole.seen
 
@@ -178,7 +200,8 @@ def test_slot_fill_output_does_not_depend_on_chunking(doc: bytes, cuts: list[int
 
 @given(st.binary(max_size=300), _cuts)
 def test_arbitrary_bytes_pass_through(doc: bytes, cuts: list[int]) -> None:
-    assert run(doc, [Observer()], cuts) == doc
+    out = run(doc, [Observer()], cuts)
+    assert out == doc or _is_doc_plus_closers(out, doc)
 
 
 # -- tokenizer edge cases, as the observer sees them -----------------------------------------
