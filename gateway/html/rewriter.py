@@ -26,8 +26,8 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from gateway.html.charset import (
-    PRESCAN_BYTES,
     CP1252_ERRORS,
+    PRESCAN_BYTES,
     is_scannable,
     prescan_meta,
     sniff_bom,
