@@ -187,7 +187,12 @@ def _plan(
     return _Plan(
         all_start=ALL in tags,
         all_end=ALL in end_tags,
-        base_start=(tags - {ALL}) | RAW_TEXT | FOREIGN_ROOTS | {PLAINTEXT},
+        # HTML §13.2.6.4.7: an `<image>` start tag builds an `img`.
+        base_start=(tags - {ALL})
+        | RAW_TEXT
+        | FOREIGN_ROOTS
+        | {PLAINTEXT}
+        | ({"image"} if "img" in tags else set()),
         base_end=end_tags - {ALL},
         attr_names=attr_names,
         url_attr_names=frozenset().union(*(w[3] for w in wants)),
@@ -652,6 +657,9 @@ class HtmlRewriter:
             elif name == drop.name and name not in VOID:
                 drop.depth += 1
         self_closing = region.endswith(b"/") and not _UNQUOTED_TAIL.search(region)
+        html = self._enter(name, lambda: dict(parse_attributes(region, self._decode)), self_closing)
+        if name == "image" and html:
+            name = "img"  # HTML §13.2.6.4.7: "Change the token's tag name to "img""
 
         named = self._by_start.get(name)
         if named is None:
@@ -678,11 +686,11 @@ class HtmlRewriter:
                     self._relative = self._relative_names()
                     self._refresh()
 
-        self._enter(name, lambda: dict(parse_attributes(region, self._decode)), self_closing)
         return end
 
-    def _enter(self, name: str, attrs: Callable[[], dict[str, str]], self_closing: bool) -> None:
-        """What a start tag does to how the tokenizer reads on (HTML §13.2.6)."""
+    def _enter(self, name: str, attrs: Callable[[], dict[str, str]], self_closing: bool) -> bool:
+        """What a start tag does to how the tokenizer reads on (HTML §13.2.6); True when it
+        makes an HTML element."""
         island = self._island
         if island is not None:
             html = island.start(name, attrs, self_closing)
@@ -690,12 +698,12 @@ class HtmlRewriter:
                 self._island = None
                 self._refresh()
             if not html:
-                return
+                return False
         elif name in FOREIGN_ROOTS:
             if not self_closing:
                 self._island = Island(name)
                 self._refresh()
-            return
+            return False
         # HTML §13.2.6.4.4, §13.2.6.4.7: raw text, RCDATA and PLAINTEXT, for HTML elements only.
         if name in RAW_TEXT:
             self._raw_name = name.encode("ascii")
@@ -703,6 +711,7 @@ class HtmlRewriter:
             self._script = _S_DATA
         elif name == PLAINTEXT:
             self._state = _PLAINTEXT
+        return True
 
     def _island_end(self, buf: bytes, pos: int, name: str) -> None:
         """An end tag at `pos` inside SVG/MathML: pops, and the end tags `Island.end` puts
