@@ -61,6 +61,9 @@ _DATA, _RAW, _SCRIPT, _COMMENT, _BOGUS, _PLAINTEXT, _CDATA, _LONG = range(8)
 _S_DATA, _S_ESCAPED, _S_DOUBLE = range(3)
 _UNQUOTED_TAIL = re.compile(rb"=[\t\n\f\r ]*+[^\t\n\f\r >\"'][^\t\n\f\r >]*+\Z")
 _ALPHA = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_NOSCRIPT_END = re.compile(rb"</noscript[\t\n\f\r />]", re.IGNORECASE)
+# Bytes a non-data state keeps back inside `<noscript>`: a `</noscript` and its delimiter.
+_NOSCRIPT_HOLD = 11
 _CDATA_OPEN = b"<![CDATA["
 _CDATA_END = b"]]>"
 
@@ -191,7 +194,7 @@ def _plan(
         base_start=(tags - {ALL})
         | RAW_TEXT
         | FOREIGN_ROOTS
-        | {PLAINTEXT}
+        | {PLAINTEXT, "noscript"}
         | ({"image"} if "img" in tags else set()),
         base_end=end_tags - {ALL},
         attr_names=attr_names,
@@ -240,6 +243,7 @@ class HtmlRewriter:
         self._raw_name = b""
         self._script = _S_DATA
         self._island: Island | None = None
+        self._noscript = False
         self._long: _LongTag | None = None
         self._drop: _Drop | None = None
 
@@ -399,6 +403,8 @@ class HtmlRewriter:
             end = self._base_end
             if self._drop is not None:
                 end = end | {self._drop.name}
+            if self._noscript:
+                end = end | {"noscript"}
         url_attrs = self._url_attr_names if relative else frozenset()
         # Search for the next stop, then skip what lies before it as plain markup (see
         # `stop_pattern`): far fewer steps per uninteresting tag than one pattern that checks
@@ -480,6 +486,10 @@ class HtmlRewriter:
                 new = self._long_tag(buf, pos)
             else:  # _PLAINTEXT: HTML §13.2.5.5, the rest of the document is text
                 new = n
+            if self._noscript and state != _DATA:
+                if self._state == state and state in (_COMMENT, _BOGUS, _CDATA, _PLAINTEXT):
+                    new = max(pos, min(new, n - _NOSCRIPT_HOLD))
+                self._guard_noscript(buf, pos, new)
             if new == pos:
                 if final:
                     pos = n  # EOF inside markup: the bytes leave as they came
@@ -541,20 +551,46 @@ class HtmlRewriter:
     def _tag(self, buf: bytes, pos: int) -> int:
         m = TAG.match(buf, pos)
         assert m is not None  # `<` + letter always starts a tag
+        guarded = self._noscript
         if m.group(4) is None:
             if len(buf) - pos > self._max_pending:
                 return self._oversized(buf, pos, m)
             return pos
         name = m.group(2).lower().decode("latin-1")
         if m.group(1):
-            return self._end_tag(buf, pos, m.end(), name)
-        return self._start_tag(buf, pos, m.end(), name, m.group(3))
+            new = self._end_tag(buf, pos, m.end(), name)
+        else:
+            new = self._start_tag(buf, pos, m.end(), name, m.group(3))
+        if guarded:
+            self._guard_noscript(buf, pos + 1, new)
+        return new
+
+    def _guard_noscript(self, buf: bytes, start: int, end: int) -> None:
+        """Inside `<noscript>`, read as markup (scripting off), turn the `<` of a `</noscript`
+        in text-like content (a comment, raw text, an attribute value …) into `&lt;`.
+
+        HTML §13.2.6.4.7: with scripting on, `noscript` is raw text up to the first
+        `</noscript`; with scripting off its content is markup. Where the second reading does
+        not see an end tag there, the first would leave `noscript` early and find tags the
+        scanner read as text. As a character reference it ends nothing in either reading and
+        means the same character to the second one (or, in raw text, is harmless: it only runs
+        with scripting off)."""
+        for found in _NOSCRIPT_END.finditer(buf, start, min(len(buf), end + _NOSCRIPT_HOLD)):
+            at = found.start()
+            if at >= end:
+                break
+            if at < self._mark:
+                continue  # already sent (a stage's insertion flushed past it)
+            self._flush(buf, at)
+            self._sink().append(b"&lt;")
+            self._mark = at + 1
 
     def _raw_text(self, buf: bytes, pos: int) -> int:
         found = raw_text_end(self._raw_name).search(buf, pos)
         if found is None:
             # Hold back only from a `<` that may start the end tag.
-            lt = buf.rfind(b"<", max(pos, len(buf) - len(self._raw_name) - 2))
+            hold = max(len(self._raw_name) + 2, _NOSCRIPT_HOLD if self._noscript else 0)
+            lt = buf.rfind(b"<", max(pos, len(buf) - hold))
             return lt if lt >= 0 else len(buf)
         return self._close_raw(buf, found.start())
 
@@ -569,7 +605,7 @@ class HtmlRewriter:
             else:
                 found = SCRIPT_DOUBLE.search(buf, pos)
             if found is None:
-                return max(pos, len(buf) - 8)
+                return max(pos, len(buf) - (_NOSCRIPT_HOLD if self._noscript else 8))
             token = found.group()
             if token == b"<!--":
                 self._script = _S_ESCAPED
@@ -711,6 +747,9 @@ class HtmlRewriter:
             self._script = _S_DATA
         elif name == PLAINTEXT:
             self._state = _PLAINTEXT
+        elif name == "noscript" and not self._noscript:
+            self._noscript = True  # see `_guard_noscript`
+            self._refresh()
         return True
 
     def _island_end(self, buf: bytes, pos: int, name: str) -> None:
@@ -751,6 +790,9 @@ class HtmlRewriter:
     def _end_tag(self, buf: bytes, pos: int, end: int, name: str, raw_end: bool = False) -> int:
         if not raw_end:
             self._island_end(buf, pos, name)
+            if name == "noscript" and self._noscript:
+                self._noscript = False
+                self._refresh()
         drop = self._drop
         if drop is not None and name == drop.name:
             drop.depth -= 1
@@ -781,7 +823,8 @@ def _serialize(tag: StartTag) -> str:
     parts = ["<", tag.name]
     for name, value in tag._attrs:
         if value:
-            escaped = value.replace("&", "&amp;").replace('"', "&quot;")
+            # `<` too: the same value, and no `</noscript` for a scripting browser to end at.
+            escaped = value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
             parts.append(f' {name}="{escaped}"')
         else:
             parts.append(f" {name}")
