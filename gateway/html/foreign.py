@@ -12,8 +12,12 @@ walk up the stack.
 
 HTML elements inside an integration point are tracked with the in-body rules that pop them
 (matching end tags, the special category, scopes, the start tags that close a `p`, `li`, `dd`,
-`dt`, heading or `option`). Not simulated: the adoption agency, reconstruction of active
-formatting elements, and table insertion modes (README, "Known limits").
+`dt`, heading or `option`). Two rules reach past the integration point into elements outside
+the island, which the rewriter does not track, so the page is made to leave them no say: table
+tags there (in a table's insertion modes they pop the island; in body they are dropped) are
+made text (`Island.is_stray_table_tag`), and a formatting element's end tag with special
+elements above it (the adoption agency would move them) is preceded by their end tags. Not
+simulated: reconstruction of active formatting elements (README, "Known limits").
 
 An end tag that matches nothing in the island falls through to the HTML elements outside it,
 which the rewriter does not track; whether the browser then pops the island depends on them.
@@ -65,6 +69,12 @@ _SCOPED_END = frozenset(
     i nobr s small strike strong tt u""".split()
 )
 _HEADINGS = frozenset("h1 h2 h3 h4 h5 h6".split())
+# HTML §13.2.6.4.9-§13.2.6.4.15: tags whose effect under a table's insertion modes pops
+# elements outside the island (and that in body are parse errors, ignored or nesting).
+_TABLE_START = frozenset("caption col colgroup tbody td tfoot th thead tr table frameset".split())
+_TABLE_END = frozenset("caption table tbody td tfoot th thead tr".split())
+# HTML §13.2.4.3: formatting elements, closed by the adoption agency algorithm.
+_FORMATTING = frozenset("a b big code em font i nobr s small strike strong tt u".split())
 # HTML §13.2.6.4.7: start tags that close a `p` element in button scope.
 _P_CLOSERS = frozenset(
     """address article aside blockquote center details dialog dir div dl fieldset
@@ -107,10 +117,11 @@ def _foreign(name: str, ns: str, attrs: Attributes) -> _Node:
 class Island:
     """The open elements from an `<svg>` or `<math>` root down (see module docstring)."""
 
-    __slots__ = ("_stack",)
+    __slots__ = ("_stack", "_popped")
 
     def __init__(self, root: str) -> None:
         self._stack: list[_Node] = [_Node(root, SVG if root == "svg" else MATHML, False, False)]
+        self._popped: list[_Node] = []
 
     @property
     def open(self) -> bool:
@@ -131,6 +142,17 @@ class Island:
     def names(self) -> tuple[str, ...]:
         """The open elements' names, root first (for tests)."""
         return tuple(node.name for node in self._stack)
+
+    def is_stray_table_tag(self, name: str, end: bool) -> bool:
+        """Whether this table tag would be handled by the HTML rules under an integration
+        point, where its effect depends on the insertion mode outside the island: the
+        rewriter then makes its `<` text (the browser reads it as text too)."""
+        if not self._stack:
+            return False
+        top = self._stack[-1]
+        if end:
+            return name in _TABLE_END and top.ns == HTML
+        return name in _TABLE_START and (top.ns == HTML or top.html_ip or top.text_ip)
 
     def start(self, name: str, attrs: Attributes, self_closing: bool) -> bool:
         """A start tag; True when it is an HTML element (raw text and PLAINTEXT apply)."""
@@ -160,20 +182,20 @@ class Island:
             return []
         top = self._stack[-1]
         if top.ns == HTML:
-            self._html_end(name)
-            return []
+            return self._html_end(name)
         if name in ("p", "br"):
-            # HTML §13.2.6.5: `</br>` and `</p>` break out like the start tags above.
+            # HTML §13.2.6.5: `</br>` and `</p>` break out like the start tags above. Parsers
+            # older than that rule walk up instead and stay in SVG: the popped elements' own
+            # end tags go first, so both kinds end up where the current rule puts them.
+            depth = len(self._stack)
             self._pop_to_html()
-            if self._stack:
-                self._html_end(name)
-            return []
+            closers = [f"</{node.name}>" for node in self._stack_tail(depth)]
+            return closers + (self._html_end(name) if self._stack else [])
         # HTML §13.2.6.5 "any other end tag": walk up through foreign elements.
         for i in range(len(self._stack) - 1, -1, -1):
             node = self._stack[i]
             if node.ns == HTML:
-                self._html_end(name)
-                return []
+                return self._html_end(name)
             if node.name == name:
                 del self._stack[i:]
                 return []
@@ -187,8 +209,13 @@ class Island:
 
     def _pop_to_html(self) -> None:
         stack = self._stack
+        self._popped = []
         while stack and not (stack[-1].ns == HTML or stack[-1].html_ip or stack[-1].text_ip):
-            stack.pop()
+            self._popped.append(stack.pop())
+
+    def _stack_tail(self, depth: int) -> list[_Node]:
+        """The nodes `_pop_to_html` just popped, the current node first."""
+        return self._popped[: depth - len(self._stack)]
 
     def _html_start(self, name: str, attrs: Attributes, self_closing: bool) -> bool:
         if not self._stack:
@@ -241,24 +268,32 @@ class Island:
         if i >= 0:
             del self._stack[i:]
 
-    def _html_end(self, name: str) -> None:
+    def _html_end(self, name: str) -> list[str]:
         if name == "br":
-            return  # HTML §13.2.6.4.7: `</br>` is a `<br>`
+            return []  # HTML §13.2.6.4.7: `</br>` is a `<br>`
         if name == "p":
             self._close_in_scope("p", button=True)
-            return
+            return []
         if name in _SCOPED_END:
             names = _HEADINGS if name in _HEADINGS else frozenset({name})
             i = self._in_scope(names, listitem=name == "li")
+            closers: list[str] = []
+            if i >= 0 and name in _FORMATTING:
+                above = self._stack[i + 1 :]
+                if any(node.special or node.ns != HTML for node in above):
+                    # HTML §13.2.6.4.7 adoption agency: with a furthest block it moves nodes;
+                    # closing what is above first leaves it nothing to move.
+                    closers = [f"</{node.name}>" for node in reversed(above)]
             if i >= 0:
                 del self._stack[i:]
-            return
+            return closers
         # HTML §13.2.6.4.7 "any other end tag": the nearest HTML element of that name, unless
         # a special element comes first.
         for i in range(len(self._stack) - 1, -1, -1):
             node = self._stack[i]
             if node.ns == HTML and node.name == name:
                 del self._stack[i:]
-                return
+                return []
             if node.special:
-                return
+                return []
+        return []

@@ -64,6 +64,12 @@ _ALPHA = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _NOSCRIPT_END = re.compile(rb"</noscript[\t\n\f\r />]", re.IGNORECASE)
 # Bytes a non-data state keeps back inside `<noscript>`: a `</noscript` and its delimiter.
 _NOSCRIPT_HOLD = 11
+# Start tags a `<select>` reads differently by spec version (see `_start_tag`), and those that
+# close it in every version.
+_SELECT_AMBIGUOUS = frozenset(
+    "style xmp iframe noembed noframes noscript title plaintext svg math".split()
+)
+_SELECT_CLOSERS = frozenset({"input", "keygen", "textarea", "select"})
 _CDATA_OPEN = b"<![CDATA["
 _CDATA_END = b"]]>"
 
@@ -194,7 +200,7 @@ def _plan(
         base_start=(tags - {ALL})
         | RAW_TEXT
         | FOREIGN_ROOTS
-        | {PLAINTEXT, "noscript"}
+        | {PLAINTEXT, "noscript", "select"}
         | ({"image"} if "img" in tags else set()),
         base_end=end_tags - {ALL},
         attr_names=attr_names,
@@ -244,6 +250,7 @@ class HtmlRewriter:
         self._script = _S_DATA
         self._island: Island | None = None
         self._noscript = False
+        self._select = False
         self._long: _LongTag | None = None
         self._drop: _Drop | None = None
 
@@ -397,6 +404,8 @@ class HtmlRewriter:
                 extra = extra | {self._drop.name}
                 if self._drop.name == "p":
                     extra = extra | P_CLOSERS
+            if self._select:
+                extra = extra | _SELECT_CLOSERS
             relative = self._relative - extra
             start = (self._base_start | extra) - relative
         if not self._all_end and self._island is None:
@@ -405,6 +414,8 @@ class HtmlRewriter:
                 end = end | {self._drop.name}
             if self._noscript:
                 end = end | {"noscript"}
+            if self._select:
+                end = end | {"select"}
         url_attrs = self._url_attr_names if relative else frozenset()
         # Search for the next stop, then skip what lies before it as plain markup (see
         # `stop_pattern`): far fewer steps per uninteresting tag than one pattern that checks
@@ -518,10 +529,7 @@ class HtmlRewriter:
                         return pos + 9
                     # At an integration point the namespace of the current node rests on
                     # rules not simulated (foreign.py): make it text in both readings.
-                    self._flush(buf, pos)
-                    self._sink().append(b"&lt;")
-                    self._mark = pos + 1
-                    return pos + 1
+                    return self._as_text(buf, pos)
             if buf.startswith(b"<!--", pos):
                 # Unfinished comment (complete ones never get here): stream it, once three
                 # content bytes rule out the abrupt `<!-->` / `<!--->` ends.
@@ -693,6 +701,20 @@ class HtmlRewriter:
             elif name == drop.name and name not in VOID:
                 drop.depth += 1
         self_closing = region.endswith(b"/") and not _UNQUOTED_TAIL.search(region)
+        if self._island is not None and self._island.is_stray_table_tag(name, end=False):
+            return self._as_text(buf, pos)
+        if self._select and self._island is None:
+            if name in _SELECT_AMBIGUOUS:
+                # HTML §13.2.6.4.16 (before customizable select) ignores these in a select,
+                # so the tokenizer reads on as markup; today's rules make them raw text or
+                # SVG. Browsers of both kinds are in use: as text they mean the same to all.
+                return self._as_text(buf, pos)
+            if name in _SELECT_CLOSERS:
+                self._select = False
+                self._refresh()
+        elif name == "select" and self._island is None:
+            self._select = True
+            self._refresh()
         html = self._enter(name, lambda: dict(parse_attributes(region, self._decode)), self_closing)
         if name == "image" and html:
             name = "img"  # HTML §13.2.6.4.7: "Change the token's tag name to "img""
@@ -752,6 +774,14 @@ class HtmlRewriter:
             self._refresh()
         return True
 
+    def _as_text(self, buf: bytes, pos: int) -> int:
+        """Send the `<` at `pos` as `&lt;`: the browser reads what follows as text, as the
+        scanner then does."""
+        self._flush(buf, pos)
+        self._sink().append(b"&lt;")
+        self._mark = pos + 1
+        return pos + 1
+
     def _island_end(self, buf: bytes, pos: int, name: str) -> None:
         """An end tag at `pos` inside SVG/MathML: pops, and the end tags `Island.end` puts
         before it."""
@@ -789,9 +819,14 @@ class HtmlRewriter:
 
     def _end_tag(self, buf: bytes, pos: int, end: int, name: str, raw_end: bool = False) -> int:
         if not raw_end:
+            if self._island is not None and self._island.is_stray_table_tag(name, end=True):
+                return self._as_text(buf, pos)
             self._island_end(buf, pos, name)
             if name == "noscript" and self._noscript:
                 self._noscript = False
+                self._refresh()
+            if name == "select" and self._select:
+                self._select = False
                 self._refresh()
         drop = self._drop
         if drop is not None and name == drop.name:

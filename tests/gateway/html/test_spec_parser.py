@@ -29,6 +29,9 @@ _MARKUP = [
     "<![CDATA[", "]]>", "<!--", "-->", "--!>", "<!-->", "<!--->", "<?x", "</3", "<!x",
     "<div>", "</div>", "<p>", "</p>", "</br>", "<b>", "</b>", "<span>", "</span>",
     "<font color=red>", "<font>", "</font>", "<li>", "<ul>", "</ul>", "<h1>", "</h1>",
+    "<table>", "</table>", "<tr>", "</tr>", "<td>", "</td>", "<caption>", "<select>",
+    "</select>", "<option>", "<input>", "<template>", "</template>", "<a>", "</a>",
+    "<button>", "<body>", "</body>", "<object>", "<frameset>",
     ">", '"', "'", "x", " ", "/",
 ]  # fmt: skip
 _TRACKERS = [
@@ -84,6 +87,18 @@ def parser_builds(doc: str, scripting: bool) -> set[tuple[str, str]]:
 @example("<div><svg></div><style><!--</style><img src=t4>-->", None)  # end tag pops svg
 @example("<math><mi><style><!--</style><img src=t5>", None)  # MathML text point
 @example("<noscript><!--</noscript><img src=t6>-->", None)  # raw text with scripting on
+# Table tags under an integration point pop the island in a table's insertion modes.
+@example(
+    "<table><tr><td><svg><foreignObject><tr></tr></foreignObject>"
+    "<style><!--</style><img src=t7>-->",
+    None,
+)
+# The adoption agency moves the div out from under the `a`.
+@example("<svg><foreignObject><a><div></a></foreignObject><style><!--</style><img src=t8>-->", None)
+# `</p>` breaks out of SVG today; html5lib (older) walks up and stays in SVG.
+@example("<svg></p><style><img/src=t10>", None)
+# Before customizable select, `<style>` in a select was ignored, not raw text.
+@example("<select><style></select><img src=t9></style>", None)
 def test_every_tracker_the_parser_builds_is_seen(doc: str, cut: int | None) -> None:
     seen, sent = scanner_sees(doc, cut)
     for scripting in (True, False):
