@@ -70,6 +70,9 @@ _SELECT_AMBIGUOUS = frozenset(
     "style xmp iframe noembed noframes noscript title plaintext svg math".split()
 )
 _SELECT_CLOSERS = frozenset({"input", "keygen", "textarea", "select"})
+# HTML §13.2.6.4.20-§13.2.6.4.22: after a `<frameset>` every start tag but these is ignored, so
+# a `<style>` or `<svg>` changes nothing there while it would in a body (see `_start_tag`).
+_FRAMESET_AMBIGUOUS = (RAW_TEXT - {"noframes"}) | {"noscript", "plaintext", "svg", "math"}
 _CDATA_OPEN = b"<![CDATA["
 _CDATA_END = b"]]>"
 
@@ -200,7 +203,7 @@ def _plan(
         base_start=(tags - {ALL})
         | RAW_TEXT
         | FOREIGN_ROOTS
-        | {PLAINTEXT, "noscript", "select"}
+        | {PLAINTEXT, "noscript", "select", "frameset"}
         | ({"image"} if "img" in tags else set()),
         base_end=end_tags - {ALL},
         attr_names=attr_names,
@@ -251,6 +254,7 @@ class HtmlRewriter:
         self._island: Island | None = None
         self._noscript = False
         self._select = False
+        self._frameset = False
         self._long: _LongTag | None = None
         self._drop: _Drop | None = None
 
@@ -703,6 +707,12 @@ class HtmlRewriter:
         self_closing = region.endswith(b"/") and not _UNQUOTED_TAIL.search(region)
         if self._island is not None and self._island.is_stray_table_tag(name, end=False):
             return self._as_text(buf, pos)
+        if self._frameset and name in _FRAMESET_AMBIGUOUS:
+            # Whether the frameset took (frameset-ok, §13.2.6.4.7) rests on what came before;
+            # as text these mean the same in a frameset and in a body.
+            return self._as_text(buf, pos)
+        if name == "frameset" and self._island is None:
+            self._frameset = True
         if self._select and self._island is None:
             if name in _SELECT_AMBIGUOUS:
                 # HTML §13.2.6.4.16 (before customizable select) ignores these in a select,

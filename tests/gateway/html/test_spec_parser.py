@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from gateway.html import HtmlRewriter, Stage, StartTag
 
 HTML_NS = "{http://www.w3.org/1999/xhtml}"
-LOADING = frozenset({"img", "script", "iframe"})
+LOADING = frozenset({"img", "script", "iframe", "frame"})
 
 _MARKUP = [
     "<svg>", "</svg>", "<math>", "</math>", "<svg/>", "<g>", "</g>",
@@ -37,7 +37,7 @@ _MARKUP = [
 _TRACKERS = [
     "<img src={}>", "<script src={}></script>", "<iframe src={}></iframe>", "<img/src={}>",
     "<IMG SRC={}>", "<image src={}>", "<img alt='</noscript>' src={}>",
-    "<img alt='</style>' src={}>",
+    "<img alt='</style>' src={}>", "<frame src={}>",
 ]  # fmt: skip
 
 
@@ -97,6 +97,8 @@ def parser_builds(doc: str, scripting: bool) -> set[tuple[str, str]]:
 @example("<svg><foreignObject><a><div></a></foreignObject><style><!--</style><img src=t8>-->", None)
 # `</p>` breaks out of SVG today; html5lib (older) walks up and stays in SVG.
 @example("<svg></p><style><img/src=t10>", None)
+# In a frameset every start tag but frame, frameset and noframes is ignored.
+@example("<frameset><style><frame src=t11></style>", None)
 # Before customizable select, `<style>` in a select was ignored, not raw text.
 @example("<select><style></select><img src=t9></style>", None)
 def test_every_tracker_the_parser_builds_is_seen(doc: str, cut: int | None) -> None:
