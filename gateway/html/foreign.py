@@ -15,9 +15,11 @@ HTML elements inside an integration point are tracked with the in-body rules tha
 `dt`, heading or `option`). Two rules reach past the integration point into elements outside
 the island, which the rewriter does not track, so the page is made to leave them no say: table
 tags there (in a table's insertion modes they pop the island; in body they are dropped) are
-made text (`Island.is_stray_table_tag`), and a formatting element's end tag with special
-elements above it (the adoption agency would move them) is preceded by their end tags. Not
-simulated: reconstruction of active formatting elements (README, "Known limits").
+made text (`Island.is_stray_table_tag`). And whenever a tag there closes elements besides its
+own target, their end tags are put before it (`Island.take_closers`): a formatting element
+closed that way would stay in the list of active formatting elements and be reopened by the
+next text (HTML §13.2.4.3), and one closed with special elements above it would make the
+adoption agency move them; closed by its own end tag, neither happens.
 
 An end tag that matches nothing in the island falls through to the HTML elements outside it,
 which the rewriter does not track; whether the browser then pops the island depends on them.
@@ -73,8 +75,7 @@ _HEADINGS = frozenset("h1 h2 h3 h4 h5 h6".split())
 # elements outside the island (and that in body are parse errors, ignored or nesting).
 _TABLE_START = frozenset("caption col colgroup tbody td tfoot th thead tr table frameset".split())
 _TABLE_END = frozenset("caption table tbody td tfoot th thead tr".split())
-# HTML §13.2.4.3: formatting elements, closed by the adoption agency algorithm.
-_FORMATTING = frozenset("a b big code em font i nobr s small strike strong tt u".split())
+
 # HTML §13.2.6.4.7: start tags that close a `p` element in button scope.
 _P_CLOSERS = frozenset(
     """address article aside blockquote center details dialog dir div dl fieldset
@@ -117,11 +118,12 @@ def _foreign(name: str, ns: str, attrs: Attributes) -> _Node:
 class Island:
     """The open elements from an `<svg>` or `<math>` root down (see module docstring)."""
 
-    __slots__ = ("_stack", "_popped")
+    __slots__ = ("_stack", "_popped", "_closers")
 
     def __init__(self, root: str) -> None:
         self._stack: list[_Node] = [_Node(root, SVG if root == "svg" else MATHML, False, False)]
         self._popped: list[_Node] = []
+        self._closers: list[str] = []
 
     @property
     def open(self) -> bool:
@@ -143,6 +145,11 @@ class Island:
         """The open elements' names, root first (for tests)."""
         return tuple(node.name for node in self._stack)
 
+    def take_closers(self) -> list[str]:
+        """End tags to put before the start tag just given to `start` (see module docstring)."""
+        closers, self._closers = self._closers, []
+        return closers
+
     def is_stray_table_tag(self, name: str, end: bool) -> bool:
         """Whether this table tag would be handled by the HTML rules under an integration
         point, where its effect depends on the insertion mode outside the island: the
@@ -156,6 +163,7 @@ class Island:
 
     def start(self, name: str, attrs: Attributes, self_closing: bool) -> bool:
         """A start tag; True when it is an HTML element (raw text and PLAINTEXT apply)."""
+        self._closers = []
         top = self._stack[-1]
         # HTML §13.2.6 dispatcher: these go to the HTML rules, all else in foreign content.
         if (
@@ -181,6 +189,7 @@ class Island:
         if not self._stack:
             return []
         top = self._stack[-1]
+        self._closers = []
         if top.ns == HTML:
             return self._html_end(name)
         if name in ("p", "br"):
@@ -231,13 +240,30 @@ class Island:
         if name in ("li", "dd", "dt"):
             for other in ("li",) if name == "li" else ("dd", "dt"):
                 self._close_in_scope(other, listitem=name == "li")
+        if name in ("a", "nobr"):
+            # HTML §13.2.6.4.7: a second `a` (an `nobr` in scope) runs the adoption agency on
+            # the first; closed by its own end tag first, there is nothing for it to move.
+            i = self._in_scope(frozenset({name})) if name == "nobr" else self._open_html(name)
+            if i >= 0:
+                self._pop_to(i)
+                self._closers.append(f"</{name}>")
         if name in _HEADINGS and self._top_is_html(_HEADINGS):
-            self._stack.pop()
+            self._pop_to(len(self._stack) - 1)
         if name in ("option", "optgroup") and self._top_is_html({"option"}):
-            self._stack.pop()
+            self._pop_to(len(self._stack) - 1)
         if name not in _NOT_KEPT:
             self._stack.append(_Node(name, HTML, False, False))
         return True
+
+    def _open_html(self, name: str) -> int:
+        """Index of the nearest HTML element `name` above the nearest integration point, -1."""
+        for i in range(len(self._stack) - 1, -1, -1):
+            node = self._stack[i]
+            if node.ns == HTML and node.name == name:
+                return i
+            if node.html_ip or node.text_ip:
+                return -1
+        return -1
 
     def _top_is_html(self, names: frozenset[str] | set[str]) -> bool:
         top = self._stack[-1] if self._stack else None
@@ -266,34 +292,32 @@ class Island:
     def _close_in_scope(self, name: str, *, button: bool = False, listitem: bool = False) -> None:
         i = self._in_scope(frozenset({name}), button=button, listitem=listitem)
         if i >= 0:
-            del self._stack[i:]
+            self._pop_to(i)
+
+    def _pop_to(self, i: int) -> None:
+        """Pop the stack down to index `i`, noting end tags for what lies above that node."""
+        self._closers.extend(f"</{node.name}>" for node in reversed(self._stack[i + 1 :]))
+        del self._stack[i:]
 
     def _html_end(self, name: str) -> list[str]:
         if name == "br":
-            return []  # HTML §13.2.6.4.7: `</br>` is a `<br>`
+            return self.take_closers()  # HTML §13.2.6.4.7: `</br>` is a `<br>`
         if name == "p":
             self._close_in_scope("p", button=True)
-            return []
+            return self.take_closers()
         if name in _SCOPED_END:
             names = _HEADINGS if name in _HEADINGS else frozenset({name})
             i = self._in_scope(names, listitem=name == "li")
-            closers: list[str] = []
-            if i >= 0 and name in _FORMATTING:
-                above = self._stack[i + 1 :]
-                if any(node.special or node.ns != HTML for node in above):
-                    # HTML §13.2.6.4.7 adoption agency: with a furthest block it moves nodes;
-                    # closing what is above first leaves it nothing to move.
-                    closers = [f"</{node.name}>" for node in reversed(above)]
             if i >= 0:
-                del self._stack[i:]
-            return closers
+                self._pop_to(i)
+            return self.take_closers()
         # HTML §13.2.6.4.7 "any other end tag": the nearest HTML element of that name, unless
         # a special element comes first.
         for i in range(len(self._stack) - 1, -1, -1):
             node = self._stack[i]
             if node.ns == HTML and node.name == name:
-                del self._stack[i:]
-                return []
+                self._pop_to(i)
+                break
             if node.special:
-                return []
-        return []
+                break
+        return self.take_closers()

@@ -725,7 +725,13 @@ class HtmlRewriter:
         elif name == "select" and self._island is None:
             self._select = True
             self._refresh()
+        island = self._island
         html = self._enter(name, lambda: dict(parse_attributes(region, self._decode)), self_closing)
+        if island is not None:
+            closers = island.take_closers()
+            if closers:
+                self._flush(buf, pos)
+                self._sink().append("".join(closers).encode("latin-1"))
         if name == "image" and html:
             name = "img"  # HTML §13.2.6.4.7: "Change the token's tag name to "img""
 

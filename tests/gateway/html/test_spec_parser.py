@@ -93,6 +93,13 @@ def parser_builds(doc: str, scripting: bool) -> set[tuple[str, str]]:
     "<style><!--</style><img src=t7>-->",
     None,
 )
+# The `b` closed by `</p>` would be reopened inside foreignObject by the text.
+@example("<svg><foreignObject><p><b></p>x</foreignObject><style><!--</style><img src=t12>-->", None)
+# A second `a` runs the adoption agency on the first, which moves the div.
+@example(
+    "<svg><foreignObject><a><div><a></a></div></foreignObject><style><!--</style><img src=t13>-->",
+    None,
+)
 # The adoption agency moves the div out from under the `a`.
 @example("<svg><foreignObject><a><div></a></foreignObject><style><!--</style><img src=t8>-->", None)
 # `</p>` breaks out of SVG today; html5lib (older) walks up and stays in SVG.
