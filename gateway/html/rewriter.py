@@ -1,20 +1,27 @@
 """The synchronous streaming HTML rewriter: bytes in, bytes out, stages in between.
 
 `HtmlRewriter.feed()` returns every byte it can already decide on; it holds back only an
-unfinished tag (at most `max_pending` bytes, past which the `<` is passed on as text), the
+unfinished tag (at most `max_pending` bytes, past which it is followed to its end unheld), the
 few bytes that might start a raw-text end tag, and the original children of a slot being
 replaced (at most `max_slot_bytes`). Nothing else is buffered, so the first bytes of a page
 leave before upstream has sent the rest.
 
-With no stage changing anything, the output is byte-identical to the input. Bytes are never
-decoded except the attribute values of the tags a stage asked for (see `scanner.py`).
+Bytes are never decoded except the attribute values of the tags a stage asked for (see
+`scanner.py`). With no stage changing anything, the output is the input, except where two
+conforming readings of the same bytes would differ and the page is made to say one thing
+(each rewrite names its rule where it is made):
+- inside `<svg>`/`<math>` the tree builder is simulated as far as it moves the namespace
+  boundary (`foreign.py`), and end tags are put before a tag whose effect would depend on
+  elements outside the island; table tags and CDATA right under an integration point
+  become text;
+- inside `<noscript>` (raw text with scripting on, markup with it off) a `</noscript` the
+  markup reading does not see as a tag becomes text;
+- inside a `<select>` the tags parsers read differently before and after customizable select,
+  and after a `<frameset>` those a frameset ignores, become text.
 
-The tree builder is simulated only where it changes how the tokenizer reads the bytes: inside
-`<svg>`/`<math>` (see `foreign.py`: raw text and RCDATA only for HTML elements, CDATA sections
-only in foreign content). A slot ends at its matching end tag (a `<p>` slot also at a tag that
-closes `p`). A tag longer than `max_pending` is never passed on unread: it is followed to its
-end as the tokenizer would, and one a stage wants to see is replaced by an attribute-less copy
-(it loads nothing).
+A slot ends at its matching end tag (a `<p>` slot also at a tag that closes `p`). A tag longer
+than `max_pending` is never passed on unread: it is followed to its end as the tokenizer would,
+and one a stage wants to see is replaced by an attribute-less copy (it loads nothing).
 """
 
 from __future__ import annotations
