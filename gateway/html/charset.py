@@ -9,6 +9,8 @@ letters and whitespace never occur inside a multi-byte character: single-byte AS
 supersets, UTF-8, and the EUC/Shift_JIS/GBK/Big5 families (trail bytes >= 0x40). Pages in
 UTF-16/32, UTF-7, ISO-2022-* or EBCDIC are not scanned as they are: the rewriter decodes them
 and rewrites them as UTF-8 behind a UTF-8 BOM (fail closed: blocking and banner still apply).
+So is a page whose Content-Type names no charset, sent on with `charset=utf-8`: the browser
+then cannot re-decode it by a `<meta charset>` past the prescan (see `response.py`).
 """
 
 from __future__ import annotations

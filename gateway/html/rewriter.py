@@ -287,9 +287,10 @@ class HtmlRewriter:
 
     @property
     def transcoded(self) -> bool:
-        """True when the page's charset is not ASCII-compatible (UTF-16, ISO-2022-JP …): it is
-        then decoded and rewritten as UTF-8, led by a UTF-8 BOM so that the browser reads it
-        as such whatever the headers say (WHATWG Encoding §6: a BOM wins)."""
+        """True when the page is decoded and rewritten as UTF-8: its charset is not
+        ASCII-compatible (UTF-16, ISO-2022-JP …), or `to_utf8` asked for it. The output is led
+        by a UTF-8 BOM so that the browser reads it as such whatever the headers say (WHATWG
+        Encoding §6: a BOM wins)."""
         return self._transcoder is not None
 
     def feed(self, data: bytes) -> bytes:
