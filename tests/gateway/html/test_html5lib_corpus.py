@@ -4,8 +4,10 @@ For every tree-construction case, each element a conforming parser builds in the
 namespace that can load something (`img`, `script`, `iframe` …) must be a start tag the
 scanner reported, with the same attributes: the scanner may see more (tags the tree builder
 drops, foreign elements), never fewer. Fragment cases (`#document-fragment`) are parsed in a
-context the gateway never has (it sees whole documents) and are left out; the tokenizer cases
-check that every start tag token is reported with its attributes.
+context the gateway never has (it sees whole documents) and are left out. The tokenizer cases
+check the start tag tokens: in the data state every one is reported; in the RCDATA, RAWTEXT,
+script data, PLAINTEXT and CDATA section states (entered by `<title>`, `<xmp>`, `<script>`,
+`<plaintext>`, `<svg><![CDATA[`) none is, as none is a tag there.
 """
 
 from __future__ import annotations
@@ -154,3 +156,50 @@ def test_every_start_tag_token_is_seen(test: dict[str, object]) -> None:
         assert name == token.encode("utf-8", "surrogatepass"), data
         if token in ("script", "style", "title", "textarea", "xmp", "iframe", "plaintext"):
             break
+
+
+# The element that puts the tokenizer in each state the corpus starts some cases in.
+_STATE_PREFIX = {
+    "RCDATA state": "title",
+    "RAWTEXT state": "xmp",
+    "Script data state": "script",
+    "PLAINTEXT state": "plaintext",
+}
+
+
+def _state_cases() -> list[object]:
+    params: list[object] = []
+    for path in sorted((CORPUS / "tokenizer").glob("*.test")):
+        for i, test in enumerate(json.loads(path.read_text(encoding="utf-8"))["tests"]):
+            for state in test.get("initialStates", []):
+                last = test.get("lastStartTag")
+                if state == "CDATA section state":
+                    prefix = "<svg><![CDATA["
+                elif state in _STATE_PREFIX and last in (None, _STATE_PREFIX[state]):
+                    prefix = f"<{_STATE_PREFIX[state]}>"
+                else:
+                    continue
+                params.append(pytest.param(prefix, test, id=f"{path.stem}-{i}-{state}"))
+    return params
+
+
+@pytest.mark.parametrize(("prefix", "test"), _state_cases())
+def test_start_tags_after_raw_text_rcdata_plaintext_and_cdata(
+    prefix: str, test: dict[str, object]
+) -> None:
+    """Cases that start in another tokenizer state, entered by the element that causes it:
+    the start tags the scanner reports after it are the tokenizer's."""
+    data = test["input"]
+    output = test["output"]
+    assert isinstance(data, str) and isinstance(output, list)
+    name = prefix.strip("<>").split(">")[0]
+    if test.get("lastStartTag") is None and f"</{name}".lower() in data.lower():
+        pytest.skip("the case assumes no appropriate end tag; this element's would be one")
+    recorder = AllTags()
+    rewriter = HtmlRewriter([recorder], charset="utf-8")
+    rewriter.feed((prefix + data).encode("utf-8", "surrogatepass"))
+    rewriter.close()
+    skip = 2 if prefix.startswith("<svg>") else 1
+    seen = [n.encode("latin-1").replace(b"\0", "\ufffd".encode()) for n, _ in recorder.seen[skip:]]
+    expected = [t[1].encode("utf-8", "surrogatepass") for t in output if t[0] == "StartTag"]
+    assert seen == expected, data
