@@ -9,6 +9,8 @@ letters and whitespace never occur inside a multi-byte character: single-byte AS
 supersets, UTF-8, and the EUC/Shift_JIS/GBK/Big5 families (trail bytes >= 0x40). Pages in
 UTF-16/32, UTF-7, ISO-2022-* or EBCDIC are not scanned as they are: the rewriter decodes them
 and rewrites them as UTF-8 behind a UTF-8 BOM (fail closed: blocking and banner still apply).
+So is a page whose Content-Type names no charset, sent on with `charset=utf-8`: the browser
+then cannot re-decode it by a `<meta charset>` past the prescan (see `response.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,19 @@ from gateway.html.scanner import TAG, parse_attributes
 
 #: Bytes of the first chunk the meta prescan looks at (HTML §13.2.3.2 step "prescan").
 PRESCAN_BYTES = 1024
+
+#: Decoding error handler for windows-1252: WHATWG Encoding maps the five bytes Python's cp1252
+#: leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) to the C1 controls of the same value.
+CP1252_ERRORS = "consentgate-cp1252"
+
+
+def _whatwg_errors(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return error.object[error.start : error.end].decode("latin-1"), error.end
+
+
+codecs.register_error(CP1252_ERRORS, _whatwg_errors)
 
 # WHATWG Encoding §4.2: labels whose meaning differs from Python's codec of the same name.
 _WHATWG: dict[str, str] = {

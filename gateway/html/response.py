@@ -43,9 +43,12 @@ def rewrite_html(
 ) -> HtmlRewrite | None:
     """Stream an upstream `text/html` body through `stages`, or None to pass it through.
 
-    None when the type is not text/html or the Content-Encoding is unknown. A page in a
-    charset the byte scanner cannot read (UTF-16, ISO-2022-JP …) is rewritten as UTF-8 (see
-    `HtmlRewriter.transcoded`), announced in `content_type`. The caller applies it to 2xx responses,
+    None when the type is not text/html or the Content-Encoding is unknown. The result's
+    `content_type` always names the charset the scanner read the page in, so the browser reads
+    the same characters (a header charset beats a BOM-less page's `<meta>`, HTML §13.2.3.1): a
+    page in a charset the byte scanner cannot read (UTF-16, ISO-2022-JP …), or whose header
+    names none, is rewritten as UTF-8 (see `HtmlRewriter.transcoded`) and announced as
+    `charset=utf-8`. The caller applies it to 2xx responses,
     drops Content-Length (the length changes) and sends `content_encoding`. Iterating the
     body raises `BodyDecodeError` (e.g. `DecodedBodyTooLarge` past `max_decoded_bytes` of a
     content-coded body); the proxy then closes the connection.
@@ -58,8 +61,11 @@ def rewrite_html(
     label = charset_from_content_type(content_type)
     # WHATWG Encoding §4.2: an unknown label is ignored (the page's <meta> then decides).
     codec = codec_for_label(label) if label else None
-    new_type = "text/html; charset=utf-8" if codec is not None and not is_scannable(codec) else None
-    rewriter = HtmlRewriter(stages, charset=codec)
+    # The header goes out before the body is read: it cannot wait for the scanner's choice, so
+    # when the header names no charset the scanner is made to write what it says: UTF-8.
+    utf8 = codec is None or not is_scannable(codec)
+    new_type = "text/html; charset=utf-8" if utf8 else None
+    rewriter = HtmlRewriter(stages, charset=codec, to_utf8=codec is None)
     coding = negotiate(accept_encoding)
     stream = _stream(body, make_decoder(codings, max_decoded_bytes), rewriter, make_encoder(coding))
     return HtmlRewrite(content_encoding=coding, body=stream, content_type=new_type)

@@ -121,7 +121,8 @@ PAGES: dict[str, tuple[bytes, str, list[bytes]]] = {
     "unknown-charset": (
         b"<html><body><p>\x8e\x8f text</p></body></html>",
         "text/html; charset=x-made-up-42",
-        [b"<p>\x8e\x8f text</p>"],
+        # An unknown label is ignored: windows-1252, written as UTF-8 (Ž and U+008F).
+        [b"<p>\xc5\xbd\xc2\x8f text</p>"],
     ),
     # Rewritten as UTF-8 behind a UTF-8 BOM (fail closed: the banner and blocking apply).
     "utf16-bom": (

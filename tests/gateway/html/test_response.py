@@ -103,12 +103,36 @@ def test_decode_rewrite_encode(
 
 
 def test_unknown_charset_label_is_ignored_and_meta_decides() -> None:
-    page = '<meta charset="windows-1256"><div data-slot="hero">x</div>'.encode("cp1256")
+    page = '<meta charset="windows-1256"><div data-slot="hero">ب</div>'.encode("cp1256")
     result = rewrite([page], content_type="text/html; charset=klingon")
     assert result is not None
     body = asyncio.run(collect(result.body))
-    # windows-1256 has no ☔: the umbrella becomes a character reference, Latin letters stay.
-    assert body == page.replace(b">x<", b">Regen in London &#9748;<")
+    # The <meta> decides how the page is read; it is written as UTF-8, and the header says so.
+    assert result.content_type == "text/html; charset=utf-8"
+    filled = '<meta charset="windows-1256"><div data-slot="hero">Regen in London ☔</div>'
+    assert body == b"\xef\xbb\xbf" + filled.encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("page", "text"),
+    [
+        # HTML §13.2.3.2: nothing declared: windows-1252.
+        (b"<p>caf\xe9</p>", "café"),
+        # The prescan's <meta> within the first 1,024 bytes.
+        (b'<meta charset="koi8-r"><p>\xc4\xc1</p>', "да"),
+        # A <meta> past the prescan is what a browser would re-decode by: not followed, and
+        # the header's charset=utf-8 makes the browser ignore it too.
+        (b"<!--" + b"x" * 1100 + b'--><meta charset="iso-2022-jp"><p>\x1b$B</p>', "\x1b$B"),
+    ],
+)
+def test_a_page_without_a_header_charset_is_written_as_utf8_and_says_so(
+    page: bytes, text: str
+) -> None:
+    result = rewrite([page], content_type="text/html")
+    assert result is not None
+    assert result.content_type == "text/html; charset=utf-8"
+    body = asyncio.run(collect(result.body)).removeprefix(b"\xef\xbb\xbf")
+    assert text in body.decode("utf-8")
 
 
 def test_first_bytes_leave_before_upstream_finishes() -> None:

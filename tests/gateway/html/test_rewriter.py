@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pytest
@@ -155,7 +156,26 @@ _cuts = st.lists(st.integers(0, 400), max_size=12)
 @example(b'<div title="a>b" data-slot=x>', [12])  # `>` inside quotes, cut inside the tag
 @example(b"<script><!--<script></script>x</script>", [3, 20])  # double-escaped script
 def test_no_stage_output_is_the_input(doc: bytes, cuts: list[int]) -> None:
-    assert run(doc, (), cuts, charset="utf-8") == doc
+    # Up to the end tags that close an SVG/MathML island before a stray end tag (foreign.py):
+    # that makes the browser read the rest as the scanner does.
+    out = run(doc, (), cuts, charset="utf-8")
+    assert out == doc or _is_doc_plus_closers(out, doc)
+
+
+_ISLAND_CLOSER = re.compile(rb"</[a-z][a-z-]*>")
+
+
+def _is_doc_plus_closers(out: bytes, doc: bytes) -> bool:
+    i = j = 0
+    while j < len(out):
+        if i < len(doc) and out[j] == doc[i]:
+            i, j = i + 1, j + 1
+            continue
+        m = _ISLAND_CLOSER.match(out, j)
+        if m is None:
+            return False
+        j = m.end()
+    return i == len(doc)
 
 
 @given(_documents, _cuts)
@@ -164,8 +184,9 @@ def test_observing_stages_change_nothing_and_see_the_same_tags_however_cut(
 ) -> None:
     whole, split = Observer(), Observer()
     attr_whole, attr_split = AttrObserver(), AttrObserver()
-    assert run(doc, [whole, attr_whole]) == doc
-    assert run(doc, [split, attr_split], cuts) == doc
+    plain = run(doc, ())
+    assert run(doc, [whole, attr_whole]) == plain
+    assert run(doc, [split, attr_split], cuts) == plain
     assert split.seen == whole.seen
     assert attr_split.seen == attr_whole.seen
 
@@ -178,7 +199,8 @@ def test_slot_fill_output_does_not_depend_on_chunking(doc: bytes, cuts: list[int
 
 @given(st.binary(max_size=300), _cuts)
 def test_arbitrary_bytes_pass_through(doc: bytes, cuts: list[int]) -> None:
-    assert run(doc, [Observer()], cuts) == doc
+    out = run(doc, [Observer()], cuts)
+    assert out == doc or _is_doc_plus_closers(out, doc)
 
 
 # -- tokenizer edge cases, as the observer sees them -----------------------------------------
@@ -293,13 +315,25 @@ def test_a_tag_cut_by_a_chunk_is_held_back_then_released() -> None:
 
 
 def test_pending_partial_tag_is_bounded() -> None:
-    r = HtmlRewriter([Observer()], charset="utf-8", max_pending=1024)
+    # Past the bound a tag nobody wants flows on unheld, followed to its `>`: what comes after
+    # it is read as the browser reads it (the `<img>` inside the value is no tag).
+    observer = Observer()
+    observer.tags = frozenset({"img"})
+    r = HtmlRewriter([observer], charset="utf-8", max_pending=1024)
     assert r.feed(b"<div title='" + b"y" * 500) == b""
-    out = r.feed(b"y" * 1000)
-    # Past the bound the `<` is passed on as text: the bytes flow, memory stays bounded.
-    assert out.startswith(b"<div title='yy")
-    assert len(out) == 12 + 1500
+    out = r.feed(b"y" * 1000 + b"<img src=x>")
+    assert out == b"<div title='" + b"y" * 1500 + b"<img src=x>"
+    assert r.feed(b"'><img src=real>") == b"'><img src=real>"
     assert r.close() == b""
+    assert [(n, a) for _, n, a in observer.seen if n] == [("img", (("src", "real"),))]
+
+
+def test_a_wanted_tag_past_the_bound_is_replaced_by_an_inert_copy() -> None:
+    # It cannot be read whole, so nothing in it may load: its attributes are dropped.
+    r = HtmlRewriter([Observer()], charset="utf-8", max_pending=1024)
+    assert r.feed(b"<script src='https://t.example/x.js' data-x='" + b"y" * 500) == b""
+    out = r.feed(b"y" * 1000) + r.feed(b"'>run()</script><p>")
+    assert out == b'<script type="text/plain" data-consentgate="oversized">run()</script><p>'
 
 
 def test_raw_text_holds_back_only_a_possible_end_tag_prefix() -> None:
