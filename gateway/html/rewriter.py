@@ -333,7 +333,11 @@ class HtmlRewriter:
         codec = sniff_bom(self._buf) or self._header_codec or prescan_meta(self._buf)
         self._decided = True
         if codec is None and self._to_utf8:
-            codec = "cp1252"  # HTML §13.2.3.2: the default for a page that declares nothing
+            # HTML §13.2.3.2 steps 8-9: a page that declares nothing is left to the browser's
+            # guess (Chromium detects UTF-8 from the content), else windows-1252. It leaves
+            # here as UTF-8 either way; read it as UTF-8 when its first bytes are UTF-8, so a
+            # modern page that forgot its declaration keeps its letters.
+            codec = "utf-8" if _utf8_prefix(self._buf[:PRESCAN_BYTES]) else "cp1252"
         if codec is None:
             # Unknown charset: decode leniently, insert pure ASCII (character references are
             # correct in every ASCII-compatible charset the browser may pick).
@@ -889,3 +893,12 @@ def _serialize(tag: StartTag) -> str:
             parts.append(f" {name}")
     parts.append("/>" if tag.self_closing else ">")
     return "".join(parts)
+
+
+def _utf8_prefix(data: bytes) -> bool:
+    """True if `data` is valid UTF-8, allowing a sequence cut off at its end."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True

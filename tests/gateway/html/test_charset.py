@@ -191,3 +191,18 @@ def test_unscannable_charsets_are_rewritten_as_utf8_led_by_a_bom(header: str, co
 def test_utf8_bom_page_is_rewritten() -> None:
     page = "\ufeff<div data-slot=hero>x</div>".encode()
     assert _rewrite(page, "cp1252", {"hero": "é"}) == "\ufeff<div data-slot=hero>é</div>".encode()
+
+
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        # Nothing declared, UTF-8 bytes: read (and sent) as UTF-8, letters kept.
+        ("<p>Caf\u00e9 \u0e44\u0e17\u0e22</p>".encode(), "<p>Caf\u00e9 \u0e44\u0e17\u0e22</p>"),
+        # Nothing declared, not UTF-8: windows-1252, the standard's default.
+        (b"<p>Caf\xe9</p>", "<p>Caf\u00e9</p>"),
+    ],
+)
+def test_an_undeclared_page_is_read_as_utf8_when_it_is_utf8(page: bytes, expected: str) -> None:
+    rewriter = HtmlRewriter([], to_utf8=True)
+    out = rewriter.feed(page) + rewriter.close()
+    assert out.decode("utf-8").lstrip("\ufeff") == expected

@@ -155,6 +155,7 @@ _cuts = st.lists(st.integers(0, 400), max_size=12)
 @given(_documents, _cuts)
 @example(b'<div title="a>b" data-slot=x>', [12])  # `>` inside quotes, cut inside the tag
 @example(b"<script><!--<script></script>x</script>", [3, 20])  # double-escaped script
+@example(b"<svg></div>", [])  # a closer inserted before an end tag that starts the same way
 def test_no_stage_output_is_the_input(doc: bytes, cuts: list[int]) -> None:
     # Up to the end tags that close an SVG/MathML island before a stray end tag (foreign.py):
     # that makes the browser read the rest as the scanner does.
@@ -168,13 +169,16 @@ _ISLAND_CLOSER = re.compile(rb"</[a-z][a-z-]*>")
 def _is_doc_plus_closers(out: bytes, doc: bytes) -> bool:
     i = j = 0
     while j < len(out):
+        # An inserted closer first, unless the document has the same end tag here: matching
+        # byte by byte would otherwise take `</` of `</svg></div>` for the `</` of `</div>`.
+        m = _ISLAND_CLOSER.match(out, j)
+        if m is not None and not doc.startswith(m.group(), i):
+            j = m.end()
+            continue
         if i < len(doc) and out[j] == doc[i]:
             i, j = i + 1, j + 1
             continue
-        m = _ISLAND_CLOSER.match(out, j)
-        if m is None:
-            return False
-        j = m.end()
+        return False
     return i == len(doc)
 
 
