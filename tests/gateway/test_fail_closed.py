@@ -4,7 +4,9 @@ that answers exact bytes).
 A page of any status is rewritten; the upstream is offered only codings the gateway decodes,
 and a page in another coding is withheld (502); the page type is decided as the browser
 decides it (the last Content-Type, XHTML, sniffing when there is none); a purpose's cookies
-are dropped on every status. Browser checks at the end: Chromium loads no tracker.
+are dropped on every status. Browser checks at the end, for three visitors: one from London
+who has made no choice (nothing loads), one from London who granted analytics only (only
+analytics hosts load), and one from San Francisco sending GPC (no sale/share host loads).
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ import httpx
 import pytest
 import yaml
 
+from gateway.demo.geodb import build_geo_database
 from tests import procs
 
 pytestmark = pytest.mark.e2e
 
 DEMO_BASE = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "policies.base.yaml"
 TRACKERS = ("www.googletagmanager.com", "static.hotjar.com", "connect.facebook.net")
+ANALYTICS = {"www.googletagmanager.com", "static.hotjar.com"}
+LONDON, SAN_FRANCISCO = "81.2.69.160", "198.51.100.7"  # the demo geo database's places
 PAGE = b"""<!doctype html><html><head><title>A shop page</title>
 <script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>
 <script src="https://static.hotjar.com/c/hotjar-1.js"></script>
@@ -61,10 +66,15 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.Server]:
         (pages / name).write_bytes(response)
     with procs.start_raw_upstream(pages) as upstream:
         directory = tmp_path_factory.mktemp("gateway")
-        path = procs.write_config(directory, upstream=upstream.url)
+        path = procs.write_config(
+            directory, upstream=upstream.url, trusted_proxies=["127.0.0.1/32"]
+        )
         data = yaml.safe_load(path.read_text())
         base = yaml.safe_load(DEMO_BASE.read_text(encoding="utf-8"))
         data["purposes"], data["policy"] = base["purposes"], base["policy"]
+        # Places for X-Forwarded-For (trusted from loopback): London gdpr, San Francisco
+        # us-optout.
+        data["geo"] = {"database": str(build_geo_database(directory / "city.mmdb"))}
         path.write_text(yaml.safe_dump(data, allow_unicode=True))
         with procs.start_gateway(path) as server:
             yield server
@@ -144,9 +154,28 @@ def test_what_is_not_a_page_passes_untouched(gateway: procs.Server, name: str, b
     assert answer.content == body
 
 
+def analytics_only_cookie(gateway: procs.Server) -> str:
+    """A London visitor's cookie after granting analytics and nothing else."""
+    answer = httpx.post(
+        f"{gateway.url}/_privacy/consent",
+        json={"purposes": {"analytics": True}},
+        headers={"Origin": gateway.url, "X-Forwarded-For": LONDON},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["purposes"]["marketing"] is False
+    return answer.cookies["cg_id"]
+
+
+BROWSER_PAGES = ["not-found", "server-error", "untyped", "two-types", "xhtml", "zstd"]
+
+
 @pytest.mark.browser
-@pytest.mark.parametrize("name", ["not-found", "untyped", "two-types", "xhtml", "zstd"])
-def test_chromium_loads_no_tracker(gateway: procs.Server, browser: object, name: str) -> None:
+@pytest.mark.parametrize("visitor", ["rejected", "analytics-only", "gpc"])
+@pytest.mark.parametrize("name", BROWSER_PAGES)
+def test_chromium_loads_only_what_was_granted(
+    gateway: procs.Server, browser: object, name: str, visitor: str
+) -> None:
     from playwright.sync_api import Browser, Route
 
     assert isinstance(browser, Browser)
@@ -157,10 +186,16 @@ def test_chromium_loads_no_tracker(gateway: procs.Server, browser: object, name:
         if url.startswith(gateway.url):
             route.continue_()
         else:
-            third_party.append(url)
+            third_party.append(url.split("/")[2])
             route.fulfill(status=200, body="", content_type="application/javascript")
 
-    context = browser.new_context()
+    headers = {"X-Forwarded-For": SAN_FRANCISCO if visitor == "gpc" else LONDON}
+    if visitor == "gpc":
+        headers["Sec-GPC"] = "1"
+    context = browser.new_context(extra_http_headers=headers)
+    if visitor == "analytics-only":
+        cookie = analytics_only_cookie(gateway)
+        context.add_cookies([{"name": "cg_id", "value": cookie, "url": gateway.url}])
     try:
         page = context.new_page()
         page.route("**/*", intercept)
@@ -168,4 +203,10 @@ def test_chromium_loads_no_tracker(gateway: procs.Server, browser: object, name:
         page.wait_for_load_state("networkidle")
     finally:
         context.close()
-    assert third_party == []
+    loaded = set(third_party)
+    if visitor == "rejected" or name == "zstd":
+        assert loaded == set()
+    else:
+        # Analytics is granted (explicitly in London; by default under us-optout, where GPC
+        # opts out of sale/sharing only): its hosts load, and nothing else does.
+        assert loaded == ANALYTICS
