@@ -10,12 +10,14 @@
   // Where choices are posted: the gateway's prefix is configurable.
   var url = (current && current.getAttribute("data-consentgate-url")) || "/_privacy/consent";
   // The elements and URL attributes prior blocking parks in `data-X` (gateway/stages/
-  // prior_blocking.py URL_ATTRIBUTES); scripts are recreated instead (see activate).
-  var URLS = {
-    IFRAME: ["src"], FRAME: ["src"], EMBED: ["src"], IMG: ["src", "srcset"],
-    SOURCE: ["src", "srcset"], VIDEO: ["src", "poster"], AUDIO: ["src"],
-    LINK: ["href", "imagesrcset"]
-  };
+  // prior_blocking.py URL_ATTRIBUTES, ATTRIBUTE_URLS), by lowercase local name; scripts are
+  // recreated instead (see activate). `applet`, `meta` refresh, `<style>` elements and what
+  // is inside a srcdoc frame are served active from the next page on.
+  var S = "src", H = "href xlink:href", B = "background", P = "ping", X = "src srcset";
+  var URLS = {iframe: "src srcdoc", frame: S, embed: S, object: "data codebase", img: X,
+    image: X + " " + H, feimage: H, use: H, input: S, source: X, track: S, audio: S,
+    video: "src poster", link: "href imagesrcset", body: B, table: B, td: B, th: B, a: P,
+    area: P};
   d.documentElement.className += " consentgate-js";
 
   function purposes(el) {
@@ -37,15 +39,16 @@
     var s = d.createElement("script");
     for (var i = 0; i < el.attributes.length; i++) {
       var a = el.attributes[i];
-      if (a.name === "type" || a.name === "data-type" || a.name === "data-src" ||
-          a.name === "data-consentgate" || a.name === "nonce") continue;
+      if (/^(type|nonce|data-(type|src|href|xlink:href|consentgate))$/.test(a.name)) continue;
       s.setAttribute(a.name, a.value);
     }
     var type = el.getAttribute("data-type");
     if (type) s.setAttribute("type", type);
-    var src = el.getAttribute("data-src");
+    // An SVG script fetches `href` (SVG 2 §15.2); an HTML one in its place uses `src`.
+    var src = el.getAttribute("data-src") || el.getAttribute("data-href") ||
+      el.getAttribute("data-xlink:href");
     if (src) s.setAttribute("src", src);
-    if (!s.hasAttribute("src")) s.text = el.text;
+    if (!s.hasAttribute("src")) s.text = el.textContent;
     // Inserted scripts are async by default; keep document order unless the tag said async.
     if (!el.hasAttribute("async")) s.async = false;
     if (nonce) s.nonce = nonce;
@@ -53,14 +56,19 @@
   }
 
   function activateElement(el) {
-    var names = URLS[el.tagName];
-    if (!names) return;
+    var names = (URLS[el.localName.toLowerCase()] || "").split(" ");
     for (var i = 0; i < names.length; i++) {
-      var v = el.getAttribute("data-" + names[i]);
-      if (v !== null) {
-        el.removeAttribute("data-" + names[i]);
-        el.setAttribute(names[i], v);
+      var n = names[i], v = el.getAttribute("data-" + n);
+      if (n && v !== null) {
+        el.removeAttribute("data-" + n);
+        // SVG 2 §16.1.1: plain `href` replaces `xlink:href`.
+        el.setAttribute(n === "xlink:href" ? "href" : n, v);
       }
+    }
+    var style = el.getAttribute("data-consentgate-style");
+    if (style !== null) {
+      el.removeAttribute("data-consentgate-style");
+      el.setAttribute("style", style);
     }
     el.removeAttribute("data-consentgate");
     var key = el.getAttribute("data-consentgate-embed");
@@ -72,7 +80,7 @@
   }
 
   function activate(el) {
-    if (el.tagName === "SCRIPT") activateScript(el);
+    if (el.localName === "script") activateScript(el);
     else activateElement(el);
   }
 

@@ -131,6 +131,8 @@ class HtmlRewriter:
         self._out: list[bytes] = []
         self._state = _DATA
         self._raw_name = b""
+        self._raw_readers: tuple[Stage, ...] = ()
+        self._raw_dropping = False
         self._script = _S_DATA
         self._foreign = 0
         self._drop: _Drop | None = None
@@ -333,7 +335,10 @@ class HtmlRewriter:
                     # A stop, or markup running past one (the stop is inside it).
                     new = self._markup(buf, pos)
             elif state == _RAW:
-                new = self._raw_text(buf, pos)
+                if self._raw_readers:
+                    new = self._read_raw_text(buf, pos, final)
+                else:
+                    new = self._raw_text(buf, pos)
             elif state == _SCRIPT:
                 new = self._script_data(buf, pos)
             elif state == _COMMENT:
@@ -415,6 +420,42 @@ class HtmlRewriter:
             lt = buf.rfind(b"<", max(pos, len(buf) - len(self._raw_name) - 2))
             return lt if lt >= 0 else len(buf)
         return self._close_raw(buf, found.start())
+
+    def _read_raw_text(self, buf: bytes, pos: int, final: bool) -> int:
+        """Raw text a stage reads (`Stage.raw_text_of`): held until its end tag, then handed
+        over whole. Past `max_slot_bytes` it is dropped (fail closed: it was not read)."""
+        found = raw_text_end(self._raw_name).search(buf, pos)
+        end = found.start() if found is not None else len(buf)
+        if found is None and not final:
+            if self._raw_dropping or len(buf) - pos > self._max_slot_bytes:
+                # Keep only what may start the end tag; drop the rest unread.
+                lt = buf.rfind(b"<", max(pos, len(buf) - len(self._raw_name) - 2))
+                end = lt if lt >= 0 else len(buf)
+                self._flush(buf, pos)
+                if not self._raw_dropping:
+                    self._sink().append(b"/* consentgate: too large to check, dropped */")
+                    self._raw_dropping = True
+                self._mark = end
+                return end
+            return pos  # wait for the end tag
+        if self._raw_dropping:
+            self._flush(buf, pos)
+            self._mark = end
+        else:
+            original = text = buf[pos:end].decode(self._decode, "replace")
+            name = self._raw_name.decode("ascii")
+            for stage in self._raw_readers:
+                replaced = stage.raw_text(name, text)
+                text = replaced if replaced is not None else text
+            if text is not original:
+                self._flush(buf, pos)
+                self._sink().append(self._enc(text))
+                self._mark = end
+        if found is None:
+            return len(buf)
+        self._raw_readers = ()
+        self._raw_dropping = False
+        return self._close_raw(buf, end)
 
     def _script_data(self, buf: bytes, pos: int) -> int:
         # HTML §13.2.5.4-§13.2.5.31: `<!--` escapes, `<script>` inside that double-escapes
@@ -507,6 +548,7 @@ class HtmlRewriter:
                 self._refresh()
         elif name in RAW_TEXT:
             self._raw_name = name.encode("ascii")
+            self._raw_readers = tuple(s for s in self._stages if name in s.raw_text_of)
             self._state = _SCRIPT if name == "script" else _RAW
             self._script = _S_DATA
         elif name == PLAINTEXT:
