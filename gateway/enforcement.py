@@ -26,6 +26,7 @@ from consent.state import ConsentState
 from gateway.console.auth import without_console_cookies
 from gateway.forwarded import View
 from gateway.html.stage import Stage
+from gateway.link_headers import filter_links
 from gateway.personalization import Personalization, Prepared
 from gateway.preview_links import HEADER as PREVIEW_HEADER
 from gateway.preview_links import PreviewLinks, PreviewStatus
@@ -39,6 +40,7 @@ from gateway.stages.consent_mode import (
 )
 from gateway.stages.embed_placeholders import EmbedPlaceholders
 from gateway.stages.prior_blocking import PriorBlocking
+from gateway.stages.url_host import url_host
 from gateway.visitor import Visitor, VisitorResolver
 from policies.models import Config
 from policies.purposes import HostIndex, gpc_purposes
@@ -142,7 +144,8 @@ class ConsentExchange:
         return out
 
     def response_fields(self, fields: list[Field], rewritten: bool) -> list[Field]:
-        """Drop Set-Cookies of ungranted purposes; add ours; make rewritten pages private."""
+        """Drop Set-Cookies of ungranted purposes and Link fields toward their hosts; add
+        ours; make rewritten pages private."""
         granted = self.visitor.state.purposes
         out: list[Field] = []
         for name, value in fields:
@@ -151,6 +154,12 @@ class ConsentExchange:
                 value.decode("latin-1"), granted
             ):
                 continue  # contract: dropped while its purpose is not granted
+            if low == b"link" and self.owner.config.purposes:
+                # RFC 8288: a preload/preconnect hint reaches the host before the page does.
+                kept = filter_links(value.decode("latin-1"), self._blocked_url)
+                if kept is None:
+                    continue
+                value = kept.encode("latin-1")
             if (rewritten or self.preview is not None) and low == b"cache-control":
                 continue  # replaced below
             out.append((name, value))
@@ -166,6 +175,15 @@ class ConsentExchange:
         if rewritten:
             out.append((b"vary", b"Cookie"))
         return out
+
+    def _blocked_url(self, url: str) -> bool:
+        """Whether `url` is on a host a purpose lists that this visitor has not granted (a
+        relative URL is on the shop's own host)."""
+        host = url_host(url)
+        if host is None:
+            return False
+        granted = self.visitor.state.purposes
+        return any(granted.get(p) is not True for p in self.owner.hosts.purposes_for(host))
 
     def stages(self) -> Sequence[Stage]:
         """Prior blocking and embed placeholders always (with purposes configured); the banner
