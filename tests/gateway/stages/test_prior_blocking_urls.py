@@ -358,7 +358,9 @@ def live_urls(page: str, depth: int = 0) -> Iterator[tuple[str, str, str]]:
                 continue
             if attr.endswith("srcset"):
                 urls: list[str] = list(srcset_urls(value))
-            elif attr in ("ping", "archive"):
+            elif attr == "ping":
+                urls = value.split()  # HTML §4.6.5: space-separated
+            elif attr == "archive":
                 urls = value.replace(",", " ").split()
             else:
                 urls = [value]
@@ -516,6 +518,13 @@ def test_each_position_is_seen_and_blocked(position: str) -> None:
 
 @given(pages(), st.sampled_from([NONE, ANALYTICS, MARKETING]), st.lists(st.integers(0, 3000)))
 @example(ALL_POSITIONS, NONE, [])
+# Shrunk by the deep profile, a checker bug: `ping` splits on spaces only (`data:,x` is one URL).
+@example(
+    '<!doctype html><html><head><base href="https://www.facebook.com/"></head><body>'
+    '<a href=/x ping="data:,x">x</a>',
+    NONE,
+    [],
+)
 def test_no_live_url_points_at_a_blocked_host(
     page: str, granted: Mapping[str, bool], cuts: list[int]
 ) -> None:
