@@ -442,14 +442,20 @@ class HtmlRewriter:
             self._flush(buf, pos)
             self._mark = end
         else:
-            original = text = buf[pos:end].decode(self._decode, "replace")
+            # Raw text has no character references: bytes the codec cannot read go through
+            # as they came (surrogateescape), not as `&#…;` text.
+            original = text = buf[pos:end].decode(self._decode, "surrogateescape")
             name = self._raw_name.decode("ascii")
             for stage in self._raw_readers:
                 replaced = stage.raw_text(name, text)
                 text = replaced if replaced is not None else text
             if text is not original:
                 self._flush(buf, pos)
-                self._sink().append(self._enc(text))
+                try:
+                    out = text.encode(self._decode, "surrogateescape")
+                except UnicodeEncodeError:
+                    out = self._enc(text.encode("utf-8", "replace").decode("utf-8"))
+                self._sink().append(out)
                 self._mark = end
         if found is None:
             return len(buf)

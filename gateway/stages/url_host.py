@@ -130,7 +130,10 @@ def _domain(raw: str) -> str | None:
             if label.isascii():
                 labels.append(label)
             else:
-                labels.append("xn--" + label.encode("punycode").decode("ascii"))
+                try:
+                    labels.append("xn--" + label.encode("punycode").decode("ascii"))
+                except UnicodeError:
+                    return None  # bytes the page's charset cannot read: no valid host
         host = ".".join(labels)
     if not host or any(c in _FORBIDDEN for c in host):
         return None
