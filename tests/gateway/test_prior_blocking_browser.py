@@ -85,8 +85,8 @@ def _page() -> bytes:
     ).encode()
 
 
-def _raw(body: bytes, fields: list[str]) -> bytes:
-    head = ["HTTP/1.1 200 OK", "Content-Type: text/html; charset=utf-8", *fields]
+def _raw(body: bytes, fields: list[str], status: str = "200 OK") -> bytes:
+    head = [f"HTTP/1.1 {status}", "Content-Type: text/html; charset=utf-8", *fields]
     head += [f"Content-Length: {len(body)}", "Connection: close"]
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
@@ -104,6 +104,10 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.Server]:
     pages = tmp_path_factory.mktemp("pages")
     (pages / "page").write_bytes(_raw(_page(), LINKS))
     (pages / "other").write_bytes(_raw(b"<!doctype html><title>other</title>", []))
+    for status in STATUSES:
+        fields = LINKS + (["Location: /other"] if status.startswith("3") else [])
+        body = b"" if status.startswith("304") else b"<p>x</p>"  # RFC 9110 §15.4.5: no content
+        (pages / status[:3]).write_bytes(_raw(body, fields, status))
     with procs.start_raw_upstream(pages) as upstream:
         directory = tmp_path_factory.mktemp("gateway")
         path = procs.write_config(directory, upstream=upstream.url)
@@ -115,8 +119,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.Server]:
             yield server
 
 
-def test_link_fields_toward_blocked_hosts_are_dropped(gateway: procs.Server) -> None:
-    answer = httpx.get(f"{gateway.url}/page", timeout=10)
+STATUSES = ["301 Moved Permanently", "304 Not Modified", "404 Not Found", "503 Unavailable"]
+
+
+@pytest.mark.parametrize("name", ["page", *(s[:3] for s in STATUSES)])
+def test_link_fields_toward_blocked_hosts_are_dropped(gateway: procs.Server, name: str) -> None:
+    answer = httpx.get(f"{gateway.url}/{name}", timeout=10)
+    assert answer.status_code == (200 if name == "page" else int(name))
     assert answer.headers.get_list("link") == ['</ok.css>; rel=preload; as=style; title="a, b"']
 
 
