@@ -56,19 +56,15 @@
   }
 
   function activateElement(el) {
-    var names = (URLS[el.localName.toLowerCase()] || "").split(" ");
+    // A neutralized `style` attribute waits in `data-consentgate-style`.
+    var names = ((URLS[el.localName.toLowerCase()] || "") + " consentgate-style").split(" ");
     for (var i = 0; i < names.length; i++) {
       var n = names[i], v = el.getAttribute("data-" + n);
       if (n && v !== null) {
         el.removeAttribute("data-" + n);
         // SVG 2 §16.1.1: plain `href` replaces `xlink:href`.
-        el.setAttribute(n === "xlink:href" ? "href" : n, v);
+        el.setAttribute({"xlink:href": "href", "consentgate-style": "style"}[n] || n, v);
       }
-    }
-    var style = el.getAttribute("data-consentgate-style");
-    if (style !== null) {
-      el.removeAttribute("data-consentgate-style");
-      el.setAttribute("style", style);
     }
     el.removeAttribute("data-consentgate");
     var key = el.getAttribute("data-consentgate-embed");
@@ -77,6 +73,8 @@
       if (holder) holder.parentNode.removeChild(holder);
       el.removeAttribute("hidden");
     }
+    // A preload link is processed when inserted, not when its imagesrcset changes.
+    if (el.localName === "link") el.replaceWith(el.cloneNode(true));
   }
 
   function activate(el) {

@@ -197,3 +197,45 @@ def test_a_visitor_who_granted_analytics_loads_only_analytics(
     # (the track's video is missing, so Chromium never asks for its captions).
     paths = {urlsplit(url).path.strip("/") for url in leaked}
     assert (set(POSITIONS) - {"track"}) | {"link-preload.js", "ping"} <= paths
+
+
+#: Positions the activation script brings back without a reload (the rest, a `<style>`
+#: element, a srcdoc's inside, a track whose video is missing, load from the next page on).
+RESTORED_LIVE = set(POSITIONS) - {"style-import", "style-url", "srcdoc", "track"}
+
+
+def test_granting_analytics_on_the_page_restores_what_was_parked(
+    gateway: procs.Server, browser: object
+) -> None:
+    from playwright.sync_api import Browser, Route
+
+    assert isinstance(browser, Browser)
+    leaked: list[str] = []
+
+    def intercept(route: Route) -> None:
+        if route.request.url.startswith(gateway.url):
+            route.continue_()
+        else:
+            leaked.append(route.request.url)
+            route.fulfill(status=204, body="")
+
+    context = browser.new_context()
+    try:
+        context.route("**/*", intercept)
+        page = context.new_page()
+        page.goto(f"{gateway.url}/page")
+        page.wait_for_load_state("networkidle")
+        assert leaked == []
+        # What the banner does after its post: the server's answer says what to activate.
+        page.evaluate(
+            "() => window.consentgate.post({purposes: {analytics: true}})"
+            ".then(window.consentgate.apply)"
+        )
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(500)
+    finally:
+        context.close()
+    hosts = {urlsplit(url).hostname for url in leaked}
+    assert hosts <= ANALYTICS_HOSTS
+    paths = {urlsplit(url).path.strip("/") for url in leaked}
+    assert sorted(RESTORED_LIVE - paths) == []
