@@ -213,7 +213,10 @@ class PriorBlocking(Stage):
         changed = bool(moved) or script_live
         if changed:
             if marked is None:
-                tag.set_attribute("data-consent", " ".join(needed))
+                # An element that loads only through its style may carry the author's marker:
+                # activation then needs both.
+                author = purpose_ids(tag.get("data-consent") or "")
+                tag.set_attribute("data-consent", " ".join(_union(author, needed)))
             tag.set_attribute("data-consentgate", "blocked")
         if changed or marked is not None:
             url = moved[0] if moved else _first_url(tag, url_attrs)

@@ -198,6 +198,14 @@ CASES: list[tuple[str, bytes, Mapping[str, bool], bytes | None]] = [
         b' data-consent="marketing" data-consentgate="blocked">',
     ),
     (
+        "a marked element that loads only through its style keeps its marker's purposes",
+        b'<div data-consent=analytics style="background:url(https://www.facebook.com/tr)">',
+        NONE,
+        b'<div data-consent="analytics marketing" style="background:url(about:invalid#consentg'
+        b'ate-blocked)" data-consentgate-style="background:url(https://www.facebook.com/tr)"'
+        b' data-consentgate="blocked">',
+    ),
+    (
         "a comment is no function name; css in a comment stays",
         b'<i style="background:u/**/rl(https://www.facebook.com/tr)">',
         NONE,
