@@ -33,10 +33,11 @@ _FUNCTION = re.compile(
 )
 _AT_KEYWORD = re.compile(r"@((?:" + _IDENT_CHAR + "|" + _ESCAPE + r")+)")
 _ESCAPE_ONLY = re.compile(_ESCAPE)
+# CSS Syntax §4.3.5: a string ends at its quote, or unclosed at a newline or the end.
 _STRING = re.compile(
-    r"\"((?:[^\"\\\n\r\f]|\\[\s\S])*)(?:\"|(?=[\n\r\f])|\Z)|'((?:[^'\\\n\r\f]|\\[\s\S])*)(?:'|(?=[\n\r\f])|\Z)"
+    r"\"((?:[^\"\\\n\r\f]|\\[\s\S])*)(?:\"|(?=[\n\r\f])|\Z)"
+    r"|'((?:[^'\\\n\r\f]|\\[\s\S])*)(?:'|(?=[\n\r\f])|\Z)"
 )
-_COMMENT = re.compile(r"/\*[\s\S]*?(?:\*/|\Z)")
 _SPACE_OR_COMMENT = re.compile(r"(?:[ \t\n\r\f]+|/\*[\s\S]*?(?:\*/|\Z))*")
 # An unquoted url token's value runs to `)` (CSS Syntax §4.3.6; a quote, `(` or whitespace
 # inside makes it a bad url, which fetches nothing: reading up to `)` anyway fails closed).
