@@ -1,11 +1,12 @@
 """Consent enforced on the server, per request: the proxy's `Exchange`.
 
 For each proxied request: the upstream learns the visitor's consent state (a header, so the
-shop can respect it too); the response loses `Set-Cookie`s of ungranted purposes and gains
-the visitor cookie when one was just created; HTML runs through prior blocking (and placeholders
-for the frames it blocked), Google Consent Mode, the banner (only when a choice is owed), the
-"Your Privacy Choices" link (visitors who may opt out of sale/sharing) and slot filling. A
-rewritten page depends on who asked, so it is `Cache-Control: private` with `Vary: Cookie`.
+shop can respect it too); the response loses `Set-Cookie`s of ungranted purposes and `Link`
+fields toward their hosts (`link_headers.py`), and gains the visitor cookie when one was just
+created; HTML runs through prior blocking (and placeholders for the frames it blocked), Google
+Consent Mode, the banner (only when a choice is owed), the "Your Privacy Choices" link
+(visitors who may opt out of sale/sharing) and slot filling. A rewritten page depends on who
+asked, so it is `Cache-Control: private` with `Vary: Cookie`.
 """
 
 from __future__ import annotations
