@@ -2,12 +2,14 @@
 
 `HtmlRewriter.feed()` returns every byte it can already decide on; it holds back only an
 unfinished tag (at most `max_pending` bytes, past which the `<` is passed on as text), the
-few bytes that might start a raw-text end tag, and the original children of a slot being
-replaced (at most `max_slot_bytes`). Nothing else is buffered, so the first bytes of a page
-leave before upstream has sent the rest.
+few bytes that might start a raw-text end tag, the original children of a slot being
+replaced, and the text of a raw-text element a stage reads (`Stage.raw_text_of`, e.g. a
+`<style>`; both at most `max_slot_bytes`, past which that text is dropped unread). Nothing
+else is buffered, so the first bytes of a page leave before upstream has sent the rest.
 
 With no stage changing anything, the output is byte-identical to the input. Bytes are never
-decoded except the attribute values of the tags a stage asked for (see `scanner.py`).
+decoded except the attribute values of the tags a stage asked for (see `scanner.py`) and the
+raw text a stage reads.
 
 Known approximation: the tree builder is not simulated. Raw-text elements are recognised
 everywhere except inside `<svg>`/`<math>` (left by `</svg>`, `</math>` or an HTML breakout
