@@ -33,10 +33,12 @@ out of reach of markup rewriting.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import unquote_to_bytes
 
 from gateway.html.rewriter import HtmlRewriter
 from gateway.html.stage import Stage, StartTag
@@ -94,6 +96,12 @@ _NOT_URLS = frozenset({"srcdoc"})
 PARKED_STYLE = "data-consentgate-style"
 #: How deep `srcdoc` documents are rewritten; a frame nested deeper is neutralized whole.
 MAX_SRCDOC_DEPTH = 3
+#: The attribute whose URL an element shows as a document of its own.
+_DOCUMENT_URLS = {"iframe": "src", "frame": "src", "embed": "src", "object": "data"}
+#: Fetch §4.2: the MIME types a browser renders as a page with subresources of its own.
+_DOCUMENT_TYPES = frozenset(
+    {"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml"}
+)
 
 # MIME Sniffing §4.6: JavaScript MIME type essences; HTML §4.12.1.1: plus "module". Parameters
 # are ignored (a browser would not run `text/javascript;x=y`; treating it as live fails closed).
@@ -107,6 +115,9 @@ _JS_TYPES = frozenset(
 _INERT_TYPE = "text/plain"
 _PURPOSE_LIST = re.compile(r"[\s,]+")
 _ARCHIVE_LIST = re.compile(r"[\s,]+")
+# URL Standard §4.4: C0 controls and spaces trimmed, tabs and newlines removed anywhere.
+_C0_OR_SPACE = "".join(chr(c) for c in range(0x21))
+_TAB_OR_NEWLINE = str.maketrans("", "", "\t\n\r")
 
 
 @dataclass(frozen=True)
@@ -184,7 +195,7 @@ class PriorBlocking(Stage):
         }
         needed = _union(marked or (), *live.values(), *parked.values(), *styled.values())
         if marked is None and not needed:
-            self._srcdoc(tag)
+            self._documents(tag)
             return  # the common case: nothing to decide
         missing = tuple(p for p in needed if p not in self._granted)
         # An empty `data-consent=""` names no purpose anyone granted: fail closed.
@@ -194,7 +205,7 @@ class PriorBlocking(Stage):
         if not missing:
             if marked is not None:
                 self._activate(tag, url_attrs)
-            self._srcdoc(tag)
+            self._documents(tag)
             return
         moved: list[str] = []
         for attr, purposes in live.items():
@@ -222,7 +233,7 @@ class PriorBlocking(Stage):
             url = moved[0] if moved else _first_url(tag, url_attrs)
             how: Literal["neutralized", "kept-inert"] = "neutralized" if changed else "kept-inert"
             self.blocked.append(Blocked(tag.name, url, needed, missing, how))
-        self._srcdoc(tag)
+        self._documents(tag)
 
     def raw_text(self, name: str, text: str) -> str | None:
         """A `<style>` element: its blocked URLs become `about:invalid`."""
@@ -265,34 +276,55 @@ class PriorBlocking(Stage):
             tag.set_attribute(PARKED_STYLE, style)
         tag.set_attribute("style", neutral)
 
-    def _srcdoc(self, tag: StartTag) -> None:
-        """HTML §4.8.5: a live `srcdoc` is a document of its own; it goes through this same
-        stage (its relative URLs resolve against this page's base URL, HTML §4.2.3)."""
-        if tag.name != "iframe":
+    def _documents(self, tag: StartTag) -> None:
+        """Documents carried inside the tag go through this same stage: a frame's `srcdoc`
+        (HTML §4.8.5) and a `data:` URL a frame, embed or object shows as a page (Fetch
+        §4.2, "data: URL processor")."""
+        if tag.name == "iframe":
+            srcdoc = tag.get("srcdoc")
+            if srcdoc is not None and "<" in srcdoc:
+                # HTML §4.2.3: relative URLs in it resolve against this page's base URL.
+                rewritten = self._nested(tag, srcdoc, self._base_host)
+                if rewritten is not None:
+                    tag.set_attribute("srcdoc", rewritten)
+        attr = _DOCUMENT_URLS.get(tag.name)
+        value = tag.get(attr) if attr is not None else None
+        if attr is None or value is None or "data:" not in value[:64].lower():
             return
-        srcdoc = tag.get("srcdoc")
-        if srcdoc is None or "<" not in srcdoc:
-            return  # text only: it loads nothing
+        document = _data_document(value)
+        if document is None:
+            return
+        essence, text = document
+        rewritten = self._nested(tag, text, None)  # a data: URL is no base URL
+        if rewritten is not None:
+            encoded = base64.b64encode(rewritten.encode("utf-8")).decode("ascii")
+            tag.set_attribute(attr, f"data:{essence};charset=utf-8;base64,{encoded}")
+
+    def _nested(self, tag: StartTag, document: str, base_host: str | None) -> str | None:
+        """`document` rewritten by a nested stage; None when it blocked nothing."""
         if self._depth >= MAX_SRCDOC_DEPTH:
             self._neutralize_frame(tag, "nested too deep")
-            return
+            return None
         nested = PriorBlocking(
-            self._granted_map, self._hosts, base_host=self._base_host, depth=self._depth + 1
+            self._granted_map, self._hosts, base_host=base_host, depth=self._depth + 1
         )
         try:
             rewriter = HtmlRewriter([nested], charset="utf-8")
-            out = rewriter.feed(srcdoc.encode("utf-8", "surrogatepass")) + rewriter.close()
+            out = rewriter.feed(document.encode("utf-8", "surrogatepass")) + rewriter.close()
             rewritten = out.decode("utf-8")
         except (ValueError, RuntimeError):
             self._neutralize_frame(tag, "unreadable")
-            return
-        if nested.blocked:
-            tag.set_attribute("srcdoc", rewritten)
-            self.blocked.extend(nested.blocked)
+            return None
+        if not nested.blocked:
+            return None
+        self.blocked.extend(nested.blocked)
+        return rewritten
 
     def _neutralize_frame(self, tag: StartTag, why: str) -> None:
         # No purpose can be named for what was not read: the empty marker is never granted.
-        _park(tag, "srcdoc")
+        for attr in ("srcdoc", _DOCUMENT_URLS.get(tag.name, "src")):
+            if tag.has(attr):
+                _park(tag, attr)
         tag.set_attribute("data-consent", "")
         tag.set_attribute("data-consentgate", "blocked")
         self.blocked.append(Blocked(tag.name, why, (), ("",), "neutralized"))
@@ -390,6 +422,32 @@ def _make_inert(tag: StartTag) -> None:
     else:
         tag.remove_attribute("data-type")  # activation then drops `type`: JavaScript
     tag.set_attribute("type", _INERT_TYPE)
+
+
+def _data_document(url: str) -> tuple[str, str] | None:
+    """`(MIME type essence, text)` of a `data:` URL holding a document (Fetch §4.2, "data: URL
+    processor": percent-decoded, then base64-decoded when the type ends in `;base64`)."""
+    url = url.strip(_C0_OR_SPACE).translate(_TAB_OR_NEWLINE)
+    if not url[:5].lower() == "data:" or "," not in url:
+        return None
+    media_type, body = url[5:].split(",", 1)
+    raw = unquote_to_bytes(body)
+    head, _, last = media_type.rpartition(";")
+    if last.strip(" ").lower() == "base64":
+        media_type = head
+        try:
+            raw = base64.b64decode(re.sub(rb"[\t\n\f\r ]", b"", raw) + b"==", validate=False)
+        except ValueError:
+            return None  # the browser fails to decode it too: a network error
+    essence = media_type.split(";", 1)[0].strip(" \t\n\f\r").lower()
+    if essence not in _DOCUMENT_TYPES:
+        return None
+    charset = re.search(r";\s*charset=\"?([^\";]+)", media_type, re.IGNORECASE)
+    try:
+        text = raw.decode(charset.group(1).strip() if charset else "utf-8", "replace")
+    except LookupError:
+        text = raw.decode("utf-8", "replace")
+    return essence, text
 
 
 def _first_url(tag: StartTag, url_attrs: tuple[str, ...]) -> str | None:

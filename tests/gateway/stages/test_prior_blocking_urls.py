@@ -4,8 +4,11 @@ attributes get their namespaces) and CSS tokenizer (tinycss2)."""
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import quote, unquote_to_bytes
 
 import html5lib
 import pytest
@@ -285,6 +288,24 @@ CASES: list[tuple[str, bytes, Mapping[str, bool], bytes | None]] = [
         b' data-consent=&quot;marketing&quot; data-consentgate=&quot;blocked&quot;>"></iframe>',
     ),
     (
+        "a data: URL frame is a document too: rewritten, as base64 UTF-8",
+        b'<iframe src="data:text/html,%3Cimg src=//www.facebook.com/tr%3E"></iframe>',
+        NONE,
+        b'<iframe src="data:text/html;charset=utf-8;base64,'
+        + base64.b64encode(
+            b'<img data-src="//www.facebook.com/tr" data-consent="marketing"'
+            b' data-consentgate="blocked">'
+        )
+        + b'"></iframe>',
+    ),
+    (
+        "a data: URL of another type is no document",
+        b'<iframe src="data:text/plain,<img src=//www.facebook.com/tr>"></iframe>'
+        b'<img src="data:image/svg+xml,<svg><image href=//www.facebook.com/tr /></svg>">',
+        NONE,
+        SAME,
+    ),
+    (
         "marked frame with a srcdoc, not granted: the srcdoc is parked",
         b'<iframe data-consent="marketing" srcdoc="<p>hi"></iframe>',
         ANALYTICS,
@@ -379,11 +400,31 @@ def live_urls(page: str, depth: int = 0) -> Iterator[tuple[str, str, str]]:
                 yield tag, "content", url
         if tag == "iframe" and el.get("srcdoc") is not None and depth < 8:
             yield from live_urls(el.get("srcdoc") or "", depth + 1)
+        document = DOCUMENT_URLS.get(tag)
+        if document is not None and depth < 8:
+            text = _data_url_text(el.get(document) or "")
+            if text is not None:
+                yield from live_urls(text, depth + 1)
         style = el.get("style")
         if style:
             yield from ((tag, "style", u) for u in _css_urls(style, declarations=True))
         if tag in ("style", SVG + "style"):
             yield from ((tag, "#text", u) for u in _css_urls(el.text or "", declarations=False))
+
+
+DOCUMENT_URLS = {"iframe": "src", "frame": "src", "embed": "src", "object": "data"}
+
+
+def _data_url_text(url: str) -> str | None:
+    """The text of a `data:` URL (any type: the checker reads more than the browser would)."""
+    url = url.strip()
+    if not url.lower().startswith("data:") or "," not in url:
+        return None
+    head, body = url[5:].split(",", 1)
+    raw = unquote_to_bytes(body)
+    if head.lower().replace(" ", "").endswith(";base64"):
+        raw = base64.b64decode(re.sub(rb"\s", b"", raw) + b"==")
+    return raw.decode("utf-8", "replace")
 
 
 def _css_urls(css: str, *, declarations: bool) -> Iterator[str]:
@@ -477,7 +518,13 @@ POSITIONS = [
     "<style>{style_import}</style>",
     "<style>{style_url}</style>",
     "<iframe srcdoc={srcdoc}></iframe>",
+    "<iframe src={data_html}></iframe>",
+    "<object data={data_svg}></object>",
 ]
+
+
+def _html(value: str) -> str:
+    return value.replace("&", "&amp;").replace('"', "&quot;")
 
 
 def place(position: str, url: str) -> str:
@@ -493,6 +540,18 @@ def place(position: str, url: str) -> str:
         "srcdoc": _attr("", '<img src="' + url.replace("&", "&amp;").replace('"', "&quot;") + '">')[
             2:
         ],
+        "data_html": _attr("", "data:text/html," + quote('<img src="' + _html(url) + '">'))[2:],
+        "data_svg": _attr(
+            "",
+            "data:image/svg+xml;base64,"
+            + base64.b64encode(
+                (
+                    '<svg xmlns="http://www.w3.org/2000/svg"><image href="'
+                    + _html(url)
+                    + '"/></svg>'
+                ).encode()
+            ).decode(),
+        )[2:],
     }
     return position.format(**values)
 
