@@ -8,10 +8,11 @@ The contract's two forms, both decided on the server before the browser sees the
 - By host: every attribute of `URL_ATTRIBUTES` whose URL's host is listed under a purpose in
   `policies.yaml` is neutralized the same way (`src` → `data-src`, scripts get
   `type="text/plain"`), with `data-consent` naming the purposes and `data-consentgate="blocked"`.
-  Besides: an `<iframe srcdoc>` document is rewritten by this same stage (it is HTML in an
-  attribute value); CSS `url()`, `image-set()` and `@import` in `style` attributes (the
-  original kept in `data-consentgate-style`) and in `<style>` elements become `about:invalid`;
-  a `<meta http-equiv=refresh>` to a tracker host loses its `content`.
+  Besides: an `<iframe srcdoc>` document (HTML in an attribute value) and a `data:` URL page
+  in a frame, embed or object are rewritten by this same stage; CSS `url()`, `image-set()`
+  and `@import` in `style` attributes (the original kept in `data-consentgate-style`) and in
+  `<style>` elements become `about:invalid`; a `<meta http-equiv=refresh>` to a tracker host
+  loses its `content`.
 
 An element needs the union of the purposes it is marked with and those listing any host it
 would load from; an unknown purpose id counts as not granted (fail closed).
@@ -22,13 +23,12 @@ outbound link does (a tracker's landing page can only set its own first-party st
 
 The browser script (`consent/templates/activation.js`) restores what is parked in `data-X`
 and `data-consentgate-style` once the purposes are granted; a `<style>` element, a refresh and
-the inside of a `srcdoc` frame are served active from the next page on.
+the inside of a `srcdoc` or `data:` frame are served active from the next page on.
 
 Known limits: an inline script cannot be classified by host and is left alone unless marked;
-`<noscript>` content is raw text to a browser with scripting on (the rewriter treats it so),
-so a pixel inside it is not seen here; CSS in stylesheet files, `url()` in SVG presentation
-attributes and `<style>` inside `<svg>`, and scripts that load other scripts at run time are
-out of reach of markup rewriting.
+CSS in stylesheet files, `url()` in SVG presentation
+attributes and `<style>` inside `<svg>`, `javascript:` URLs, and scripts that load other
+scripts at run time are out of reach of markup rewriting.
 """
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ POSITIONS = {
     "style-url": "<style>.p-{n}{{width:20px;height:20px;background:url({u})}}</style>"
     "<div class=p-{n}></div>",
     "srcdoc": "<iframe srcdoc='<img src={u}>'></iframe>",
+    "data-frame": "<iframe src='data:text/html,%3Cimg%20src%3D{u}%3E'></iframe>",
 }
 
 
@@ -200,8 +201,9 @@ def test_a_visitor_who_granted_analytics_loads_only_analytics(
 
 
 #: Positions the activation script brings back without a reload (the rest, a `<style>`
-#: element, a srcdoc's inside, a track whose video is missing, load from the next page on).
-RESTORED_LIVE = set(POSITIONS) - {"style-import", "style-url", "srcdoc", "track"}
+#: element, the inside of a srcdoc or data: frame, load from the next page on; a track whose
+#: video is missing never loads).
+RESTORED_LIVE = set(POSITIONS) - {"style-import", "style-url", "srcdoc", "data-frame", "track"}
 
 
 def test_granting_analytics_on_the_page_restores_what_was_parked(
