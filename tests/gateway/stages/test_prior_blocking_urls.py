@@ -375,10 +375,27 @@ FETCHING: dict[str, tuple[str, ...]] = {
 }
 
 
-def live_urls(page: str, depth: int = 0) -> Iterator[tuple[str, str, str]]:
-    """(element, attribute, URL) for every URL the browser would fetch from `page` (srcdoc
-    documents included, their URLs relative to this page)."""
+def live_urls(
+    page: str, inherited_base: str | None = None, depth: int = 0
+) -> Iterator[tuple[str, str, str, str | None]]:
+    """(element, attribute, URL, host) for every URL the browser would fetch from `page`,
+    nested documents included: a srcdoc's relative URLs resolve against this page's base URL,
+    a data: document's against nothing (HTML §4.2.3), unless it has a `<base>` of its own."""
     tree = html5lib.parse(page, namespaceHTMLElements=False)
+    base_el = tree.find(".//base[@href]")
+    base = inherited_base
+    if base_el is not None:
+        base = url_host(base_el.get("href"), inherited_base) or inherited_base
+
+    def found(
+        tag: str, attr: str, urls: Iterator[str] | list[str]
+    ) -> Iterator[tuple[str, str, str, str | None]]:
+        for url in urls:
+            host = url_host(url, base)
+            if inherited_base is None and base is None and url_host(url, "\x00") == "\x00":
+                host = None  # relative in a document with no base URL at all
+            yield tag, attr, url, host
+
     for el in tree.iter():
         tag = el.tag if isinstance(el.tag, str) else ""
         for attr in FETCHING.get(tag, ()):
@@ -393,23 +410,23 @@ def live_urls(page: str, depth: int = 0) -> Iterator[tuple[str, str, str]]:
                 urls = value.replace(",", " ").split()
             else:
                 urls = [value]
-            yield from ((tag, attr, u) for u in urls)
+            yield from found(tag, attr, urls)
         if tag == "meta" and (el.get("http-equiv") or "").strip().lower() == "refresh":
             url = refresh_url(el.get("content") or "")
             if url is not None:
-                yield tag, "content", url
+                yield from found(tag, "content", [url])
         if tag == "iframe" and el.get("srcdoc") is not None and depth < 8:
-            yield from live_urls(el.get("srcdoc") or "", depth + 1)
+            yield from live_urls(el.get("srcdoc") or "", base, depth + 1)
         document = DOCUMENT_URLS.get(tag)
         if document is not None and depth < 8:
             text = _data_url_text(el.get(document) or "")
             if text is not None:
-                yield from live_urls(text, depth + 1)
+                yield from live_urls(text, None, depth + 1)
         style = el.get("style")
         if style:
-            yield from ((tag, "style", u) for u in _css_urls(style, declarations=True))
+            yield from found(tag, "style", list(_css_urls(style, declarations=True)))
         if tag in ("style", SVG + "style"):
-            yield from ((tag, "#text", u) for u in _css_urls(el.text or "", declarations=False))
+            yield from found(tag, "#text", list(_css_urls(el.text or "", declarations=False)))
 
 
 DOCUMENT_URLS = {"iframe": "src", "frame": "src", "embed": "src", "object": "data"}
@@ -456,12 +473,8 @@ def _token_urls(tokens: list[Any]) -> Iterator[str]:
 
 def _live_blocked(out: bytes, granted: Mapping[str, bool]) -> list[tuple[str, str, str]]:
     """The live URLs of `out` on a host of a purpose not granted."""
-    text = out.decode("utf-8")
-    base = html5lib.parse(text, namespaceHTMLElements=False).find(".//base[@href]")
-    base_host = url_host(base.get("href"), None) if base is not None else None
     found = []
-    for tag, attr, url in live_urls(text):
-        host = url_host(url, base_host)
+    for tag, attr, url, host in live_urls(out.decode("utf-8")):
         if host is not None and any(granted.get(p) is not True for p in HOSTS.purposes_for(host)):
             found.append((tag, attr, url))
     return found
