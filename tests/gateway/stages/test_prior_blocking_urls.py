@@ -387,14 +387,9 @@ def live_urls(
     if base_el is not None:
         base = url_host(base_el.get("href"), inherited_base) or inherited_base
 
-    def found(
-        tag: str, attr: str, urls: Iterator[str] | list[str]
-    ) -> Iterator[tuple[str, str, str, str | None]]:
-        for url in urls:
-            host = url_host(url, base)
-            if inherited_base is None and base is None and url_host(url, "\x00") == "\x00":
-                host = None  # relative in a document with no base URL at all
-            yield tag, attr, url, host
+    def found(tag: str, attr: str, urls: list[str]) -> Iterator[tuple[str, str, str, str | None]]:
+        # A relative URL names `base`: None is the page's own host (or no base URL at all).
+        yield from ((tag, attr, url, url_host(url, base)) for url in urls)
 
     for el in tree.iter():
         tag = el.tag if isinstance(el.tag, str) else ""
@@ -598,12 +593,19 @@ def test_each_position_is_seen_and_blocked(position: str) -> None:
 
 @given(pages(), st.sampled_from([NONE, ANALYTICS, MARKETING]), st.lists(st.integers(0, 3000)))
 @example(ALL_POSITIONS, NONE, [])
-# Shrunk by the deep profile, a checker bug: `ping` splits on spaces only (`data:,x` is one URL).
+# Shrunk by the deep profile, checker bugs: `ping` splits on spaces only (`data:,x` is one URL);
+# a data: document's relative URLs resolve against nothing, not the page's `<base>`.
 @example(
     '<!doctype html><html><head><base href="https://www.facebook.com/"></head><body>'
     '<a href=/x ping="data:,x">x</a>',
     NONE,
     [],
+)
+@example(
+    '<!doctype html><html><head><base href="https://www.facebook.com/"></head><body>'
+    '<iframe src="data:text/html,%3Cimg%20src%3D%22/local.js%22%3E"></iframe>',
+    NONE,
+    [92],
 )
 def test_no_live_url_points_at_a_blocked_host(
     page: str, granted: Mapping[str, bool], cuts: list[int]
