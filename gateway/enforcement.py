@@ -1,12 +1,13 @@
 """Consent enforced on the server, per request: the proxy's `Exchange`.
 
 For each proxied request: the upstream learns the visitor's consent state (a header, so the
-shop can respect it too); the response loses `Set-Cookie`s of ungranted purposes and gains
-the visitor cookie when one was just created; HTML runs through prior blocking (and placeholders
-for the frames it blocked), Google Consent Mode, the banner (only when a choice is owed), the
-"Your Privacy Choices" link (visitors who may opt out of sale/sharing) and slot filling. A
-rewritten page depends on who asked, so it is `Cache-Control: private` with `Vary: Cookie`,
-and it gets the Content-Security-Policy of the visitor's consent state (`gateway.csp`).
+shop can respect it too); the response loses `Set-Cookie`s of ungranted purposes and `Link`
+fields toward their hosts (`link_headers.py`), and gains the visitor cookie when one was just
+created; HTML runs through prior blocking (and placeholders for the frames it blocked), Google
+Consent Mode, the banner (only when a choice is owed), the "Your Privacy Choices" link
+(visitors who may opt out of sale/sharing) and slot filling. A rewritten page depends on who
+asked, so it is `Cache-Control: private` with `Vary: Cookie`, and it gets the
+Content-Security-Policy of the visitor's consent state (`gateway.csp`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from gateway.console.auth import without_console_cookies
 from gateway.csp.policy import CspPolicies, inline_scripts
 from gateway.forwarded import View
 from gateway.html.stage import Stage
+from gateway.link_headers import filter_links
 from gateway.personalization import Personalization, Prepared
 from gateway.preview_links import HEADER as PREVIEW_HEADER
 from gateway.preview_links import PreviewLinks, PreviewStatus
@@ -45,6 +47,7 @@ from gateway.stages.consent_mode import (
 )
 from gateway.stages.embed_placeholders import EmbedPlaceholders
 from gateway.stages.prior_blocking import PriorBlocking
+from gateway.stages.url_host import url_host
 from gateway.visitor import Visitor, VisitorResolver
 from policies.models import Config
 from policies.purposes import HostIndex, gpc_purposes
@@ -180,7 +183,8 @@ class ConsentExchange:
         return out
 
     def response_fields(self, fields: list[Field], rewritten: bool) -> list[Field]:
-        """Drop Set-Cookies of ungranted purposes; add ours; make rewritten pages private."""
+        """Drop Set-Cookies of ungranted purposes and Link fields toward their hosts; add
+        ours; make rewritten pages private."""
         granted = self.visitor.state.purposes
         out: list[Field] = []
         for name, value in fields:
@@ -189,6 +193,12 @@ class ConsentExchange:
                 value.decode("latin-1"), granted
             ):
                 continue  # contract: dropped while its purpose is not granted
+            if low == b"link" and self.owner.config.purposes:
+                # RFC 8288: a preload/preconnect hint reaches the host before the page does.
+                kept = filter_links(value.decode("latin-1"), self._blocked_url)
+                if kept is None:
+                    continue
+                value = kept.encode("latin-1")
             if (rewritten or self.preview is not None) and low == b"cache-control":
                 continue  # replaced below
             out.append((name, value))
@@ -206,6 +216,15 @@ class ConsentExchange:
             # Ours next to the shop's own, which stays (CSP3 "The effect of multiple policies").
             out.extend(self.owner.csp.fields(self.visitor.state.granted, fields, self.secure))
         return out
+
+    def _blocked_url(self, url: str) -> bool:
+        """Whether `url` is on a host a purpose lists that this visitor has not granted (a
+        relative URL is on the shop's own host)."""
+        host = url_host(url)
+        if host is None:
+            return False
+        granted = self.visitor.state.purposes
+        return any(granted.get(p) is not True for p in self.owner.hosts.purposes_for(host))
 
     def stages(self) -> Sequence[Stage]:
         """Prior blocking and embed placeholders always (with purposes configured); the banner

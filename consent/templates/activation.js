@@ -13,12 +13,14 @@
   // it was served: a new grant takes effect by loading the page again (gateway/csp/policy.py).
   var reload = !!(current && current.hasAttribute("data-consentgate-reload"));
   // The elements and URL attributes prior blocking parks in `data-X` (gateway/stages/
-  // prior_blocking.py URL_ATTRIBUTES); scripts are recreated instead (see activate).
-  var URLS = {
-    IFRAME: ["src"], FRAME: ["src"], EMBED: ["src"], IMG: ["src", "srcset"],
-    SOURCE: ["src", "srcset"], VIDEO: ["src", "poster"], AUDIO: ["src"],
-    LINK: ["href", "imagesrcset"]
-  };
+  // prior_blocking.py URL_ATTRIBUTES, ATTRIBUTE_URLS), by lowercase local name; scripts are
+  // recreated instead (see activate). `applet`, `meta` refresh, `<style>` elements and what
+  // is inside a srcdoc frame are served active from the next page on.
+  var S = "src", H = "href xlink:href", B = "background", P = "ping", X = "src srcset";
+  var URLS = {iframe: "src srcdoc", frame: S, embed: S, object: "data codebase", img: X,
+    image: X + " " + H, feimage: H, use: H, input: S, source: X, track: S, audio: S,
+    video: "src poster", link: "href imagesrcset", body: B, table: B, td: B, th: B, a: P,
+    area: P};
   d.documentElement.className += " consentgate-js";
 
   function purposes(el) {
@@ -40,15 +42,16 @@
     var s = d.createElement("script");
     for (var i = 0; i < el.attributes.length; i++) {
       var a = el.attributes[i];
-      if (a.name === "type" || a.name === "data-type" || a.name === "data-src" ||
-          a.name === "data-consentgate" || a.name === "nonce") continue;
+      if (/^(type|nonce|data-(type|src|href|xlink:href|consentgate))$/.test(a.name)) continue;
       s.setAttribute(a.name, a.value);
     }
     var type = el.getAttribute("data-type");
     if (type) s.setAttribute("type", type);
-    var src = el.getAttribute("data-src");
+    // An SVG script fetches `href` (SVG 2 §15.2); an HTML one in its place uses `src`.
+    var src = el.getAttribute("data-src") || el.getAttribute("data-href") ||
+      el.getAttribute("data-xlink:href");
     if (src) s.setAttribute("src", src);
-    if (!s.hasAttribute("src")) s.text = el.text;
+    if (!s.hasAttribute("src")) s.text = el.textContent;
     // Inserted scripts are async by default; keep document order unless the tag said async.
     if (!el.hasAttribute("async")) s.async = false;
     if (nonce) s.nonce = nonce;
@@ -56,13 +59,14 @@
   }
 
   function activateElement(el) {
-    var names = URLS[el.tagName];
-    if (!names) return;
+    // A neutralized `style` attribute waits in `data-consentgate-style`.
+    var names = ((URLS[el.localName.toLowerCase()] || "") + " consentgate-style").split(" ");
     for (var i = 0; i < names.length; i++) {
-      var v = el.getAttribute("data-" + names[i]);
-      if (v !== null) {
-        el.removeAttribute("data-" + names[i]);
-        el.setAttribute(names[i], v);
+      var n = names[i], v = el.getAttribute("data-" + n);
+      if (n && v !== null) {
+        el.removeAttribute("data-" + n);
+        // SVG 2 §16.1.1: plain `href` replaces `xlink:href`.
+        el.setAttribute({"xlink:href": "href", "consentgate-style": "style"}[n] || n, v);
       }
     }
     el.removeAttribute("data-consentgate");
@@ -72,10 +76,12 @@
       if (holder) holder.parentNode.removeChild(holder);
       el.removeAttribute("hidden");
     }
+    // A preload link is processed when inserted, not when its imagesrcset changes.
+    if (el.localName === "link") el.replaceWith(el.cloneNode(true));
   }
 
   function activate(el) {
-    if (el.tagName === "SCRIPT") activateScript(el);
+    if (el.localName === "script") activateScript(el);
     else activateElement(el);
   }
 

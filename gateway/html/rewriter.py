@@ -2,14 +2,15 @@
 
 `HtmlRewriter.feed()` returns every byte it can already decide on; it holds back only an
 unfinished tag (at most `max_pending` bytes, past which it is followed to its end unheld), the
-few bytes that might start a raw-text end tag, and the original children of a slot being
-replaced (at most `max_slot_bytes`). Nothing else is buffered, so the first bytes of a page
-leave before upstream has sent the rest.
+few bytes that might start a raw-text end tag, the original children of a slot being
+replaced, and the text of a raw-text element a stage reads (`Stage.raw_text_of`, e.g. a
+`<style>`; both at most `max_slot_bytes`, past which that text is dropped unread). Nothing
+else is buffered, so the first bytes of a page leave before upstream has sent the rest.
 
 Bytes are never decoded except the attribute values of the tags a stage asked for (see
-`scanner.py`). With no stage changing anything, the output is the input, except where two
-conforming readings of the same bytes would differ and the page is made to say one thing
-(each rewrite names its rule where it is made):
+`scanner.py`) and the raw text a stage reads. With no stage changing anything, the output is
+the input, except where two conforming readings of the same bytes would differ and the page
+is made to say one thing (each rewrite names its rule where it is made):
 - inside `<svg>`/`<math>` the tree builder is simulated as far as it moves the namespace
   boundary (`foreign.py`), and end tags are put before a tag whose effect would depend on
   elements outside the island; table tags and CDATA right under an integration point
@@ -257,6 +258,8 @@ class HtmlRewriter:
         self._out: list[bytes] = []
         self._state = _DATA
         self._raw_name = b""
+        self._raw_readers: tuple[Stage, ...] = ()
+        self._raw_dropping = False
         self._script = _S_DATA
         self._island: Island | None = None
         self._noscript = False
@@ -485,7 +488,10 @@ class HtmlRewriter:
                     # A stop, or markup running past one (the stop is inside it).
                     new = self._markup(buf, pos)
             elif state == _RAW:
-                new = self._raw_text(buf, pos)
+                if self._raw_readers:
+                    new = self._read_raw_text(buf, pos, final)
+                else:
+                    new = self._raw_text(buf, pos)
             elif state == _SCRIPT:
                 new = self._script_data(buf, pos)
             elif state == _COMMENT:
@@ -617,6 +623,48 @@ class HtmlRewriter:
             lt = buf.rfind(b"<", max(pos, len(buf) - hold))
             return lt if lt >= 0 else len(buf)
         return self._close_raw(buf, found.start())
+
+    def _read_raw_text(self, buf: bytes, pos: int, final: bool) -> int:
+        """Raw text a stage reads (`Stage.raw_text_of`): held until its end tag, then handed
+        over whole. Past `max_slot_bytes` it is dropped (fail closed: it was not read)."""
+        found = raw_text_end(self._raw_name).search(buf, pos)
+        end = found.start() if found is not None else len(buf)
+        if found is None and not final:
+            if self._raw_dropping or len(buf) - pos > self._max_slot_bytes:
+                # Keep only what may start the end tag; drop the rest unread.
+                lt = buf.rfind(b"<", max(pos, len(buf) - len(self._raw_name) - 2))
+                end = lt if lt >= 0 else len(buf)
+                self._flush(buf, pos)
+                if not self._raw_dropping:
+                    self._sink().append(b"/* consentgate: too large to check, dropped */")
+                    self._raw_dropping = True
+                self._mark = end
+                return end
+            return pos  # wait for the end tag
+        if self._raw_dropping:
+            self._flush(buf, pos)
+            self._mark = end
+        else:
+            # Raw text has no character references: bytes the codec cannot read go through
+            # as they came (surrogateescape), not as `&#…;` text.
+            original = text = buf[pos:end].decode(self._decode, "surrogateescape")
+            name = self._raw_name.decode("ascii")
+            for stage in self._raw_readers:
+                replaced = stage.raw_text(name, text)
+                text = replaced if replaced is not None else text
+            if text is not original:
+                self._flush(buf, pos)
+                try:
+                    out = text.encode(self._decode, "surrogateescape")
+                except UnicodeEncodeError:
+                    out = self._enc(text.encode("utf-8", "replace").decode("utf-8"))
+                self._sink().append(out)
+                self._mark = end
+        if found is None:
+            return len(buf)
+        self._raw_readers = ()
+        self._raw_dropping = False
+        return self._close_raw(buf, end)
 
     def _script_data(self, buf: bytes, pos: int) -> int:
         # HTML §13.2.5.4-§13.2.5.31: `<!--` escapes, `<script>` inside that double-escapes
@@ -793,6 +841,7 @@ class HtmlRewriter:
         # HTML §13.2.6.4.4, §13.2.6.4.7: raw text, RCDATA and PLAINTEXT, for HTML elements only.
         if name in RAW_TEXT:
             self._raw_name = name.encode("ascii")
+            self._raw_readers = tuple(s for s in self._stages if name in s.raw_text_of)
             self._state = _SCRIPT if name == "script" else _RAW
             self._script = _S_DATA
         elif name == PLAINTEXT:

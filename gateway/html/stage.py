@@ -158,11 +158,18 @@ class Stage:
     #: notices after the tag.
     relative_tags: frozenset[str] = frozenset()
     url_attributes: frozenset[str] = frozenset()
+    #: Raw-text elements (e.g. `style`) whose whole text this stage reads in `raw_text`.
+    raw_text_of: frozenset[str] = frozenset()
     #: Human-readable stage name for logs and `rules explain`.
     name: ClassVar[str] = "stage"
 
     def start_tag(self, tag: StartTag) -> None:
         """Called for each start tag this stage declared interest in."""
+
+    def raw_text(self, name: str, text: str) -> str | None:
+        """Called with the whole text of a `raw_text_of` element (up to its end tag, or the
+        end of the page); return the text to emit instead, or None to keep it."""
+        return None
 
     def end_tag(self, tag: EndTag) -> None:
         """Called for each end tag named in `end_tags`."""

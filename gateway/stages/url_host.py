@@ -130,7 +130,10 @@ def _domain(raw: str) -> str | None:
             if label.isascii():
                 labels.append(label)
             else:
-                labels.append("xn--" + label.encode("punycode").decode("ascii"))
+                try:
+                    labels.append("xn--" + label.encode("punycode").decode("ascii"))
+                except UnicodeError:
+                    return None  # bytes the page's charset cannot read: no valid host
         host = ".".join(labels)
     if not host or any(c in _FORBIDDEN for c in host):
         return None
@@ -184,3 +187,52 @@ def _ipv4(host: str) -> str | None:
     for i, v in enumerate(values[:-1]):
         address += v * 256 ** (3 - i)
     return ".".join(str((address >> shift) & 0xFF) for shift in (24, 16, 8, 0))
+
+
+def space_separated_urls(value: str) -> list[str]:
+    """The URLs of a `ping` (HTML §4.6.5: a set of space-separated tokens, each a URL)."""
+    return value.split()
+
+
+def refresh_url(content: str) -> str | None:
+    """The URL a `<meta http-equiv=refresh content=…>` navigates to (HTML §4.2.5.3, "shared
+    declarative refresh steps"); None when it reloads the page itself or fails to parse."""
+    n = len(content)
+    pos = _skip_ws(content, 0)
+    start = pos
+    while pos < n and content[pos].isascii() and content[pos].isdigit():
+        pos += 1
+    if pos == start and not content.startswith(".", pos):
+        return None
+    while pos < n and (content[pos] == "." or content[pos].isascii() and content[pos].isdigit()):
+        pos += 1
+    if pos >= n:
+        return None
+    if content[pos] not in ";," + _HTML_WS:
+        return None
+    pos = _skip_ws(content, pos)
+    if pos < n and content[pos] in ";,":
+        pos += 1
+    pos = _skip_ws(content, pos)
+    if pos >= n:
+        return None
+    url = content[pos:]
+    if content[pos] in "uU":
+        if content[pos + 1 : pos + 3].lower() != "rl":
+            return url
+        after = _skip_ws(content, pos + 3)
+        if not content.startswith("=", after):
+            return url
+        pos = _skip_ws(content, after + 1)
+    if pos < n and content[pos] in "\"'":
+        quote = content[pos]
+        url = content[pos + 1 :]
+        end = url.find(quote)
+        return url if end < 0 else url[:end]
+    return content[pos:]
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in _HTML_WS:
+        pos += 1
+    return pos

@@ -196,6 +196,13 @@ def test_observing_stages_change_nothing_and_see_the_same_tags_however_cut(
 
 
 @given(_documents, _cuts)
+def test_raw_text_readers_see_the_same_text_however_cut(doc: bytes, cuts: list[int]) -> None:
+    whole, split = StyleReader(), StyleReader()
+    assert run(doc, [whole], cuts=(), charset="utf-8") == run(doc, [split], cuts, charset="utf-8")
+    assert split.texts == whole.texts
+
+
+@given(_documents, _cuts)
 def test_slot_fill_output_does_not_depend_on_chunking(doc: bytes, cuts: list[int]) -> None:
     fill = {"x": "<b>X</b>", "a": "é", "c": "C"}
     assert run(doc, [SlotFill(fill)], cuts) == run(doc, [SlotFill(fill)])
@@ -474,3 +481,55 @@ def test_searching_for_named_tags_finds_what_reading_every_tag_finds(
         or (s[0] == "end" and s[1] in named.end_tags)
     ]
     assert named.seen == wanted
+
+
+# --- stages that read raw text (`Stage.raw_text_of`) -------------------------------------------
+
+
+class StyleReader(Stage):
+    """Reads every `<style>`'s text; upper-cases the ones that say so."""
+
+    raw_text_of = frozenset({"style"})
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def raw_text(self, name: str, text: str) -> str | None:
+        self.texts.append(text)
+        return text.upper() if "shout" in text else None
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected", "texts"),
+    [
+        (b"<style>a{}</style>x", None, ["a{}"]),
+        (b"<style>shout</style><p>", b"<style>SHOUT</style><p>", ["shout"]),
+        (b"<style></style>", None, [""]),
+        (b"<style>shout", b"<style>SHOUT", ["shout"]),  # the end of the page ends it
+        # HTML §13.2.5.14: an end tag cut by the end of the page is text.
+        (b"<style>shout</style", b"<style>SHOUT</STYLE", ["shout</style"]),
+        (b"<style>a</styles></style>", None, ["a</styles>"]),
+        (b"<svg><style>shout</style></svg>", None, []),  # SVG content is markup here
+        (b"<script>shout</script><textarea>shout</textarea>", None, []),
+        (
+            b"<style>\xff shout \xfe</style>",
+            b"<style>\xff SHOUT \xfe</style>",
+            ["\udcff shout \udcfe"],
+        ),
+    ],
+)
+def test_raw_text_reader_sees_the_whole_text_however_cut(
+    doc: bytes, expected: bytes | None, texts: list[str]
+) -> None:
+    for cuts in [[], *([c] for c in range(1, len(doc))), list(range(1, len(doc)))]:
+        reader = StyleReader()
+        assert run(doc, [reader], cuts, charset="utf-8") == (doc if expected is None else expected)
+        assert reader.texts == texts, cuts
+
+
+def test_raw_text_past_the_bound_is_dropped_unread() -> None:
+    reader = StyleReader()
+    doc = b"<style>" + b"a" * 300 + b"</style><p>kept"
+    out = run(doc, [reader], range(0, len(doc), 7), charset="utf-8", max_slot_bytes=100)
+    assert out == b"<style>/* consentgate: too large to check, dropped */</style><p>kept"
+    assert reader.texts == []

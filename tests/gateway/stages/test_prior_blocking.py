@@ -601,15 +601,21 @@ TRICKY_VALUES = [
     "&#47;/www.facebook.com/tr", "&#x2F;&#x2F;static.hotjar.com/c.js", "https:www.facebook.com",
     "HTTPS://WWW.FACEBOOK.COM/", "/p.jpg 1x, //www.facebook.com/tr 2x",
     "/a.jpg,//static.hotjar.com/x", "/a.jpg 1x,/b.jpg 2x", "/ü.jpg", "/a.jpg\x00//www.facebook.com",
+    "refresh", "0;url=/x", "0;url=//www.facebook.com/tr", "background:url(//www.facebook.com/t)",
+    "/a /b", "<img src=//www.facebook.com/tr>", "#frag",
 ]  # fmt: skip
 
 
 @st.composite
 def raw_elements(draw: st.DrawFn) -> str:
     tag = draw(
-        st.sampled_from(["img", "IMG", "link", "source", "embed", "video", "audio", "script"])
+        st.sampled_from(
+            ["img", "IMG", "link", "source", "embed", "video", "audio", "script", "td", "input"]
+            + ["object", "use", "image", "feImage", "track", "body", "a", "meta", "iframe"]
+        )
     )
     names = ["src", "SRC", "srcset", "href", "poster", "imagesrcset", "data-src", "alt", "srcx"]
+    names += ["background", "data", "xlink:href", "ping", "style", "srcdoc", "http-equiv"]
     parts = []
     for _ in range(draw(st.integers(0, 3))):
         name = draw(st.sampled_from(names))
@@ -621,7 +627,7 @@ def raw_elements(draw: st.DrawFn) -> str:
         parts.append(f" {name}{spacing}={spacing}{quote}{value}{quote}")
     if draw(st.booleans()):
         parts.append(" data-consent=" + draw(st.sampled_from(["analytics", '""', "marketing"])))
-    closing = "</script>" if tag == "script" else ""
+    closing = f"</{tag}>" if tag in ("script", "iframe") else ""
     return f"<{tag}{''.join(parts)}{draw(st.sampled_from(['>', '/>', ' >']))}{closing}"
 
 

@@ -76,3 +76,27 @@ def test_relative_urls_take_the_base_host(value: str) -> None:
 )
 def test_srcset_urls(value: str, urls: list[str]) -> None:
     assert list(srcset_urls(value)) == urls
+
+
+@pytest.mark.parametrize(
+    ("content", "url"),
+    [
+        ("0; url=https://t.example/", "https://t.example/"),
+        ("5;URL='//t.example/a'", "//t.example/a"),
+        (' 0 ; url = "a b" ', "a b"),
+        ("3, https://t.example", "https://t.example"),  # a comma separates too
+        ("0;urlx", "urlx"),  # no `=`: the rest is the URL
+        ("1.5 ; u", "u"),
+        (".5;url=x", "x"),
+        ("0", None),  # reloads the page itself
+        ("0;", None),
+        ("x; url=z", None),  # no time: the pragma is ignored
+        ("0x; url=z", None),
+        ("0; url='https://t.example/a'b", "https://t.example/a"),  # up to the closing quote
+        ("0; url='https://t.example/a", "https://t.example/a"),
+    ],
+)
+def test_refresh_url(content: str, url: str | None) -> None:
+    from gateway.stages.url_host import refresh_url
+
+    assert refresh_url(content) == url
