@@ -62,7 +62,7 @@ CASES: list[tuple[str, bytes, Mapping[str, bool], bytes | None]] = [
         "<image> is an img to the parser",
         b'<image src="https://www.facebook.com/tr">',
         NONE,
-        b'<image data-src="https://www.facebook.com/tr" data-consent="marketing"'
+        b'<img data-src="https://www.facebook.com/tr" data-consent="marketing"'
         b' data-consentgate="blocked">',
     ),
     (
@@ -261,18 +261,20 @@ CASES: list[tuple[str, bytes, Mapping[str, bool], bytes | None]] = [
         b'<iframe srcdoc="&lt;script src=&quot;https://www.googletagmanager.com/gtm.js&quot;&gt;'
         b'&lt;/script&gt;&lt;p&gt;hi"></iframe>',
         NONE,
-        b'<iframe srcdoc="<script data-src=&quot;https://www.googletagmanager.com/gtm.js&quot;'
+        # Re-serialized attribute values escape `<` (the browser reads both the same).
+        b'<iframe srcdoc="&lt;script data-src=&quot;https://www.googletagmanager.com/gtm.js&quot;'
         b" type=&quot;text/plain&quot; data-consent=&quot;analytics&quot;"
-        b' data-consentgate=&quot;blocked&quot;></script><p>hi"></iframe>',
+        b' data-consentgate=&quot;blocked&quot;>&lt;/script>&lt;p>hi"></iframe>',
     ),
     (
         "srcdoc in srcdoc, each through the same blocking",
         b"<iframe srcdoc='<img src=https://www.facebook.com/tr><iframe srcdoc=\"&lt;img"
         b" src=https://static.hotjar.com/p&gt;\"></iframe>'></iframe>",
         ANALYTICS,
-        b'<iframe srcdoc="<img data-src=&quot;https://www.facebook.com/tr&quot;'
+        b'<iframe srcdoc="&lt;img data-src=&quot;https://www.facebook.com/tr&quot;'
         b" data-consent=&quot;marketing&quot; data-consentgate=&quot;blocked&quot;>"
-        b'<iframe srcdoc=&quot;<img src=https://static.hotjar.com/p>&quot;></iframe>"></iframe>',
+        b'&lt;iframe srcdoc=&quot;&lt;img src=https://static.hotjar.com/p>&quot;>&lt;/iframe>">'
+        b"</iframe>",
     ),
     (
         "srcdoc with nothing to block stays",
@@ -284,7 +286,7 @@ CASES: list[tuple[str, bytes, Mapping[str, bool], bytes | None]] = [
         "srcdoc: relative URLs resolve against the parent's <base>",
         b'<base href="https://www.facebook.com/"><iframe srcdoc="<img src=tr>"></iframe>',
         NONE,
-        b'<base href="https://www.facebook.com/"><iframe srcdoc="<img data-src=&quot;tr&quot;'
+        b'<base href="https://www.facebook.com/"><iframe srcdoc="&lt;img data-src=&quot;tr&quot;'
         b' data-consent=&quot;marketing&quot; data-consentgate=&quot;blocked&quot;>"></iframe>',
     ),
     (
@@ -309,8 +311,8 @@ CASES: list[tuple[str, bytes, Mapping[str, bool], bytes | None]] = [
         "marked frame with a srcdoc, not granted: the srcdoc is parked",
         b'<iframe data-consent="marketing" srcdoc="<p>hi"></iframe>',
         ANALYTICS,
-        b'<iframe data-consent="marketing" data-srcdoc="&lt;p&gt;hi" data-consentgate="blocked">'
-        b"</iframe>".replace(b"&lt;p&gt;", b"<p>"),
+        b'<iframe data-consent="marketing" data-srcdoc="&lt;p>hi" data-consentgate="blocked">'
+        b"</iframe>",
     ),
 ]
 
@@ -616,9 +618,12 @@ def test_no_live_url_points_at_a_blocked_host(
 
 @given(pages(), st.lists(st.integers(0, 3000)))
 def test_granted_urls_still_load(page: str, cuts: list[int]) -> None:
-    """Nothing of a granted purpose is lost on the way (everything granted: same page)."""
+    """Nothing of a granted purpose is lost on the way: everything granted, the page is what
+    the rewriter makes of it with no stage at all (which is the page itself, except where the
+    rewriter makes ambiguous markup say one thing, e.g. a `<script>` after a `<frameset>`)."""
     everything = {p: True for p in NONE}
-    assert _rewrite(page.encode(), everything, cuts) == page.encode()
+    plain = HtmlRewriter([], charset="utf-8")
+    assert _rewrite(page.encode(), everything, cuts) == plain.feed(page.encode()) + plain.close()
 
 
 def test_tracker_hosts_cover_both_purposes() -> None:
