@@ -118,9 +118,9 @@ def strategies(rules: Rules) -> dict[str, Strategy]:
     def every_rule(attrs: Mapping[str, Any], slots: Sequence[str]) -> int:
         return sum(1 for test in everything if test(attrs))
 
-    def first_match(tests_by_slot: Mapping[str, list[Callable[[Any], bool]]]) -> Callable[
-        [Mapping[str, Any], Sequence[str]], int
-    ]:
+    def first_match(
+        tests_by_slot: Mapping[str, list[Callable[[Any], bool]]],
+    ) -> Callable[[Mapping[str, Any], Sequence[str]], int]:
         def run(attrs: Mapping[str, Any], slots: Sequence[str]) -> int:
             hits = 0
             for slot in slots:

@@ -242,9 +242,7 @@ def wrk(
     return Load(rps, latency("50"), latency("99"), mb_s, errors)
 
 
-def paced(
-    url: str, seconds: float, connections: int, headers: dict[str, str], rate: float
-) -> Load:
+def paced(url: str, seconds: float, connections: int, headers: dict[str, str], rate: float) -> Load:
     """wrk held near `rate` req/s: each connection pauses between requests (closed loop, so
     the pause is tuned on two short runs; the Load says what rate was reached)."""
     delay_ms = connections / rate * 1000

@@ -85,14 +85,42 @@ def main() -> int:
         wait_port(up)
         env = dict(os.environ, BENCH_UPSTREAM=f"http://127.0.0.1:{up}", PYTHONPATH=str(HERE))
         candidates = {
-            "granian + aiohttp": ["granian", "--interface", "asgi", "--loop", "uvloop",
-                                  "--no-access-log", "stack_candidates:aiohttp_app"],
-            "granian + httpx": ["granian", "--interface", "asgi", "--loop", "uvloop",
-                                "--no-access-log", "stack_candidates:httpx_app"],
-            "uvicorn + aiohttp": ["uvicorn", "--loop", "uvloop", "--http", "httptools",
-                                  "--no-access-log", "stack_candidates:aiohttp_app"],
-            "uvicorn + httpx": ["uvicorn", "--loop", "uvloop", "--http", "httptools",
-                                "--no-access-log", "stack_candidates:httpx_app"],
+            "granian + aiohttp": [
+                "granian",
+                "--interface",
+                "asgi",
+                "--loop",
+                "uvloop",
+                "--no-access-log",
+                "stack_candidates:aiohttp_app",
+            ],
+            "granian + httpx": [
+                "granian",
+                "--interface",
+                "asgi",
+                "--loop",
+                "uvloop",
+                "--no-access-log",
+                "stack_candidates:httpx_app",
+            ],
+            "uvicorn + aiohttp": [
+                "uvicorn",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "stack_candidates:aiohttp_app",
+            ],
+            "uvicorn + httpx": [
+                "uvicorn",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "stack_candidates:httpx_app",
+            ],
         }
         try:
             rps, p99 = wrk(up, args.seconds)
@@ -104,8 +132,11 @@ def main() -> int:
                 port = free_port()
                 flag = ["--port", str(port)]
                 proc = subprocess.Popen(
-                    [*cmd, *flag], env=env, cwd=HERE,
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    [*cmd, *flag],
+                    env=env,
+                    cwd=HERE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
                 try:
                     wait_port(port)

@@ -116,9 +116,8 @@ class ProfileTracking:
 
     def allowed(self, visitor: Visitor) -> bool:
         """A subject, and the purpose covering behaviour data granted."""
-        return (
-            visitor.subject is not None
-            and BEHAVIOR_PROFILE in self.policy.allowed(visitor.state.granted)
+        return visitor.subject is not None and BEHAVIOR_PROFILE in self.policy.allowed(
+            visitor.state.granted
         )
 
     async def profile(self, visitor: Visitor) -> VisitorProfile | None:

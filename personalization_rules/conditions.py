@@ -253,9 +253,7 @@ class _Compiler:
         if depth > MAX_DEPTH:
             return self.invalid(path, f"condition nested deeper than {MAX_DEPTH} levels")
         if _is_operator_object(cond):
-            return _all_of(
-                [self.operator(op, arg, (*path, op), depth) for op, arg in cond.items()]
-            )
+            return _all_of([self.operator(op, arg, (*path, op), depth) for op, arg in cond.items()])
         if (
             self.strict
             and isinstance(cond, Mapping)

@@ -90,9 +90,7 @@ def report(
                     exposures=c.exposures,
                     conversions=c.conversions,
                     conversion_rate=c.conversions / c.exposures if c.exposures else None,
-                    average_order_value=(
-                        c.revenue / c.valued_orders if c.valued_orders else None
-                    ),
+                    average_order_value=(c.revenue / c.valued_orders if c.valued_orders else None),
                     currency=c.currencies[0] if len(c.currencies) == 1 else None,
                     p_value=None
                     if is_control

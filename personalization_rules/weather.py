@@ -471,9 +471,7 @@ class OpenMeteoProvider:
         reason = str(exc) if isinstance(exc, WeatherError) else type(exc).__name__
         log.warning("weather fetch failed: %s", reason)
         if self.breaker.state == "open" and was != "open":
-            log.warning(
-                "weather provider unavailable; retrying in %gs", self.breaker.reset_seconds
-            )
+            log.warning("weather provider unavailable; retrying in %gs", self.breaker.reset_seconds)
 
     async def _request(self, key: Cell, client: httpx.AsyncClient) -> Weather:
         latitude, longitude = key

@@ -222,9 +222,7 @@ class _Loading:
         so a new section's file option needs no change here.
         """
         resolved = _absolute_paths(config, self.base)
-        storage = _with(
-            resolved.storage, url=_absolute_sqlite(resolved.storage.url, self.base)
-        )
+        storage = _with(resolved.storage, url=_absolute_sqlite(resolved.storage.url, self.base))
         return resolved.model_copy(update={"storage": storage})
 
 

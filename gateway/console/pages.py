@@ -69,9 +69,7 @@ def render(
 def error_page(base: str, exc: HttpError, session: Session | None) -> Response:
     """The page for an `HttpError` (never a traceback)."""
     heading = _HEADINGS.get(exc.status, "Error" if exc.status < 500 else "Unavailable")
-    response = render(
-        base, "error.html", exc.status, session, heading=heading, message=exc.message
-    )
+    response = render(base, "error.html", exc.status, session, heading=heading, message=exc.message)
     response.headers.update(exc.headers)
     return response
 

@@ -19,8 +19,12 @@ def view(language: str = "en", **kw: object) -> BannerView:
         PurposeView("analytics", "Analytics <b>", "Counts visits", False, False),
     ]
     base: dict[str, object] = dict(
-        language=language, policy_version="2026-11-01", purposes=purposes,
-        action="/_privacy/consent", return_to="/p?x=1&y=\"2\"", csrf="tok",
+        language=language,
+        policy_version="2026-11-01",
+        purposes=purposes,
+        action="/_privacy/consent",
+        return_to='/p?x=1&y="2"',
+        csrf="tok",
     )
     base.update(kw)
     return BannerView(**base)  # type: ignore[arg-type]
@@ -68,10 +72,15 @@ def prefs(**kw: object) -> str:
     from consent.banner import HistoryRow, PreferencesView, render_preferences
 
     base: dict[str, object] = dict(
-        language="en", regime="us-optout", policy_version="v1",
+        language="en",
+        regime="us-optout",
+        policy_version="v1",
         purposes=view().purposes,
         history=[HistoryRow("2026-11-23T10:00:00Z", "gpc", [], ["marketing"])],
-        subject_ref="CG-ABC", gpc_honored=True, prefix="/_privacy", csrf="t",
+        subject_ref="CG-ABC",
+        gpc_honored=True,
+        prefix="/_privacy",
+        csrf="t",
     )
     base.update(kw)
     return render_preferences(PreferencesView(**base))  # type: ignore[arg-type]

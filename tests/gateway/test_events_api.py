@@ -183,12 +183,20 @@ GOOD = "AAAAAAAAAAAAAAAAAAAAAA"  # a well-formed visitor id; replaced by the gra
 @pytest.mark.parametrize(
     ("body", "kwargs", "status", "fragment"),
     [
-        (None, {"content": b"{nope", "headers": {**AUTH, "content-type": "application/json"}},
-         400, "not JSON"),
+        (
+            None,
+            {"content": b"{nope", "headers": {**AUTH, "content-type": "application/json"}},
+            400,
+            "not JSON",
+        ),
         (None, {"content": b"[1, 2]"}, 400, "JSON object"),
         (None, {"content": b"x" * (MAX_BODY + 1)}, 413, "limited"),
-        (None, {"content": b"{}", "headers": {**AUTH, "content-type": "text/plain"}}, 415,
-         "application/json"),
+        (
+            None,
+            {"content": b"{}", "headers": {**AUTH, "content-type": "text/plain"}},
+            415,
+            "application/json",
+        ),
         ({"type": "click", "visitor": GOOD}, {}, 400, "unknown event type"),
         ({"visitor": GOOD}, {}, 400, "unknown event type"),
         # Found by schemathesis (test_openapi.py): an unhashable type was a 500.

@@ -269,14 +269,26 @@ _TRUST_SETS: dict[str, tuple[tuple[str, ...], set[str]]] = {
     "ipv4-addresses": (("127.0.0.1/32", "10.0.0.1/32"), {"127.0.0.1", "10.0.0.1"}),
     "ipv4-networks": (
         ("127.0.0.0/8", "10.0.0.0/8"),
-        {"127.0.0.0", "127.0.0.1", "127.1.1.1", "127.255.255.255",
-         "10.0.0.0", "10.0.0.1", "10.1.1.1", "10.255.255.255"},
+        {
+            "127.0.0.0",
+            "127.0.0.1",
+            "127.1.1.1",
+            "127.255.255.255",
+            "10.0.0.0",
+            "10.0.0.1",
+            "10.1.1.1",
+            "10.255.255.255",
+        },
     ),  # fmt: skip
     # Dual notations name the same address: 2001:db8:3333:4444:5555:6666:1.2.3.4 is
     # ...:102:304 and ::11.22.33.44 is ::b16:212c.
     "ipv6-addresses": (
-        ("2001:db8::/128", "2001:0db8:0001:0000:0000:0ab9:C0A8:0102/128",
-         "2001:db8:3333:4444:5555:6666:1.2.3.4/128", "::11.22.33.44/128"),
+        (
+            "2001:db8::/128",
+            "2001:0db8:0001:0000:0000:0ab9:C0A8:0102/128",
+            "2001:db8:3333:4444:5555:6666:1.2.3.4/128",
+            "::11.22.33.44/128",
+        ),
         {"2001:db8::", "2001:db8:3333:4444:5555:6666:102:304", "::b16:212c"},
     ),  # fmt: skip
     "ipv6-network": (
@@ -323,8 +335,16 @@ def test_client_address_uvicorn_rows(
     ("proto", "expected"),
     # uvicorn test_proxy_headers_trusted_hosts_malformed (the proto column): empty and unknown
     # values keep the connection's scheme; ws/wss name their HTTP origin scheme.
-    [("", "http"), ("asdf", "http"), (" , ", "http"), ("https", "https"), ("ws", "http"),
-     ("wss", "https"), ("HTTPS", "https"), ("https, http", "http")],  # fmt: skip
+    [
+        ("", "http"),
+        ("asdf", "http"),
+        (" , ", "http"),
+        ("https", "https"),
+        ("ws", "http"),
+        ("wss", "https"),
+        ("HTTPS", "https"),
+        ("https, http", "http"),
+    ],  # fmt: skip
 )
 def test_forwarded_proto_from_a_trusted_peer(proto: str, expected: str) -> None:
     view = resolve("127.0.0.1", "http", fields(host="h", x_forwarded_proto=proto), LOOPBACK_AND_TEN)

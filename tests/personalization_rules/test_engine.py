@@ -95,7 +95,6 @@ def test_consent_attribute_is_contextual() -> None:
     assert winner(e, visit({"consent": {"personalization": False}}, NONE)) == "no-consent"
 
 
-
 def test_plan_settles_consent_clauses_and_stops_at_a_sure_winner() -> None:
     e = engine(
         """\

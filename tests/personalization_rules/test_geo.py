@@ -126,9 +126,7 @@ def _truncated_tree(database: Path, target: Path) -> None:
     ],
     ids=["missing", "directory", "empty", "text", "truncated-metadata", "truncated-tree"],
 )
-def test_unusable_database(
-    database: Path, tmp_path: Path, make: Any, reason: str
-) -> None:
+def test_unusable_database(database: Path, tmp_path: Path, make: Any, reason: str) -> None:
     path = tmp_path / "geo.mmdb"
     make(database, path)
     with pytest.raises(GeoDatabaseError) as caught:

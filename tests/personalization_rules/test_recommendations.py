@@ -46,19 +46,30 @@ SNAPSHOT = Aggregates(
     [
         # Aggregated bestsellers first (unknown SKUs skipped), then the catalog's popularity.
         (["bestsellers"], RecommendContext(), NONE, ["B", "H", "S", "J", "U"]),
-        (["category_bestsellers"], RecommendContext(page_category="rainwear"), NONE,
-         ["B", "J", "U"]),
+        (
+            ["category_bestsellers"],
+            RecommendContext(page_category="rainwear"),
+            NONE,
+            ["B", "J", "U"],
+        ),
         (["category_bestsellers"], RecommendContext(), NONE, []),
         (["trending_in_region"], RecommendContext(country="SE"), NONE, ["H", "J"]),
         (["trending_in_region"], RecommendContext(country="TH"), NONE, []),
         (["trending_in_region"], RecommendContext(), NONE, []),
-        (["trending_in_region"], RecommendContext(country="GB"), frozenset({"out_of_stock"}),
-         []),
-        (["trending_in_region", "bestsellers"], RecommendContext(country="TH"), NONE,
-         ["B", "H", "S", "J", "U"]),  # falls through to the next strategy
+        (["trending_in_region"], RecommendContext(country="GB"), frozenset({"out_of_stock"}), []),
+        (
+            ["trending_in_region", "bestsellers"],
+            RecommendContext(country="TH"),
+            NONE,
+            ["B", "H", "S", "J", "U"],
+        ),  # falls through to the next strategy
         (["bought_together"], RecommendContext(page_sku="J"), NONE, ["B", "U"]),
-        (["bought_together"], RecommendContext(purchased_skus=("S", "J")), NONE,
-         ["H", "B", "U"]),  # anchors themselves are never suggested
+        (
+            ["bought_together"],
+            RecommendContext(purchased_skus=("S", "J")),
+            NONE,
+            ["H", "B", "U"],
+        ),  # anchors themselves are never suggested
         (["bought_together"], RecommendContext(page_sku="H"), NONE, []),
         (["similar"], RecommendContext(page_sku="J"), NONE, ["U", "B"]),  # catalog strategy
     ],

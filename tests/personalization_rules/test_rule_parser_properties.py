@@ -29,8 +29,9 @@ SCALARS = st.one_of(
 )  # fmt: skip
 JUNK = st.recursive(
     SCALARS,
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 FIELDS = st.sampled_from(sorted(ATTRIBUTES)) | st.sampled_from(["geo.nowhere", "x", ""])
@@ -44,8 +45,10 @@ def conditions() -> st.SearchStrategy[Any]:
     return st.recursive(
         leaf,
         lambda inner: st.dictionaries(
-            st.sampled_from(sorted(LOGICAL_OPERATORS)), st.lists(inner, max_size=3) | inner,
-            min_size=1, max_size=2,
+            st.sampled_from(sorted(LOGICAL_OPERATORS)),
+            st.lists(inner, max_size=3) | inner,
+            min_size=1,
+            max_size=2,
         ),  # fmt: skip
         max_leaves=6,
     )

@@ -51,9 +51,7 @@ def test_parse_limits_lines() -> None:
     assert len(parse_cart(value, known)) == MAX_LINES
 
 
-@pytest.mark.parametrize(
-    "cart", [{}, {"RW-001": 1}, {"RW-001": 2, "SU-004": 20, "HO-002": 7}]
-)
+@pytest.mark.parametrize("cart", [{}, {"RW-001": 1}, {"RW-001": 2, "SU-004": 20, "HO-002": 7}])
 def test_round_trip(cart: dict[str, int]) -> None:
     assert parse_cart(format_cart(cart), KNOWN) == cart
 

@@ -253,7 +253,9 @@ def test_upstream_comes_only_from_config(
     gateway, upstream = world
     before = seen(upstream)
     status, raw = send(
-        gateway, target, [("X-Forwarded-Host", "evil.example"), ("X-Original-URL", "//evil/")],
+        gateway,
+        target,
+        [("X-Forwarded-Host", "evil.example"), ("X-Original-URL", "//evil/")],
         method=method,
     )
     figures.add("hostile inputs tried")

@@ -77,15 +77,18 @@ BODIES: dict[str, tuple[bytes, str | None]] = {
     "xml": (b"<?xml version='1.0'?><consent all='yes'/>", "application/xml"),
     "multipart-no-boundary": (b"--x\r\n\r\n", "multipart/form-data"),
     "multipart-garbage": (
-        b"--b\r\nContent-Disposition: form-data; name=\"action\"\r\n\r\naccept_all\r\n",
+        b'--b\r\nContent-Disposition: form-data; name="action"\r\n\r\naccept_all\r\n',
         "multipart/form-data; boundary=b",
     ),
     "content-type-garbage": (b"action=accept_all", "\x01;;;=;charset=\xff"),
     "form-bad-utf8": (b"action=%ff%fe&purpose=\xff", "application/x-www-form-urlencoded"),
-    "form-many-fields": (b"&".join(b"f%d=1" % i for i in range(5_000)),
-                         "application/x-www-form-urlencoded"),  # fmt: skip
+    "form-many-fields": (
+        b"&".join(b"f%d=1" % i for i in range(5_000)),
+        "application/x-www-form-urlencoded",
+    ),  # fmt: skip
     "form-unknown-purpose": (
-        b"action=save&purpose=" + b"x" * 5_000, "application/x-www-form-urlencoded"
+        b"action=save&purpose=" + b"x" * 5_000,
+        "application/x-www-form-urlencoded",
     ),
     "form-no-equals": (b"action&&&==&confirm", "application/x-www-form-urlencoded"),
     "form-nul": (b"action=accept_all%00&confirm=yes\x00", "application/x-www-form-urlencoded"),
