@@ -8,8 +8,11 @@ cd "$(dirname "$0")/.."
 
 work="$(mktemp -d)"
 pids=()
+# SIGTERM, not SIGINT: a non-interactive shell starts background jobs with SIGINT ignored, so a
+# `kill -INT` never reaches a child that does not install its own handler (http.server), and
+# the `wait` below would hang.
 cleanup() {
-  for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
@@ -51,7 +54,7 @@ wait_for "$work/demo.log" "consentgate demo is running" 120 "${pids[0]}"
 page="$(fetch "http://127.0.0.1:$port/" "X-Forwarded-For: 81.2.69.160")"
 grep -q 'id="consentgate-banner"' <<<"$page" || { echo "user-path: no banner on the demo page"; exit 1; }
 echo "user-path: pip install . && consentgate demo serves the shop with its banner"
-kill -INT "${pids[0]}"; wait "${pids[0]}" || true; pids=()
+kill -TERM "${pids[0]}"; wait "${pids[0]}" || true; pids=()
 
 # 2. An operator's own shop: `init` -> `check` -> `run` in front of an upstream that is not the
 #    demo shop.
