@@ -157,6 +157,15 @@ def start_raw_upstream(directory: Path) -> Iterator[Server]:
             stop(process)
 
 
+DEMO_BASE = REPO / "gateway" / "demo" / "policies.base.yaml"
+
+
+def demo_purposes() -> dict[str, Any]:
+    """The demo's `purposes` and `policy` sections, for a config in front of another upstream."""
+    base = yaml.safe_load(DEMO_BASE.read_text(encoding="utf-8"))
+    return {"purposes": base["purposes"], "policy": base["policy"]}
+
+
 def write_config(directory: Path, *, upstream: str, **gateway: Any) -> Path:
     """Write a minimal `policies.yaml` into `directory` and return its path.
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,7 +23,6 @@ from tests import procs
 
 pytestmark = pytest.mark.e2e
 
-DEMO_BASE = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "policies.base.yaml"
 TRACKERS = ("www.googletagmanager.com", "static.hotjar.com", "connect.facebook.net")
 ANALYTICS = {"www.googletagmanager.com", "static.hotjar.com"}
 LONDON, SAN_FRANCISCO = "81.2.69.160", "198.51.100.7"  # the demo geo database's places
@@ -70,8 +68,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.Server]:
             directory, upstream=upstream.url, trusted_proxies=["127.0.0.1/32"]
         )
         data = yaml.safe_load(path.read_text())
-        base = yaml.safe_load(DEMO_BASE.read_text(encoding="utf-8"))
-        data["purposes"], data["policy"] = base["purposes"], base["policy"]
+        data.update(procs.demo_purposes())
         # Places for X-Forwarded-For (trusted from loopback): London gdpr, San Francisco
         # us-optout.
         data["geo"] = {"database": str(build_geo_database(directory / "city.mmdb"))}

@@ -11,7 +11,6 @@ loopback is answered here and counted. A control page with an unlisted host prov
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
@@ -21,7 +20,6 @@ from tests.browser import MARKS
 
 pytestmark = MARKS
 
-DEMO_BASE = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "policies.base.yaml"
 T = "https://www.googletagmanager.com/t"  # a host the demo lists under analytics
 PAD = b"x" * (70 * 1024)  # past the rewriter's 64 KiB bound for one tag
 
@@ -86,8 +84,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.Server]:
         directory = tmp_path_factory.mktemp("gateway")
         path = procs.write_config(directory, upstream=upstream.url)
         data = yaml.safe_load(path.read_text())
-        base = yaml.safe_load(DEMO_BASE.read_text(encoding="utf-8"))
-        data["purposes"], data["policy"] = base["purposes"], base["policy"]
+        data.update(procs.demo_purposes())
         path.write_text(yaml.safe_dump(data, allow_unicode=True))
         with procs.start_gateway(path) as server:
             yield server

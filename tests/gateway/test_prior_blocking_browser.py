@@ -10,7 +10,6 @@ analytics and a marketing URL in each position prior blocking covers, and its re
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,7 +22,6 @@ from tests.browser import MARKS, browser
 __all__ = ["browser"]  # the module-scoped fixture
 pytestmark = MARKS
 
-DEMO_BASE = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "policies.base.yaml"
 ANALYTICS_HOSTS = {"www.googletagmanager.com", "www.google-analytics.com", "static.hotjar.com"}
 MARKETING_HOSTS = {"connect.facebook.net", "www.facebook.com", "analytics.tiktok.com"}
 
@@ -113,8 +111,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.Server]:
         directory = tmp_path_factory.mktemp("gateway")
         path = procs.write_config(directory, upstream=upstream.url)
         data = yaml.safe_load(path.read_text())
-        base = yaml.safe_load(DEMO_BASE.read_text(encoding="utf-8"))
-        data["purposes"], data["policy"] = base["purposes"], base["policy"]
+        data.update(procs.demo_purposes())
         path.write_text(yaml.safe_dump(data, allow_unicode=True))
         with procs.start_gateway(path) as server:
             yield server

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,7 +28,6 @@ from tests.browser import MARKS
 
 pytestmark = MARKS
 
-DEMO_BASE = Path(__file__).resolve().parents[3] / "gateway" / "demo" / "policies.base.yaml"
 NONCE = "Sh0pN0nce42"
 SHOP_CSP = f"object-src 'none'; script-src 'self' 'nonce-{NONCE}' https:; base-uri 'self'"
 PAGE = f"""<!doctype html><html><head><title>Shop</title>
@@ -75,8 +73,7 @@ def start(
     directory = tmp_path_factory.mktemp("gateway")
     path = procs.write_config(directory, upstream=upstream.url)
     data = yaml.safe_load(path.read_text())
-    base = yaml.safe_load(DEMO_BASE.read_text(encoding="utf-8"))
-    data["purposes"], data["policy"] = base["purposes"], base["policy"]
+    data.update(procs.demo_purposes())
     data["csp"] = {"essential_hosts": ["cdn.shop.example"], **csp}
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     return procs.start_gateway(path)

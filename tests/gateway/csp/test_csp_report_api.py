@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,7 +18,6 @@ from tests import procs
 
 pytestmark = pytest.mark.e2e
 
-DEMO_BASE = Path(__file__).resolve().parents[3] / "gateway" / "demo" / "policies.base.yaml"
 
 RATE = 20
 REPORT = {
@@ -43,8 +41,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.Server]:
             directory, upstream=upstream.url, trusted_proxies=["127.0.0.1/32"]
         )
         data = yaml.safe_load(path.read_text())
-        base = yaml.safe_load(DEMO_BASE.read_text(encoding="utf-8"))
-        data["purposes"], data["policy"] = base["purposes"], base["policy"]
+        data.update(procs.demo_purposes())
         data["csp"] = {"report_rate_per_minute": RATE}
         path.write_text(yaml.safe_dump(data))
         with procs.start_gateway(path) as server:

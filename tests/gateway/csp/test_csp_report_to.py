@@ -31,7 +31,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed"),
 ]
 
-DEMO_BASE = Path(__file__).resolve().parents[3] / "gateway" / "demo" / "policies.base.yaml"
 PAGE = b"""<!doctype html><html><head><title>Shop</title></head><body><h1>Hi</h1>
 <img src="https://pixel.tracker.example/p.gif?uid=42" alt="">
 </body></html>"""
@@ -129,8 +128,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, procs.
             trusted_proxies=["127.0.0.1/32"],
         )  # fmt: skip
         data = yaml.safe_load(path.read_text())
-        base = yaml.safe_load(DEMO_BASE.read_text(encoding="utf-8"))
-        data["purposes"], data["policy"] = base["purposes"], base["policy"]
+        data.update(procs.demo_purposes())
         data["csp"] = {"mode": "enforce"}
         path.write_text(yaml.safe_dump(data, allow_unicode=True))
         with procs.start_gateway(path) as gateway, TlsEdge(certificate, key, gateway.port) as tls:
