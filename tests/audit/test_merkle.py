@@ -1,8 +1,8 @@
 """Tests for audit/merkle.py.
 
 Conformance: the RFC 6962 inclusion and consistency probes of transparency-dev/merkle
-``testdata/`` @417fb0c (Apache-2.0), read from ``../shared/vectors/transparency-dev-merkle``
-next to the repository; each file is a happy path or one mutation (bit-flipped proof,
+``testdata/`` @417fb0c (Apache-2.0), vendored in ``tests/data/transparency-dev-merkle``
+(see its PROVENANCE); each file is a happy path or one mutation (bit-flipped proof,
 wrong leaf, size ×2, trailing garbage ...) with ``wantErr``. The leaf inputs and roots
 below are the RFC 6962 reference tree of transparency-dev/merkle
 ``testonly/constants.go``.
@@ -31,7 +31,7 @@ from audit.merkle import (
     verify_inclusion,
 )
 
-VECTORS = Path(__file__).parents[2] / "../shared/vectors/transparency-dev-merkle"
+VECTORS = Path(__file__).parents[1] / "data" / "transparency-dev-merkle"
 
 # RFC 6962 test leaves (transparency-dev/merkle testonly.LeafInputs).
 LEAF_INPUTS = [
@@ -63,10 +63,9 @@ REF_TREE = Tree([leaf_hash(x) for x in LEAF_INPUTS])
 
 def _probes(kind: str, name: str = "*.json") -> list[Any]:
     folder = VECTORS / kind
-    if not folder.is_dir():
-        reason = f"{folder} is absent (vectors live in ../shared next to the repository)"
-        return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="absent")]
     files = sorted(folder.rglob(name))
+    # An empty parametrize would pass silently: a missing vector folder must fail collection.
+    assert files, f"no {name} under {folder}"
     return [pytest.param(p, id=str(p.relative_to(folder))) for p in files]
 
 
@@ -227,15 +226,6 @@ def test_leaf_hash_size_is_checked(bad: bytes) -> None:
     with pytest.raises(ProofError):
         verify_inclusion(0, 1, bad, [], bad)
 
-
-def test_probes_skip_with_reason_when_vectors_absent(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """A checkout without ../shared skips the conformance probes instead of failing."""
-    monkeypatch.setitem(globals(), "VECTORS", tmp_path / "missing")
-    (param,) = _probes("inclusion")
-    (mark,) = param.marks
-    assert mark.name == "skip" and "absent" in mark.kwargs["reason"]
 
 
 def test_tree_exposes_leaves() -> None:

@@ -1,8 +1,8 @@
 """Tests for personalization_rules/bucketing.py.
 
 Conformance: the ``hash``, ``getBucketRange``, ``chooseVariation``, ``inNamespace`` and
-``getEqualWeights`` cases of growthbook-python ``tests/cases.json`` @c444b7d (MIT), read from
-``../shared/vectors/growthbook/cases.json`` next to the repo; skipped when that is absent.
+``getEqualWeights`` cases of growthbook-python ``tests/cases.json`` @c444b7d (MIT), vendored in
+``tests/data/growthbook/cases.json`` (see its PROVENANCE).
 """
 
 from __future__ import annotations
@@ -25,14 +25,10 @@ from personalization_rules.bucketing import (
     in_range,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CASES_FILE = REPO_ROOT.parent / "shared" / "vectors" / "growthbook" / "cases.json"
+CASES_FILE = Path(__file__).resolve().parents[1] / "data" / "growthbook" / "cases.json"
 
 
 def _cases(section: str) -> list[Any]:
-    if not CASES_FILE.is_file():
-        reason = f"GrowthBook conformance vectors not found at {CASES_FILE}"
-        return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="vectors-absent")]
     cases = json.loads(CASES_FILE.read_text(encoding="utf-8"))[section]
     return [pytest.param(c, id=str(c[0])) for c in cases]
 

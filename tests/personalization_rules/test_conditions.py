@@ -1,8 +1,7 @@
 """Tests for personalization_rules/conditions.py.
 
 Conformance: every ``evalCondition`` case of growthbook-python ``tests/cases.json`` @c444b7d
-(MIT), read from ``../shared/vectors/growthbook/cases.json`` next to the repo; skipped when
-that is absent (a user's checkout has no ``../shared``).
+(MIT), vendored in ``tests/data/growthbook/cases.json`` (see its PROVENANCE).
 """
 
 from __future__ import annotations
@@ -27,14 +26,10 @@ from personalization_rules.conditions import (
     pointer,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CASES_FILE = REPO_ROOT.parent / "shared" / "vectors" / "growthbook" / "cases.json"
+CASES_FILE = Path(__file__).resolve().parents[1] / "data" / "growthbook" / "cases.json"
 
 
 def _eval_cases() -> list[Any]:
-    if not CASES_FILE.is_file():
-        reason = f"GrowthBook conformance vectors not found at {CASES_FILE}"
-        return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="vectors-absent")]
     cases = json.loads(CASES_FILE.read_text(encoding="utf-8"))["evalCondition"]
     return [pytest.param(c, id=c[0]) for c in cases]
 
