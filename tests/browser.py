@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.environment import needs
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
@@ -29,7 +31,7 @@ CHROMIUM_ARGS = [
 MARKS = [
     pytest.mark.browser,
     pytest.mark.e2e,
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt install chromium)"),
+    needs(CHROMIUM, "chromium is not installed (apt install chromium)"),
 ]
 
 

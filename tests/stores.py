@@ -7,8 +7,8 @@ database (wired in through `tests/conftest.py`).
 PostgreSQL is the server at 127.0.0.1:5432, user postgres, trust auth (`.ci/ensure-postgres.sh`
 starts it); each test gets its own database `cg_test_<hex>`, dropped afterwards. When the server
 is not reachable the PostgreSQL variants are skipped with the reason, unless
-`CG_REQUIRE_POSTGRES=1` (CI), which turns that into a failure. `CG_TEST_POSTGRES` overrides the
-host/port/user part (`postgresql://USER@HOST:PORT`).
+`CG_REQUIRE_POSTGRES=1` or `CI=true`, which turn that into a failure. `CG_TEST_POSTGRES`
+overrides the host/port/user part (`postgresql://USER@HOST:PORT`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
+from tests.environment import missing
 
 SERVER = os.environ.get("CG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 MAINTENANCE_DB = "postgres"
@@ -45,7 +47,7 @@ def postgres_database() -> Iterator[str]:
         reason = f"PostgreSQL not reachable at {SERVER} ({exc}); run .ci/ensure-postgres.sh"
         if os.environ.get("CG_REQUIRE_POSTGRES") == "1":
             pytest.fail(reason)
-        pytest.skip(reason)
+        missing(reason)
     try:
         yield f"{SERVER.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
     finally:

@@ -10,13 +10,14 @@ import sys
 import pytest
 
 from tests import procs
+from tests.environment import needs
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        shutil.which("nginx") is None or shutil.which("wrk") is None,
-        reason="the benchmark needs nginx and wrk (apt-get install -y nginx-light wrk)",
+    needs(
+        shutil.which("nginx") and shutil.which("wrk"),
+        "the benchmark needs nginx and wrk (apt-get install -y nginx-light wrk)",
     ),
 ]
 

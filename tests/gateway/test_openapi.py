@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,14 @@ import yaml
 
 from tests import procs
 from tests.demo_world import LONDON, DemoWorld, start_world
+from tests.environment import needs
 from tests.figures import Figures
 
-pytest.importorskip("schemathesis", reason="schemathesis is in the dev extra")
-
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    needs(find_spec("schemathesis"), "schemathesis is in the dev extra (pip install -e '.[dev]')"),
+]
 
 SCHEMA = procs.REPO / "openapi.yaml"
 TOKEN = "schemathesis-events-token-0123456789"

@@ -25,10 +25,11 @@ import yaml
 
 from tests import procs
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, MARKS
+from tests.environment import needs
 
 pytestmark = [
     *MARKS,
-    pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed"),
+    needs(shutil.which("openssl"), "openssl is not installed"),
 ]
 
 PAGE = b"""<!doctype html><html><head><title>Shop</title></head><body><h1>Hi</h1>

@@ -22,6 +22,7 @@ from policies.loader import load_config
 from tests import procs
 from tests.browser import CHROMIUM
 from tests.demo_world import DemoWorld, start_demo
+from tests.environment import needs
 from tests.gateway.console.console_world import BASE, login
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def test_console_statistics_show_the_month_and_say_it_is_demo_data(world: DemoWo
 
 @pytest.mark.browser
 @pytest.mark.e2e
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt install chromium)")
+@needs(CHROMIUM, "chromium is not installed (apt install chromium)")
 def test_screenshots_of_statistics_and_audit_log(world: DemoWorld, browser: Browser) -> None:
     """Leaves `docs/console-stats.png` and `docs/console-audit.png` (the README shows them)."""
     password = (world.data_dir / "officer-password.txt").read_text().strip()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests import procs
+from tests.environment import needs
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -42,7 +43,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             procs.stop(process)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt install chromium)")
+@needs(CHROMIUM, "chromium is not installed (apt install chromium)")
 def test_home_shows_product_grid(demo: str) -> None:
     from playwright.sync_api import sync_playwright
 

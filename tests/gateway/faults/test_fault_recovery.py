@@ -29,6 +29,7 @@ import pytest
 
 from tests import procs
 from tests.demo_world import LONDON, start_world
+from tests.environment import missing
 from tests.figures import Figures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -127,7 +128,7 @@ def _as_postgres() -> list[str]:
 @pytest.fixture
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"no PostgreSQL server binaries at {PG_BIN}")
+        missing(f"no PostgreSQL server binaries at {PG_BIN}")
     # Outside pytest's own temp root: another pytest run as the same user resets that root
     # to 0700 at its start, which would lock the postgres user out of a cluster under it.
     base = Path(tempfile.mkdtemp(prefix="consentgate-pg-"))

@@ -33,6 +33,7 @@ import yaml
 
 from tests import procs
 from tests.demo_world import LONDON, SAN_FRANCISCO, DemoWorld, start_world
+from tests.environment import missing
 from tests.figures import Figures
 from tests.gateway.faults.test_fault_recovery import lost_records
 
@@ -197,7 +198,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+        missing(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
         yield mount_point
     finally:

@@ -9,8 +9,6 @@ The rewriter's own tests run on the native scanner when it is built (it is in CI
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -21,8 +19,9 @@ from gateway.html.scanner import skipper, stop_finder
 from gateway.html.slot_fill import SlotFill
 from gateway.stages.prior_blocking import PriorBlocking
 from policies.purposes import HostIndex
+from tests.environment import needs
 
-native = pytest.mark.skipif(not scanner.NATIVE, reason="the C extension is not built")
+native = needs(scanner.NATIVE, "the C extension gateway/html/_fastscan.c is not built")
 
 # Pieces that steer the tokenizer, and names the finders are asked about.
 PIECES = [
@@ -45,14 +44,10 @@ optional_names = st.none() | names
 
 @native
 def test_the_native_scanner_is_built() -> None:
-    # CI builds it (`pip install -e .` compiles gateway/html/_fastscan.c); a silent fallback
-    # to the regexes would cost the gateway most of its throughput (bench/RESULTS.md).
+    # CI builds it (`pip install -e .` compiles gateway/html/_fastscan.c) and `needs` fails
+    # there without it: a silent fallback to the regexes would cost the gateway most of its
+    # throughput (bench/RESULTS.md).
     assert scanner.NATIVE
-
-
-@pytest.mark.skipif(os.environ.get("CI") != "true", reason="CI must have the C extension")
-def test_ci_has_the_native_scanner() -> None:
-    assert scanner.NATIVE, "gateway/html/_fastscan.c did not build: is a C compiler installed?"
 
 
 @native

@@ -179,6 +179,11 @@ def _state_cases() -> list[object]:
                     prefix = f"<{_STATE_PREFIX[state]}>"
                 else:
                     continue
+                # Without lastStartTag a case assumes no appropriate end tag; the element
+                # entered here would make its own end tag in the input one, so it does not apply.
+                name = prefix.strip("<>").split(">")[0]
+                if last is None and f"</{name}".lower() in test["input"].lower():
+                    continue
                 params.append(pytest.param(prefix, test, id=f"{path.stem}-{i}-{state}"))
     return params
 
@@ -192,9 +197,6 @@ def test_start_tags_after_raw_text_rcdata_plaintext_and_cdata(
     data = test["input"]
     output = test["output"]
     assert isinstance(data, str) and isinstance(output, list)
-    name = prefix.strip("<>").split(">")[0]
-    if test.get("lastStartTag") is None and f"</{name}".lower() in data.lower():
-        pytest.skip("the case assumes no appropriate end tag; this element's would be one")
     recorder = AllTags()
     rewriter = HtmlRewriter([recorder], charset="utf-8")
     rewriter.feed((prefix + data).encode("utf-8", "surrogatepass"))
