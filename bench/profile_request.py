@@ -46,11 +46,19 @@ from policies.loader import load_config  # noqa: E402
 async def call(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
     """One GET through the ASGI app; the status and the whole body."""
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-        "root_path": "", "headers": headers, "client": ("127.0.0.1", 50000),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8080),
-    }  # fmt: skip
+    }
     status = 0
     body: list[bytes] = []
 
@@ -71,15 +79,24 @@ async def call(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> tuple
 async def consent(app: Any) -> str:
     """Accept all as a London visitor through the app; the visitor's cookie."""
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": "/_privacy/consent", "raw_path": b"/_privacy/consent",
-        "query_string": b"", "root_path": "", "client": ("127.0.0.1", 50000),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/_privacy/consent",
+        "raw_path": b"/_privacy/consent",
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8080),
         "headers": [
-            (b"host", b"127.0.0.1:8080"), (b"origin", b"http://127.0.0.1:8080"),
-            (b"content-type", b"application/json"), (b"x-forwarded-for", LONDON.encode()),
+            (b"host", b"127.0.0.1:8080"),
+            (b"origin", b"http://127.0.0.1:8080"),
+            (b"content-type", b"application/json"),
+            (b"x-forwarded-for", LONDON.encode()),
         ],
-    }  # fmt: skip
+    }
     sent = False
     cookie = ""
 
@@ -106,9 +123,10 @@ async def measure(app: Any, scenario: str, requests: int, top: int) -> None:
     await app.startup()
     try:
         headers = [
-            (b"host", b"127.0.0.1:8080"), (b"accept", b"text/html"),
+            (b"host", b"127.0.0.1:8080"),
+            (b"accept", b"text/html"),
             (b"x-forwarded-for", LONDON.encode()),
-        ]  # fmt: skip
+        ]
         if scenario == "a":
             headers.append((b"cookie", (await consent(app)).encode()))
         status, page = await call(app, "/", headers)

@@ -47,13 +47,26 @@ from policies.rule_files import RuleFile  # noqa: E402
 from policies.yaml_lines import parse  # noqa: E402
 
 SLOTS = [
-    "hero-banner", "recommendations", "promo-strip", "footer-offer", "cart-upsell",
-    "sidebar", "newsletter", "shipping-note", "weather-tip", "header-note",
-]  # fmt: skip
+    "hero-banner",
+    "recommendations",
+    "promo-strip",
+    "footer-offer",
+    "cart-upsell",
+    "sidebar",
+    "newsletter",
+    "shipping-note",
+    "weather-tip",
+    "header-note",
+]
 COUNTRIES = ["GB", "SE", "US", "TH", "SA", "DE", "FR", "IE", "NL", "ES"]
 PAGE_TYPES = ["home", "product", "category", "cart", "checkout"]
-PATHS = {"home": "/", "product": "/product/RW-001", "category": "/category/rainwear",
-         "cart": "/cart", "checkout": "/checkout"}  # fmt: skip
+PATHS = {
+    "home": "/",
+    "product": "/product/RW-001",
+    "category": "/category/rainwear",
+    "cart": "/cart",
+    "checkout": "/checkout",
+}
 WEATHER_CODES = [0, 3, 45, 63, 73, 95]
 VISITOR_TYPES = ["new", "returning", "returning_non_buyer", "engaged", "customer"]
 AGENTS = [

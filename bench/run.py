@@ -282,9 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1, help="gateway workers")
     parser.add_argument(
-        "--serve", action="store_true",
+        "--serve",
+        action="store_true",
         help="start the three servers, print their URLs and wait (for profiling); Ctrl-C stops",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     missing = [tool for tool in ("nginx", "wrk") if shutil.which(tool) is None]
     if missing:
@@ -309,19 +310,28 @@ def main(argv: list[str] | None = None) -> int:
         hero_from = re.search(r"<[^>]*" + HERO + r"[^>]*>", home)[0]  # type: ignore[index]
         recs_from = re.search(r"<[^>]*" + RECS + r"[^>]*>", home)[0]  # type: ignore[index]
         anchor_body = ANCHOR.format(
-            host=HOST, port=anchor_port, upstream=up,
-            hero_from=hero_from, hero_to=hero_from + "<h2>Rain or shine: free returns</h2>",
+            host=HOST,
+            port=anchor_port,
+            upstream=up,
+            hero_from=hero_from,
+            hero_to=hero_from + "<h2>Rain or shine: free returns</h2>",
             recs_from=recs_from,
             recs_to=recs_from + '<ul><li><a href="/product/RW-001">Rain jacket</a></li></ul>',
-        )  # fmt: skip
+        )
 
         paths = prepare_data_dir(work / "gateway")
         config = write_config(paths, gate_port, up)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         gate_argv = [
-            sys.executable, "-m", "gateway", "run", "--config", str(config),
-            "--workers", str(args.workers),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "gateway",
+            "run",
+            "--config",
+            str(config),
+            "--workers",
+            str(args.workers),
+        ]
         with (
             nginx(work, "upstream", UPSTREAM.format(host=HOST, port=up, www=www)),
             nginx(work, "anchor", anchor_body),
@@ -334,16 +344,25 @@ def main(argv: list[str] | None = None) -> int:
             if args.serve:
                 return serve(anchor, gate, gate_pid)
             return run_scenarios(
-                args, work, anchor, gate, anchor_port, gate_port, gate_pid,
-                duration, soak, ttfb_n,
-            )  # fmt: skip
+                args,
+                work,
+                anchor,
+                gate,
+                anchor_port,
+                gate_port,
+                gate_pid,
+                duration,
+                soak,
+                ttfb_n,
+            )
 
 
 def serve(anchor: str, gate: str, gate_pid: int) -> int:
     chose = httpx.post(
-        gate + "/_privacy/consent", json={"action": "accept_all"},
+        gate + "/_privacy/consent",
+        json={"action": "accept_all"},
         headers={"X-Forwarded-For": LONDON, "Origin": gate},
-    )  # fmt: skip
+    )
     chose.raise_for_status()
     print(f"anchor {anchor}/  gateway {gate}/  gateway pid {gate_pid}", flush=True)
     print(f"consented: -H 'X-Forwarded-For: {LONDON}' -H 'Cookie: cg_id={chose.cookies['cg_id']}'")
@@ -354,14 +373,23 @@ def serve(anchor: str, gate: str, gate_pid: int) -> int:
 
 
 def run_scenarios(
-    args: argparse.Namespace, work: Path, anchor: str, gate: str, anchor_port: int,
-    gate_port: int, gate_pid: int, duration: float, soak: float, ttfb_n: int,
-) -> int:  # fmt: skip
+    args: argparse.Namespace,
+    work: Path,
+    anchor: str,
+    gate: str,
+    anchor_port: int,
+    gate_port: int,
+    gate_pid: int,
+    duration: float,
+    soak: float,
+    ttfb_n: int,
+) -> int:
     london = {"X-Forwarded-For": LONDON, "Accept": "text/html"}
     chose = httpx.post(
-        gate + "/_privacy/consent", json={"action": "accept_all"},
+        gate + "/_privacy/consent",
+        json={"action": "accept_all"},
         headers={**london, "Origin": gate},
-    )  # fmt: skip
+    )
     chose.raise_for_status()
     consented = {**london, "Cookie": f"cg_id={chose.cookies['cg_id']}"}
 
@@ -389,10 +417,15 @@ def run_scenarios(
         n = wrk(anchor + path, duration, conns, headers)
         g = wrk(gate + path, duration, conns, headers)
         assert n.errors == 0 and g.errors == 0, f"{label}: non-2xx responses under load"
-        rows.append((
-            label, f"{n.rps:,.0f} req/s", f"{g.rps:,.0f} req/s", f"{g.rps / n.rps:.0%}",
-            f"{n.p50_ms:.2f}/{n.p99_ms:.2f} ms vs {g.p50_ms:.2f}/{g.p99_ms:.2f} ms",
-        ))  # fmt: skip
+        rows.append(
+            (
+                label,
+                f"{n.rps:,.0f} req/s",
+                f"{g.rps:,.0f} req/s",
+                f"{g.rps / n.rps:.0%}",
+                f"{n.p50_ms:.2f}/{n.p99_ms:.2f} ms vs {g.p50_ms:.2f}/{g.p99_ms:.2f} ms",
+            )
+        )
         return n, g
 
     na, ga = compare("(a) 60 KB, consented, 2 slots", "/", consented, c)
@@ -402,34 +435,51 @@ def run_scenarios(
     nh = paced(anchor + "/", duration, c, london, half)
     gh = paced(gate + "/", duration, c, london, half)
     assert nh.errors == 0 and gh.errors == 0, "(b) half load: non-2xx responses"
-    rows.append((
-        f"(b) at half its peak ({half:,.0f} req/s)", f"{nh.rps:,.0f} req/s", f"{gh.rps:,.0f} req/s",
-        f"p99 +{gh.p99_ms - nh.p99_ms:.2f} ms",
-        f"{nh.p50_ms:.2f}/{nh.p99_ms:.2f} ms vs {gh.p50_ms:.2f}/{gh.p99_ms:.2f} ms",
-    ))  # fmt: skip
+    rows.append(
+        (
+            f"(b) at half its peak ({half:,.0f} req/s)",
+            f"{nh.rps:,.0f} req/s",
+            f"{gh.rps:,.0f} req/s",
+            f"p99 +{gh.p99_ms - nh.p99_ms:.2f} ms",
+            f"{nh.p50_ms:.2f}/{nh.p99_ms:.2f} ms vs {gh.p50_ms:.2f}/{gh.p99_ms:.2f} ms",
+        )
+    )
     n_ttfb = ttfb_ms(anchor_port, "/big.html", consented, ttfb_n)
     g_ttfb = ttfb_ms(gate_port, "/big.html", consented, ttfb_n)
-    rows.append((
-        "(c) 1 MB HTML, median TTFB", f"{n_ttfb:.2f} ms", f"{g_ttfb:.2f} ms",
-        f"+{g_ttfb - n_ttfb:.2f} ms", "",
-    ))  # fmt: skip
+    rows.append(
+        (
+            "(c) 1 MB HTML, median TTFB",
+            f"{n_ttfb:.2f} ms",
+            f"{g_ttfb:.2f} ms",
+            f"+{g_ttfb - n_ttfb:.2f} ms",
+            "",
+        )
+    )
     nd = wrk(anchor + "/file.bin", duration, 4, consented)
     gd = wrk(gate + "/file.bin", duration, 4, consented)
-    rows.append((
-        "(d) 10 MB download, throughput", f"{nd.transfer_mb_s:,.0f} MB/s",
-        f"{gd.transfer_mb_s:,.0f} MB/s", f"{gd.transfer_mb_s / nd.transfer_mb_s:.0%}", "",
-    ))  # fmt: skip
+    rows.append(
+        (
+            "(d) 10 MB download, throughput",
+            f"{nd.transfer_mb_s:,.0f} MB/s",
+            f"{gd.transfer_mb_s:,.0f} MB/s",
+            f"{gd.transfer_mb_s / nd.transfer_mb_s:.0%}",
+            "",
+        )
+    )
     # Soak at 80 % of (a)'s peak (paced as above).
     start_rss = rss_kib(gate_pid)
     ge = paced(gate + "/", soak, c, consented, 0.8 * ga.rps)
     end_rss = rss_kib(gate_pid)
     assert ge.errors == 0, "(e) soak: non-2xx responses"
-    rows.append((
-        f"(e) soak {soak:.0f} s at 80 % of (a)", "",
-        f"{ge.rps:,.0f} req/s ({ge.rps / ga.rps:.0%} of a)",
-        f"RSS {start_rss / 1024:.0f} -> {end_rss / 1024:.0f} MiB",
-        f"{(end_rss - start_rss) / start_rss:+.1%}",
-    ))  # fmt: skip
+    rows.append(
+        (
+            f"(e) soak {soak:.0f} s at 80 % of (a)",
+            "",
+            f"{ge.rps:,.0f} req/s ({ge.rps / ga.rps:.0%} of a)",
+            f"RSS {start_rss / 1024:.0f} -> {end_rss / 1024:.0f} MiB",
+            f"{(end_rss - start_rss) / start_rss:+.1%}",
+        )
+    )
 
     width = [max(len(r[i]) for r in rows) for i in range(5)]
     header = ("scenario", "nginx", "consentgate", "ratio", "p50/p99 nginx vs consentgate")
@@ -459,19 +509,29 @@ def check_correctness(gate: str, work: Path, consented: dict[str, str]) -> int:
     if any(BANNER_ID in p or 'data-consentgate="blocked"' in p for p in pages):
         failures.append("a consented visitor saw the banner or blocked trackers")
     withdrawn = httpx.post(
-        gate + "/_privacy/consent", json={"action": "reject_all"},
+        gate + "/_privacy/consent",
+        json={"action": "reject_all"},
         headers={**consented, "Origin": gate},
-    )  # fmt: skip
+    )
     if withdrawn.status_code != 200:
         failures.append(f"withdrawal answered {withdrawn.status_code}")
     pages = [httpx.get(gate + "/", headers=consented).text for _ in range(20)]
     if not all('data-consentgate="blocked"' in p for p in pages):
         failures.append("a tracker loaded on a request after the withdrawal")
     verify = subprocess.run(
-        [sys.executable, "-m", "gateway", "audit", "verify",
-         "--config", str(work / "gateway" / "policies.yaml")],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "audit",
+            "verify",
+            "--config",
+            str(work / "gateway" / "policies.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     if verify.returncode != 0:
         failures.append("audit verify: " + (verify.stdout + verify.stderr).strip()[-300:])
     for failure in failures:

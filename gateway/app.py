@@ -90,15 +90,20 @@ class Gateway:
             shown=self.tracking.shown,
         )
         self.events = EventsApi(
-            config, lambda: self.resolver.consent, lambda: self.tracking.store,
+            config,
+            lambda: self.resolver.consent,
+            lambda: self.tracking.store,
             self.tracking.product,
-        )  # fmt: skip
+        )
         self.previews = PreviewLinks(self.master_key)
         self.downloads = DownloadLinks(self.master_key)
         self.enforcement = Enforcement(
-            config, self.resolver, CsrfTokens(self.master_key), self.personalization,
+            config,
+            self.resolver,
+            CsrfTokens(self.master_key),
+            self.personalization,
             self.previews,
-        )  # fmt: skip
+        )
         self.proxy = Proxy(settings, exchange=self.enforcement)
         self.api = PrivacyApi(self.enforcement, on_record=self.audit_consent)
         self.resolver.on_record = self.audit_consent
@@ -144,7 +149,7 @@ class Gateway:
                     f"{self.prefix}/admin/download/{{fmt}}/{{token}}",
                     self.officer_download,
                     methods=["GET"],
-                ),  # fmt: skip
+                ),
                 *self.api.routes(),
                 *DsrApi(self.enforcement, lambda: self.dsr).routes(),
                 *self.events.routes(),
@@ -175,17 +180,20 @@ class Gateway:
         metrics = GatewayMetrics(allow, trusted)
         registry = metrics.registry
         registry.gauge(
-            "consentgate_store_up", "1 while the store is open, 0 while it is being retried.",
+            "consentgate_store_up",
+            "1 while the store is open, 0 while it is being retried.",
             lambda: 1 if self.store is not None else 0,
-        )  # fmt: skip
+        )
         registry.gauge(
-            "consentgate_audit_queue_depth", "Audit entries waiting for the writer.",
+            "consentgate_audit_queue_depth",
+            "Audit entries waiting for the writer.",
             lambda: self.audit.queue_depth if self.audit is not None else None,
-        )  # fmt: skip
+        )
         registry.gauge(
-            "consentgate_audit_entries_written", "Audit entries this process committed.",
+            "consentgate_audit_entries_written",
+            "Audit entries this process committed.",
             lambda: self.audit.entries_written if self.audit is not None else None,
-        )  # fmt: skip
+        )
         return metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -214,9 +222,12 @@ class Gateway:
                 await self.proxy(self.previews.detach(scope), receive, counting_send)
         finally:
             route = (
-                "proxied" if not reserved
-                else "admin" if path.startswith(self.prefix + "/admin") else "privacy"
-            )  # fmt: skip
+                "proxied"
+                if not reserved
+                else "admin"
+                if path.startswith(self.prefix + "/admin")
+                else "privacy"
+            )
             answered = status_class(status) if status else "none"
             self.metrics.requests.inc((("kind", route), ("status", answered)))
 

@@ -41,8 +41,18 @@ Format = Literal["jsonl", "csv"]
 # version-1 entries, which predate it) after the sealed `data`, and `v` (the envelope version,
 # needed to recompute `hash` from an export) last.
 COLUMNS = (
-    "seq", "ts", "chain", "prev_hash", "hash", "actor", "action", "subject", "data", "public", "v",
-)  # fmt: skip
+    "seq",
+    "ts",
+    "chain",
+    "prev_hash",
+    "hash",
+    "actor",
+    "action",
+    "subject",
+    "data",
+    "public",
+    "v",
+)
 # OWASP "CSV Injection": a spreadsheet runs a cell starting with these as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

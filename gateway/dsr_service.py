@@ -252,9 +252,12 @@ class DsrService:
         try:
             sealed = SealedData.from_json(raw)
             data = open_sealed(
-                key, sealed, chain=self.audit.chain, seq=int(str(record["seq"])),
+                key,
+                sealed,
+                chain=self.audit.chain,
+                seq=int(str(record["seq"])),
                 subject=subject_id,
-            )  # fmt: skip
+            )
         except (DataUnreadable, ValueError):
             return None, "unreadable"
         return data, "decrypted"
@@ -333,7 +336,7 @@ class ConsoleQueue:
                 deadline=r.due,
                 completed_at=r.completed_at,
                 completed_by=r.completed_by,
-            )  # fmt: skip
+            )
             for r in await self.requests.list_all(include_completed=include_completed)
         ]
 

@@ -239,10 +239,11 @@ class EventsApi:
         amount = float(value) if value is not None else None
         distinct: list[str | None] = list(dict.fromkeys(skus))
         return [
-            ShopEvent("purchase", now, s, self._category(s) if s else None, None, amount, order,
-                      currency)
+            ShopEvent(
+                "purchase", now, s, self._category(s) if s else None, None, amount, order, currency
+            )
             for s in (distinct or [None])
-        ]  # fmt: skip
+        ]
 
     def _category(self, sku: str) -> str | None:
         product = self.product(sku)
@@ -284,6 +285,12 @@ def _identity(body: dict[str, Any]) -> str:
 
 def _with_order(event: ShopEvent, order: str) -> ShopEvent:
     return ShopEvent(
-        event.type, event.ts, event.sku, event.category, event.country, event.order_value,
-        order, event.currency,
-    )  # fmt: skip
+        event.type,
+        event.ts,
+        event.sku,
+        event.category,
+        event.country,
+        event.order_value,
+        order,
+        event.currency,
+    )

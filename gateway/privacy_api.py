@@ -301,8 +301,9 @@ class PrivacyApi:
         # Checked before the visitor is resolved: a flood costs no store round trip.
         peer = request.scope.get("client")
         peer_ip = peer[0] if peer else ""
-        view = resolve_view(peer_ip, request.scope["scheme"], request.scope["headers"],
-                            self.resolver.trusted)  # fmt: skip
+        view = resolve_view(
+            peer_ip, request.scope["scheme"], request.scope["headers"], self.resolver.trusted
+        )
         wait = self.limiter.take(view.client)
         if wait > 0:
             raise RateLimited(wait, "too many consent choices from your address; try again later")

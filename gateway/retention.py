@@ -97,9 +97,11 @@ async def purge(store: Store, limits: Cutoffs) -> PurgeCounts:
             t = cg_consent_records.c
             latest = select(func.max(t.id)).group_by(t.subject_id)
             await drop(
-                "consent_records", cg_consent_records, t.ts < limits.consent_records,
+                "consent_records",
+                cg_consent_records,
+                t.ts < limits.consent_records,
                 t.id.not_in(latest),
-            )  # fmt: skip
+            )
         if limits.events is not None:
             await drop("events", cg_events, cg_events.c.ts < limits.events)
             await drop("exposures", cg_exposures, cg_exposures.c.first_ts < limits.events)
@@ -110,9 +112,11 @@ async def purge(store: Store, limits: Cutoffs) -> PurgeCounts:
         if limits.dsr_requests is not None:
             r = cg_dsr_requests.c
             await drop(
-                "dsr_requests", cg_dsr_requests, r.status == "completed",
+                "dsr_requests",
+                cg_dsr_requests,
+                r.status == "completed",
                 r.received_at < limits.dsr_requests,
-            )  # fmt: skip
+            )
     if sum(counts.values()):
         await store.checkpoint()
     return PurgeCounts(**counts)

@@ -147,9 +147,17 @@ class VisitorResolver:
                 subject, latest, degraded = None, None, True
         state = resolve(self.config, regime, latest, gpc, now, subject.ref if subject else None)
         visitor = Visitor(
-            view, place, regime, language, gpc, visitor_id, subject, latest, state,
+            view,
+            place,
+            regime,
+            language,
+            gpc,
+            visitor_id,
+            subject,
+            latest,
+            state,
             degraded=degraded,
-        )  # fmt: skip
+        )
         if (
             not degraded
             and gpc_transition(latest, gpc, has_subject=subject is not None, now=now)
@@ -169,9 +177,13 @@ class VisitorResolver:
         # Only for a visitor who already has a subject, at most once per change of the signal
         # (consent.state.gpc_transition): GPC itself never creates a subject or a cookie.
         record = gpc_record(
-            self.config, visitor.regime, visitor.latest, visitor.gpc,
-            language=visitor.language, now=now,
-        )  # fmt: skip
+            self.config,
+            visitor.regime,
+            visitor.latest,
+            visitor.gpc,
+            language=visitor.language,
+            now=now,
+        )
         subject = visitor.subject
         assert subject is not None and self.consent is not None
         try:

@@ -64,16 +64,26 @@ BEHAVIOR_PROFILE: Final = "behavior.profile"
 PREFERENCES_DECLARED: Final = "preferences.declared"
 CUSTOMER_ATTRIBUTES: Final = "customer.attributes"
 CATEGORIES: Final = (
-    CONTEXTUAL, LOCATION_REGION, LOCATION_COARSE, BEHAVIOR_PROFILE, PREFERENCES_DECLARED,
+    CONTEXTUAL,
+    LOCATION_REGION,
+    LOCATION_COARSE,
+    BEHAVIOR_PROFILE,
+    PREFERENCES_DECLARED,
     CUSTOMER_ATTRIBUTES,
-)  # fmt: skip
+)
 
 VisitorType = Literal[
     "new", "returning", "returning_non_buyer", "engaged", "customer", "cart_abandoner", "unknown"
 ]
 VISITOR_TYPES: Final[tuple[str, ...]] = (
-    "new", "returning", "returning_non_buyer", "engaged", "customer", "cart_abandoner", "unknown",
-)  # fmt: skip
+    "new",
+    "returning",
+    "returning_non_buyer",
+    "engaged",
+    "customer",
+    "cart_abandoner",
+    "unknown",
+)
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEVICES: Final = ("mobile", "tablet", "desktop", "unknown")
 UTM_KEYS: Final = ("source", "medium", "campaign", "term", "content")

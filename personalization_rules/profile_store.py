@@ -311,9 +311,13 @@ class ProfileStore:
     # -- writes --------------------------------------------------------------------------------
 
     async def record_view(
-        self, subject_id: str, sku: str | None, category: str | None, country: str | None,
+        self,
+        subject_id: str,
+        sku: str | None,
+        category: str | None,
+        country: str | None,
         now: datetime,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """A page view (product: its SKU and category; category page: the category)."""
         view = ShopEvent("view", _utc(now), sku, category, country)
         await self.apply([Observation(subject_id, _utc(now), view=view)])
@@ -448,7 +452,7 @@ class ProfileStore:
                         first_ts=first,
                         last_ts=last,
                         count=count,
-                    )  # fmt: skip
+                    )
                 )
                 continue
             # The union: every purpose this rule ever relied on for the subject stays listed.
@@ -685,10 +689,16 @@ class ProfileStore:
                 )
             ).all()
         acc: dict[tuple[str, str], dict[str, Any]] = {
-            (e, v): {"n": n, "subjects": set(), "orders": 0, "valued": 0, "revenue": 0.0,
-                     "currencies": set()}
+            (e, v): {
+                "n": n,
+                "subjects": set(),
+                "orders": 0,
+                "valued": 0,
+                "revenue": 0.0,
+                "currencies": set(),
+            }
             for e, v, n in exposed
-        }  # fmt: skip
+        }
         for experiment, variant, subject_id, _order, value, currency in orders:
             entry = acc[(experiment, variant)]
             entry["subjects"].add(subject_id)

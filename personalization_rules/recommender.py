@@ -25,13 +25,23 @@ from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
 Strategy = Literal[
-    "bestsellers", "recently_viewed", "category_bestsellers", "trending_in_region",
-    "bought_together", "similar", "weather_picks",
-]  # fmt: skip
+    "bestsellers",
+    "recently_viewed",
+    "category_bestsellers",
+    "trending_in_region",
+    "bought_together",
+    "similar",
+    "weather_picks",
+]
 STRATEGIES: Final[tuple[str, ...]] = (
-    "bestsellers", "recently_viewed", "category_bestsellers", "trending_in_region",
-    "bought_together", "similar", "weather_picks",
-)  # fmt: skip
+    "bestsellers",
+    "recently_viewed",
+    "category_bestsellers",
+    "trending_in_region",
+    "bought_together",
+    "similar",
+    "weather_picks",
+)
 # Strategies that read the visitor's own behaviour (data category behavior.profile).
 PERSONAL_STRATEGIES: Final = frozenset({"recently_viewed", "bought_together", "similar"})
 Exclusion = Literal["purchased", "out_of_stock", "current"]

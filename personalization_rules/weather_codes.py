@@ -22,8 +22,14 @@ from typing import Final, Literal
 WeatherCondition = Literal["clear", "cloudy", "fog", "rain", "snow", "storm", "unknown"]
 
 CONDITIONS: Final[tuple[WeatherCondition, ...]] = (
-    "clear", "cloudy", "fog", "rain", "snow", "storm", "unknown",
-)  # fmt: skip
+    "clear",
+    "cloudy",
+    "fog",
+    "rain",
+    "snow",
+    "storm",
+    "unknown",
+)
 
 _GROUPS: Final[dict[WeatherCondition, tuple[int, ...]]] = {
     "clear": (0, 1),

@@ -65,9 +65,10 @@ class GatewaySettings(Section):
     # their scraper's network.
     metrics_allow: list[IPNetwork] = Field(
         default_factory=lambda: [
-            ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")
+            ipaddress.ip_network("127.0.0.0/8"),
+            ipaddress.ip_network("::1/128"),
         ]
-    )  # fmt: skip
+    )
     # Origins allowed to frame the visitor pages (preference center, my-data), e.g.
     # [https://shop.example] or ['self']; empty: no page of the gateway can be framed.
     embed_origins: list[str] = Field(default_factory=list)
@@ -188,9 +189,14 @@ Mechanism = Literal["opt_in", "opt_out", "notice_only"]
 LegalBasis = Literal["consent", "legitimate_interests", "contract", "legal_obligation"]
 # Google Consent Mode v2 consent types.
 ConsentModeKey = Literal[
-    "ad_storage", "ad_user_data", "ad_personalization", "analytics_storage",
-    "functionality_storage", "personalization_storage", "security_storage",
-]  # fmt: skip
+    "ad_storage",
+    "ad_user_data",
+    "ad_personalization",
+    "analytics_storage",
+    "functionality_storage",
+    "personalization_storage",
+    "security_storage",
+]
 
 _ID = re.compile(r"[a-z0-9_-]{1,64}")
 # fideslang keys: snake_case labels joined by dots, e.g. marketing.advertising.third_party.targeted

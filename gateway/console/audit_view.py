@@ -99,10 +99,18 @@ async def page(
             stmt = stmt.where(t.seq < before)
         result = await conn.execute(stmt.order_by(t.seq.desc()).limit(size + 1))
         rows = [
-            Row(r.seq, r.ts, r.actor, r.action, r.subject, r.data is not None, r.hash,
-                details(r.public))
+            Row(
+                r.seq,
+                r.ts,
+                r.actor,
+                r.action,
+                r.subject,
+                r.data is not None,
+                r.hash,
+                details(r.public),
+            )
             for r in result
-        ]  # fmt: skip
+        ]
     more = len(rows) > size
     rows = rows[:size]
     return Page(rows, rows[-1].seq if more else None, int(total or 0))

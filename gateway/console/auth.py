@@ -191,10 +191,14 @@ class ConsoleUsers:
             async with self.store.write() as conn:
                 await conn.execute(
                     insert(cg_console_users).values(
-                        name=name, role=role, password_hash=password_hash, failed=0,
-                        locked_until=None, created_at=now,
+                        name=name,
+                        role=role,
+                        password_hash=password_hash,
+                        failed=0,
+                        locked_until=None,
+                        created_at=now,
                     )
-                )  # fmt: skip
+                )
         except IntegrityError:
             raise UserError(f"user {name!r} already exists") from None
         checked: Role = "officer" if role == "officer" else "operator"
@@ -253,10 +257,12 @@ class ConsoleUsers:
         async with self.store.write() as conn:
             await conn.execute(
                 insert(cg_console_sessions).values(
-                    token_hash=_token_hash(token), user_name=user.name, created_at=now,
+                    token_hash=_token_hash(token),
+                    user_name=user.name,
+                    created_at=now,
                     last_seen=now,
                 )
-            )  # fmt: skip
+            )
         return Session(user, token)
 
     async def session(self, token: str | None, now: datetime) -> Session | None:

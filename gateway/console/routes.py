@@ -348,13 +348,18 @@ class ConsoleApi:
             return error_page(self.base, exc, None)
         except Throttled as exc:
             # RFC 6585 §4: 429 with Retry-After; the page says why and for how long.
-            return self._throttled(request, 429, throttle_notice(exc.retry_after), name,
-                                   form.get("next", ""), exc.retry_after)  # fmt: skip
+            return self._throttled(
+                request,
+                429,
+                throttle_notice(exc.retry_after),
+                name,
+                form.get("next", ""),
+                exc.retry_after,
+            )
         except HashingBusy:
             # RFC 9110 §15.6.4: 503 with Retry-After, refused at once rather than queued.
             busy = "The console is busy checking other sign-ins; try again in a moment."
-            return self._throttled(request, 503, busy, name, form.get("next", ""),
-                                   BUSY_RETRY_AFTER)  # fmt: skip
+            return self._throttled(request, 503, busy, name, form.get("next", ""), BUSY_RETRY_AFTER)
         if isinstance(outcome, Failed):
             return self._login_page(
                 request,
@@ -588,8 +593,15 @@ class ConsoleApi:
         if not charts:
             # An empty grid reads as "broken"; the chart itself says there is nothing to draw.
             empty = chart.line_chart("Opt-in rate", [], span, "cg-chart-0")
-            charts.append({"id": "cg-chart-0", "regime": "All jurisdictions", "series": [],
-                           "legend": [], "svg": empty})  # fmt: skip
+            charts.append(
+                {
+                    "id": "cg-chart-0",
+                    "regime": "All jurisdictions",
+                    "series": [],
+                    "legend": [],
+                    "svg": empty,
+                }
+            )
             empty_period = True
         else:
             empty_period = False

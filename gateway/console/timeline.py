@@ -112,8 +112,9 @@ async def timeline(
     query = audit_view.AuditQuery(subject=subject.id)
     page = await audit_view.page(store, chain, query, None, LIMIT)
     for entry in page.rows:
-        events.append(Event(entry.ts[:19] + "Z", entry.action, f"audit entry #{entry.seq} by "
-                            f"{entry.actor}"))  # fmt: skip
+        events.append(
+            Event(entry.ts[:19] + "Z", entry.action, f"audit entry #{entry.seq} by {entry.actor}")
+        )
     for item in requests:
         if subject.ref is not None and item.subject_ref == subject.ref:
             done = f" by {item.completed_by}" if item.completed_by else ""

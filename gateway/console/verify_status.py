@@ -86,8 +86,10 @@ async def run_verify(
         result = VerifyResult(False, f"audit verify failed: {report.problem}", at, actor)
     else:
         result = VerifyResult(
-            True, f"ok: {report.entries} entries, {report.checkpoints} checkpoints verified", at,
+            True,
+            f"ok: {report.entries} entries, {report.checkpoints} checkpoints verified",
+            at,
             actor,
-        )  # fmt: skip
+        )
     await store.set_meta(meta_key(settings.chain), result.to_json())
     return result

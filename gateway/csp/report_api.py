@@ -77,8 +77,9 @@ class CspReportApi:
     def _limit(self, request: Request) -> None:
         peer = request.scope.get("client")
         peer_ip = peer[0] if peer else ""
-        view = resolve_view(peer_ip, request.scope["scheme"], request.scope["headers"],
-                            self.trusted)  # fmt: skip
+        view = resolve_view(
+            peer_ip, request.scope["scheme"], request.scope["headers"], self.trusted
+        )
         wait = self.limiter.take(view.client)
         if wait > 0:
             raise RateLimited(wait, "too many reports from your address; try again later")

@@ -340,12 +340,21 @@ def run_demo(port: int, data_dir: Path | None) -> int:
     try:
         shop = _spawn(
             [
-                sys.executable, "-m", "granian", "--interface", "asgi", "--no-ws",
-                "--host", HOST, "--port", str(shop_port), "--no-access-log",
+                sys.executable,
+                "-m",
+                "granian",
+                "--interface",
+                "asgi",
+                "--no-ws",
+                "--host",
+                HOST,
+                "--port",
+                str(shop_port),
+                "--no-access-log",
                 "gateway.demo.shop:app",
             ],
             paths.data_dir,
-        )  # fmt: skip
+        )
         children.append(shop)
         gateway = _spawn(
             [sys.executable, "-m", "gateway", "run", "--config", str(config), "--port", str(port)],

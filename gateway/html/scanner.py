@@ -215,9 +215,16 @@ def _relative_tag(
     ]
     other = not_attr + _not(url_attr_names, rb"/>=") + _ATTR
     return (
-        rb"<" + is_name + _NAME + rb"(?:" + _SEP + rb"|"
-        + b"".join(not_attr + u + rb"|" for u in url_attrs) + other + rb")*+>"
-    )  # fmt: skip
+        rb"<"
+        + is_name
+        + _NAME
+        + rb"(?:"
+        + _SEP
+        + rb"|"
+        + b"".join(not_attr + u + rb"|" for u in url_attrs)
+        + other
+        + rb")*+>"
+    )
 
 
 @lru_cache(maxsize=256)
@@ -261,9 +268,19 @@ def _url_attribute(names: Iterable[str], value: bytes) -> bytes:
     """One of the attributes `names` with a `value` (or valueless)."""
     words = _words(names)
     return (
-        _trie(words) + rb"(?:[" + _WS + rb"]*+=[" + _WS + rb"]*+" + value
-        + rb"|(?![" + _WS + rb"]*+=)(?=[" + _WS + rb"/>]))"
-    )  # fmt: skip
+        _trie(words)
+        + rb"(?:["
+        + _WS
+        + rb"]*+=["
+        + _WS
+        + rb"]*+"
+        + value
+        + rb"|(?!["
+        + _WS
+        + rb"]*+=)(?=["
+        + _WS
+        + rb"/>]))"
+    )
 
 
 def parse_attributes(region: bytes, codec: str) -> list[tuple[str, str]]:

@@ -28,9 +28,16 @@ class StartTag:
     """A start tag a stage asked for: read its attributes, change it, or add HTML around it."""
 
     __slots__ = (
-        "name", "raw", "self_closing", "_attrs", "_modified", "_replacement",
-        "_before", "_after", "_content",
-    )  # fmt: skip
+        "name",
+        "raw",
+        "self_closing",
+        "_attrs",
+        "_modified",
+        "_replacement",
+        "_before",
+        "_after",
+        "_content",
+    )
 
     def __init__(
         self, name: str, attributes: list[tuple[str, str]], raw: bytes, self_closing: bool

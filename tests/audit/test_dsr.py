@@ -86,9 +86,14 @@ def test_parse_period_rejects(text: str) -> None:
 )
 def test_deadlines_by_regime(regime: str, deadline: datetime, extended: datetime) -> None:
     request = receive(
-        request_id="dsr_1", kind="export", ref_mac="m", regime=regime, via="cli", now=T0,
+        request_id="dsr_1",
+        kind="export",
+        ref_mac="m",
+        regime=regime,
+        via="cli",
+        now=T0,
         policy=POLICY,
-    )  # fmt: skip
+    )
     assert request.status == "received" and request.deadline == deadline
     assert request.due == deadline
     longer = extend(request, POLICY)
@@ -104,9 +109,14 @@ def test_policy_from_settings_strings() -> None:
 
 def test_states_and_overdue() -> None:
     request = receive(
-        request_id="dsr_1", kind="delete", ref_mac="m", regime="us-optout", via="officer",
-        now=T0, policy=POLICY,
-    )  # fmt: skip
+        request_id="dsr_1",
+        kind="delete",
+        ref_mac="m",
+        regime="us-optout",
+        via="officer",
+        now=T0,
+        policy=POLICY,
+    )
     due = request.deadline
     assert not request.overdue(due)
     assert request.overdue(due + timedelta(seconds=1))
@@ -122,8 +132,15 @@ def test_states_and_overdue() -> None:
     with pytest.raises(RequestError):
         extend(done, POLICY)
     with pytest.raises(RequestError):
-        receive(request_id="x", kind="rectify", ref_mac="m", regime="gdpr", via="cli",  # type: ignore[arg-type]
-                now=T0, policy=POLICY)  # fmt: skip
+        receive(
+            request_id="x",
+            kind="rectify",
+            ref_mac="m",
+            regime="gdpr",
+            via="cli",  # type: ignore[arg-type]
+            now=T0,
+            policy=POLICY,
+        )
 
 
 def test_ref_mac_is_keyed_and_hides_the_reference() -> None:
@@ -144,9 +161,14 @@ def chain(n: int) -> list[dict[str, object]]:
     records, prev = [], GENESIS_PREV_HASH
     for seq in range(n):
         entry = build_entry(
-            chain="main", seq=seq, prev_hash=prev, now=T0 + timedelta(seconds=seq),
-            actor="subject", action="consent.given", subject=SUBJECT if seq % 2 else None,
-        )  # fmt: skip
+            chain="main",
+            seq=seq,
+            prev_hash=prev,
+            now=T0 + timedelta(seconds=seq),
+            actor="subject",
+            action="consent.given",
+            subject=SUBJECT if seq % 2 else None,
+        )
         records.append(entry.to_record())
         prev = entry.hash
     return records
@@ -208,10 +230,16 @@ def test_leaves_that_do_not_reproduce_the_signed_root_give_no_proofs() -> None:
 
 def test_bundle_has_the_contract_keys_in_order() -> None:
     consent = ConsentProof(
-        ts=datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC), policy_version="v1", text_hash="ab" * 32,
-        method="banner", language="en", regime="gdpr", granted=frozenset({"b", "a"}),
-        denied=frozenset({"c"}), gpc=False,
-    )  # fmt: skip
+        ts=datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC),
+        policy_version="v1",
+        text_hash="ab" * 32,
+        method="banner",
+        language="en",
+        regime="gdpr",
+        granted=frozenset({"b", "a"}),
+        denied=frozenset({"c"}),
+        gpc=False,
+    )
     item = audit_item(chain(1)[0], {"x": 1}, "decrypted", None)
     bundle = assemble_bundle(
         subject_ref="CG-AAAAAAAAAAAAAAAA",
@@ -224,11 +252,19 @@ def test_bundle_has_the_contract_keys_in_order() -> None:
     assert bundle["generated_at"] == "2026-01-31T12:00:00Z"
     assert bundle["consents"] == [
         {
-            "time": "2026-01-02T03:04:05Z", "policy_version": "v1", "text_hash": "ab" * 32,
-            "method": "banner", "language": "en", "regime": "gdpr", "granted": ["a", "b"],
-            "denied": ["c"], "gpc": False, "gpc_confirmed_override": False, "chosen_at": None,
+            "time": "2026-01-02T03:04:05Z",
+            "policy_version": "v1",
+            "text_hash": "ab" * 32,
+            "method": "banner",
+            "language": "en",
+            "regime": "gdpr",
+            "granted": ["a", "b"],
+            "denied": ["c"],
+            "gpc": False,
+            "gpc_confirmed_override": False,
+            "chosen_at": None,
         }
-    ]  # fmt: skip
+    ]
     assert bundle["decisions"] == [] and bundle["events"] == [{"type": "view"}]
     assert bundle["audit"][0]["proof_status"] == "pending"
     assert bundle["audit"][0]["data"] == {"x": 1}

@@ -302,8 +302,15 @@ def test_build_entry_takes_public_details_as_a_mapping() -> None:
     assert E4.public == (("by", "zo\u00eb"), ("dry_run", False), ("events", 12), ("note", None))
     assert E4.public_dict() == {"by": "zo\u00eb", "dry_run": False, "events": 12, "note": None}
     assert E5.public is None
-    empty = build_entry(chain="main", seq=0, prev_hash=GENESIS_PREV_HASH, now=T0,
-                        actor="system", action="config.loaded", public={})  # fmt: skip
+    empty = build_entry(
+        chain="main",
+        seq=0,
+        prev_hash=GENESIS_PREV_HASH,
+        now=T0,
+        actor="system",
+        action="config.loaded",
+        public={},
+    )
     assert empty.public is None and b'"public":null' in empty.canonical_bytes()
 
 

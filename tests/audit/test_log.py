@@ -133,8 +133,11 @@ def test_erase_subject_shreds_the_key_and_keeps_the_chain(store_url: str) -> Non
             [[(sealed,)]] = await asyncio.to_thread(sql, store_url, query)
             tomb = await log.erase_subject(SUBJECT_A, actor="admin:officer")
             assert (tomb.action, tomb.subject, tomb.data, tomb.seq) == (
-                "dsr.delete", SUBJECT_A, None, 4,
-            )  # fmt: skip
+                "dsr.delete",
+                SUBJECT_A,
+                None,
+                4,
+            )
             assert await subject_key(store, MASTER_KEY, SUBJECT_A) is None
             assert await subject_key(store, MASTER_KEY, SUBJECT_B) is not None
             # No new key may be made for an erased subject.

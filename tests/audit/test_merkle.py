@@ -227,7 +227,6 @@ def test_leaf_hash_size_is_checked(bad: bytes) -> None:
         verify_inclusion(0, 1, bad, [], bad)
 
 
-
 def test_tree_exposes_leaves() -> None:
     assert REF_TREE.size == 8
     assert REF_TREE.leaf(3) == leaf_hash(LEAF_INPUTS[3])

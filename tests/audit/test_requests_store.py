@@ -39,7 +39,9 @@ async def _scenario(url: str) -> None:
         done = await requests.get(second.id)
         assert done is not None and done.completed_by == "admin:ann" and not done.overdue(T0)
         assert [r.id for r in await requests.list_all(include_completed=False)] == [
-            other.id, first.id]  # fmt: skip
+            other.id,
+            first.id,
+        ]
         everything = await requests.list_all(include_completed=True)
         assert [r.id for r in everything][-1] == second.id
 

@@ -56,8 +56,9 @@ LATEST_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("extra", "latest"), [(e, i) for _, e, i in LATEST_CASES],
-                         ids=[c for c, _, _ in LATEST_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("extra", "latest"), [(e, i) for _, e, i in LATEST_CASES], ids=[c for c, _, _ in LATEST_CASES]
+)
 def test_latest_note_skips_unusable_lines(tmp_path: Path, extra: list[str], latest: int) -> None:
     notes = _notes(3)
     path = tmp_path / "sink.jsonl"

@@ -25,8 +25,12 @@ pytestmark = [
 def test_bench_smoke_prints_every_scenario() -> None:
     done = subprocess.run(
         [sys.executable, "bench/run.py", "--smoke"],
-        cwd=procs.REPO, env=procs.env(), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=procs.REPO,
+        env=procs.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     for scenario in ("(a)", "(b)", "(c)", "(d)", "(e)"):
         assert scenario in done.stdout

@@ -117,11 +117,18 @@ def test_each_visitor_gets_their_own_token_in_the_same_banner() -> None:
     assert first.replace("aa11", "X") == second.replace("b&#34;&lt;2", "X")
     v = view(csrf="aa11")
     full = _BANNER.render(
-        t=UI["en"], lang="en", dir=direction("en"), policy_version=v.policy_version,
-        purposes=v.purposes, action=v.action, return_to=v.return_to, csrf=v.csrf,
-        body=body_parts("en"), preferences=v.preferences,
+        t=UI["en"],
+        lang="en",
+        dir=direction("en"),
+        policy_version=v.policy_version,
+        purposes=v.purposes,
+        action=v.action,
+        return_to=v.return_to,
+        csrf=v.csrf,
+        body=body_parts("en"),
+        preferences=v.preferences,
         runtime=Markup(activation_script(v.action)),
-    )  # fmt: skip
+    )
     assert first == full
     granted = view(
         csrf="aa11",
@@ -154,8 +161,14 @@ def test_legend_is_visually_hidden_by_css() -> None:
     assert '<legend class="cg-sr">' in html
     rule = re.search(r"#consentgate-banner \.cg-sr\{([^}]*)\}", html)
     assert rule is not None
-    for declaration in ("position:absolute", "width:1px", "height:1px", "overflow:hidden",
-                        "clip-path:inset(50%)", "white-space:nowrap"):  # fmt: skip
+    for declaration in (
+        "position:absolute",
+        "width:1px",
+        "height:1px",
+        "overflow:hidden",
+        "clip-path:inset(50%)",
+        "white-space:nowrap",
+    ):
         assert declaration in rule.group(1)
 
 

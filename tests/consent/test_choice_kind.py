@@ -22,10 +22,17 @@ def record(
     override: bool = False,
 ) -> ConsentRecord:
     return ConsentRecord(
-        policy_version="1", text_hash="0" * 64, language="en", method=method, ts=NOW,
-        regime="us-optout", granted=frozenset(granted), denied=frozenset(denied), gpc=gpc,
+        policy_version="1",
+        text_hash="0" * 64,
+        language="en",
+        method=method,
+        ts=NOW,
+        regime="us-optout",
+        granted=frozenset(granted),
+        denied=frozenset(denied),
+        gpc=gpc,
         gpc_confirmed_override=override,
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize(

@@ -23,9 +23,16 @@ KEY = os.urandom(32)
 
 def record(now: datetime, granted: set[str]) -> ConsentRecord:
     return ConsentRecord(
-        policy_version="1", text_hash="0" * 64, language="en", method="api", ts=now,
-        regime="gdpr", granted=frozenset(granted), denied=frozenset(), gpc=False,
-    )  # fmt: skip
+        policy_version="1",
+        text_hash="0" * 64,
+        language="en",
+        method="api",
+        ts=now,
+        regime="gdpr",
+        granted=frozenset(granted),
+        denied=frozenset(),
+        gpc=False,
+    )
 
 
 def two_nodes(

@@ -322,9 +322,16 @@ def test_choice_record_from_banner_actions() -> None:
     accept = action_choices(CFG, "gdpr", "accept_all")
     assert accept == dict.fromkeys(EVERYTHING, True)  # notice_only purposes are no choice
     rec = choice_record(
-        CFG, "gdpr", None, accept,
-        method="banner", shown_text_hash=text_hash("t"), language="ar", gpc=False, now=NOW,
-    )  # fmt: skip
+        CFG,
+        "gdpr",
+        None,
+        accept,
+        method="banner",
+        shown_text_hash=text_hash("t"),
+        language="ar",
+        gpc=False,
+        now=NOW,
+    )
     assert rec.granted == set(EVERYTHING) and rec.denied == frozenset()
     assert (rec.policy_version, rec.regime, rec.language, rec.ts) == (
         "2026-11-01",
@@ -334,9 +341,16 @@ def test_choice_record_from_banner_actions() -> None:
     )
     assert resolve(CFG, "gdpr", rec, False, NOW, None).choice_owed is False
     reject = choice_record(
-        CFG, "gdpr", rec, action_choices(CFG, "gdpr", "reject_all"),
-        method="preferences", shown_text_hash="h", language="en", gpc=False, now=NOW,
-    )  # fmt: skip
+        CFG,
+        "gdpr",
+        rec,
+        action_choices(CFG, "gdpr", "reject_all"),
+        method="preferences",
+        shown_text_hash="h",
+        language="en",
+        gpc=False,
+        now=NOW,
+    )
     # Withdrawing is as easy as giving: one action, everything off.
     assert reject.granted == frozenset() and reject.denied == set(EVERYTHING)
     assert on(dict(resolve(CFG, "gdpr", reject, False, NOW, None).purposes)) == {"essential"}
@@ -345,18 +359,32 @@ def test_choice_record_from_banner_actions() -> None:
 def test_partial_choice_keeps_previous_decisions() -> None:
     latest = record(("analytics", "marketing"), ("personalization",))
     rec = choice_record(
-        CFG, "gdpr", latest, {"marketing": False},
-        method="api", shown_text_hash="h", language="en", gpc=False, now=NOW,
-    )  # fmt: skip
+        CFG,
+        "gdpr",
+        latest,
+        {"marketing": False},
+        method="api",
+        shown_text_hash="h",
+        language="en",
+        gpc=False,
+        now=NOW,
+    )
     assert rec.granted == {"analytics"} and rec.denied == {"personalization", "marketing"}
 
 
 def test_stale_grants_are_not_carried_but_refusals_are() -> None:
     stale = record(("analytics",), ("marketing",), version="old")
     rec = choice_record(
-        CFG, "gdpr", stale, {"personalization": True},
-        method="api", shown_text_hash="h", language="en", gpc=False, now=NOW,
-    )  # fmt: skip
+        CFG,
+        "gdpr",
+        stale,
+        {"personalization": True},
+        method="api",
+        shown_text_hash="h",
+        language="en",
+        gpc=False,
+        now=NOW,
+    )
     assert rec.granted == {"personalization"} and rec.denied == {"marketing"}
 
 
@@ -367,16 +395,30 @@ def test_stale_grants_are_not_carried_but_refusals_are() -> None:
 def test_bad_choices_are_refused(choices: dict[str, bool], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         choice_record(
-            CFG, "gdpr", None, choices,
-            method="api", shown_text_hash="h", language="en", gpc=False, now=NOW,
-        )  # fmt: skip
+            CFG,
+            "gdpr",
+            None,
+            choices,
+            method="api",
+            shown_text_hash="h",
+            language="en",
+            gpc=False,
+            now=NOW,
+        )
 
 
 def test_granting_essential_is_harmless() -> None:
     rec = choice_record(
-        CFG, "gdpr", None, {"essential": True},
-        method="api", shown_text_hash="h", language="en", gpc=False, now=NOW,
-    )  # fmt: skip
+        CFG,
+        "gdpr",
+        None,
+        {"essential": True},
+        method="api",
+        shown_text_hash="h",
+        language="en",
+        gpc=False,
+        now=NOW,
+    )
     assert rec.granted == frozenset() == rec.denied
 
 
@@ -505,9 +547,13 @@ def test_invariants(
     record_regime: str,
 ) -> None:
     latest = record(
-        tuple(granted - denied), tuple(denied), regime=record_regime, age_days=age, gpc=gpc,
+        tuple(granted - denied),
+        tuple(denied),
+        regime=record_regime,
+        age_days=age,
+        gpc=gpc,
         override=override,
-    )  # fmt: skip
+    )
     state = resolve(CFG, regime, latest, gpc, NOW, None)
     assert state.purposes["essential"] is True  # notice_only: always on
     for pid in denied:

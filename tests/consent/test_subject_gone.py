@@ -18,9 +18,16 @@ from storage.store import open_store
 
 def record(now: datetime) -> ConsentRecord:
     return ConsentRecord(
-        policy_version="1", text_hash="0" * 64, language="en", method="api", ts=now,
-        regime="gdpr", granted=frozenset({"analytics"}), denied=frozenset(), gpc=False,
-    )  # fmt: skip
+        policy_version="1",
+        text_hash="0" * 64,
+        language="en",
+        method="api",
+        ts=now,
+        regime="gdpr",
+        granted=frozenset({"analytics"}),
+        denied=frozenset(),
+        gpc=False,
+    )
 
 
 def test_append_after_erasure_raises_subject_gone(store_url: str) -> None:

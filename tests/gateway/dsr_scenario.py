@@ -103,10 +103,16 @@ async def _seed(world: DemoWorld, store_url: str, visitor_id: str, ref: str, tok
             subject.id,
             [
                 ShopEvent("view", now, sku=sku, category="rainwear", country="GB"),
-                ShopEvent("purchase", now, sku=sku, order_value=42.5, order_id=f"ord-{token}",
-                          currency="GBP"),
+                ShopEvent(
+                    "purchase",
+                    now,
+                    sku=sku,
+                    order_value=42.5,
+                    order_id=f"ord-{token}",
+                    currency="GBP",
+                ),
             ],
-        )  # fmt: skip
+        )
         assert await profiles.set_customer(subject.id, f"cust-{token}", now)
         decision = (f"rule-{token}", frozenset({"personalization"}))
         await profiles.apply([Observation(subject.id, now, decisions=(decision,))])
@@ -220,11 +226,15 @@ async def _rows_naming(store_url: str, subject_id: str) -> dict[str, int]:
         counts = {}
         async with store.engine.connect() as conn:
             for table, column in (
-                ("cg_subjects", "id"), ("cg_visitors", "subject_id"),
-                ("cg_consent_records", "subject_id"), ("cg_subject_keys", "subject"),
-                ("cg_profiles", "subject_id"), ("cg_events", "subject_id"),
-                ("cg_decisions", "subject_id"), ("cg_exposures", "subject_id"),
-            ):  # fmt: skip
+                ("cg_subjects", "id"),
+                ("cg_visitors", "subject_id"),
+                ("cg_consent_records", "subject_id"),
+                ("cg_subject_keys", "subject"),
+                ("cg_profiles", "subject_id"),
+                ("cg_events", "subject_id"),
+                ("cg_decisions", "subject_id"),
+                ("cg_exposures", "subject_id"),
+            ):
                 counts[table] = int(
                     await conn.scalar(
                         text(f"SELECT count(*) FROM {table} WHERE {column} = :s"), {"s": subject_id}
@@ -232,9 +242,12 @@ async def _rows_naming(store_url: str, subject_id: str) -> dict[str, int]:
                     or 0
                 )
             tombstones = await conn.scalar(
-                text("SELECT count(*) FROM cg_audit_entries WHERE subject = :s AND action = "
-                     "'dsr.delete'"), {"s": subject_id},
-            )  # fmt: skip
+                text(
+                    "SELECT count(*) FROM cg_audit_entries WHERE subject = :s AND action = "
+                    "'dsr.delete'"
+                ),
+                {"s": subject_id},
+            )
             counts["tombstones"] = int(tombstones or 0)
     finally:
         await store.close()

@@ -263,9 +263,18 @@ def test_export_jsonl_is_the_stored_chain_and_verifies(log: Log) -> None:
     rows = _jsonl(log.export("--format", "jsonl"))
     assert rows == [e.to_record() for e in log.entries]
     assert list(rows[0]) == [
-        "seq", "ts", "chain", "prev_hash", "hash", "actor", "action", "subject", "data", "public",
+        "seq",
+        "ts",
+        "chain",
+        "prev_hash",
+        "hash",
+        "actor",
+        "action",
+        "subject",
+        "data",
+        "public",
         "v",
-    ]  # fmt: skip
+    ]
     [rows_of_notes] = sql(log.url, "SELECT note FROM cg_audit_checkpoints ORDER BY idx")
     notes = [note for (note,) in rows_of_notes]
     verifier = parse_verifier_key((log.config.parent / "audit-signing.key.pub").read_text())
@@ -325,10 +334,25 @@ def test_export_into_a_closed_pipe_ends_quietly(store_url: str, tmp_path: Path) 
     # More than a pipe's 64 KiB buffer, so the export is still writing when `head` leaves.
     config = write_config(tmp_path, store_url, checkpoint_every_entries=100)
     populate(config, 400)
-    command = [sys.executable, "-m", "gateway", "audit", "export", "--config", str(config),
-               "--format", "jsonl"]  # fmt: skip
-    export = subprocess.Popen(command, cwd=procs.REPO, env=procs.env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "gateway",
+        "audit",
+        "export",
+        "--config",
+        str(config),
+        "--format",
+        "jsonl",
+    ]
+    export = subprocess.Popen(
+        command,
+        cwd=procs.REPO,
+        env=procs.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
     assert export.stdout is not None and export.stderr is not None
     head = subprocess.run(["head", "-1"], stdin=export.stdout, capture_output=True, timeout=120)
     export.stdout.close()  # only `head` holds the read end now
@@ -370,8 +394,13 @@ def test_store_written_by_version_1_verifies_after_version_2_appends(tmp_path: P
     assert rotated["public"] == {"key_version": 1}  # the store's first keyring
     assert purged["action"] == "retention.purged" and purged["public"]["events"] == 0
     assert set(purged["public"]) == {
-        "consent_records", "events", "exposures", "profiles", "decisions", "dsr_requests",
-    }  # fmt: skip
+        "consent_records",
+        "events",
+        "exposures",
+        "profiles",
+        "decisions",
+        "dsr_requests",
+    }
     # Who acted, and nothing else: no details ride in the actor any more.
     for row in rows[10:]:
         assert ";" not in str(row["actor"]) and "=" not in str(row["actor"])

@@ -67,36 +67,82 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                 max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=10,
-)  # fmt: skip
+)
 PURPOSE_IDS = st.sampled_from(["essential", "analytics", "marketing", "personalization", "x"])
 BODIES = st.one_of(
-    st.fixed_dictionaries({"purposes": st.dictionaries(PURPOSE_IDS | st.text(max_size=5),
-                                                       st.booleans() | JSON, max_size=4)},
-                          optional={"confirm_gpc_override": st.booleans() | JSON}),
-    st.fixed_dictionaries({"action": st.sampled_from(["accept_all", "reject_all",
-                                                      "opt_out_sale_sharing", "save"]) | JSON},
-                          optional={"confirm_gpc_override": st.booleans() | JSON}),
-    st.dictionaries(st.sampled_from(["purposes", "action", "confirm_gpc_override", "subject_ref"]),
-                    JSON, max_size=3),
+    st.fixed_dictionaries(
+        {
+            "purposes": st.dictionaries(
+                PURPOSE_IDS | st.text(max_size=5), st.booleans() | JSON, max_size=4
+            )
+        },
+        optional={"confirm_gpc_override": st.booleans() | JSON},
+    ),
+    st.fixed_dictionaries(
+        {
+            "action": st.sampled_from(["accept_all", "reject_all", "opt_out_sale_sharing", "save"])
+            | JSON
+        },
+        optional={"confirm_gpc_override": st.booleans() | JSON},
+    ),
+    st.dictionaries(
+        st.sampled_from(["purposes", "action", "confirm_gpc_override", "subject_ref"]),
+        JSON,
+        max_size=3,
+    ),
     JSON,
-)  # fmt: skip
+)
 FORM_FIELDS = st.lists(
     st.tuples(
-        st.sampled_from(["action", "purpose", "csrf", "return_to", "method", "lang",
-                         "confirm_gpc_override", "subject_ref"]) | st.text(max_size=5),
-        st.sampled_from(["save", "accept_all", "reject_all", "analytics", "marketing", "en",
-                         "ar", "banner", "preferences", "1", "/", "//evil", "/\\evil"])
+        st.sampled_from(
+            [
+                "action",
+                "purpose",
+                "csrf",
+                "return_to",
+                "method",
+                "lang",
+                "confirm_gpc_override",
+                "subject_ref",
+            ]
+        )
+        | st.text(max_size=5),
+        st.sampled_from(
+            [
+                "save",
+                "accept_all",
+                "reject_all",
+                "analytics",
+                "marketing",
+                "en",
+                "ar",
+                "banner",
+                "preferences",
+                "1",
+                "/",
+                "//evil",
+                "/\\evil",
+            ]
+        )
         | st.text(max_size=12),
     ),
     max_size=6,
-)  # fmt: skip
-CONTENT_TYPES = st.sampled_from([
-    "application/json", "application/json; charset=utf-8", "application/x-www-form-urlencoded",
-    "text/plain", "", "multipart/form-data; boundary=x", "APPLICATION/JSON",
-])  # fmt: skip
+)
+CONTENT_TYPES = st.sampled_from(
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "",
+        "multipart/form-data; boundary=x",
+        "APPLICATION/JSON",
+    ]
+)
 HEADERS = st.fixed_dictionaries(
     {"X-Forwarded-For": st.sampled_from([LONDON, SAN_FRANCISCO, "203.0.113.9", "junk", ""])},
     optional={
@@ -105,10 +151,17 @@ HEADERS = st.fixed_dictionaries(
         "Sec-GPC": st.sampled_from(["1", "0", "x"]),
         "Accept": st.sampled_from(["application/json", "text/html", "*/*"]),
         "X-CSRF-Token": st.text(alphabet="0123456789abcdef.:-", max_size=40),
-        "Cookie": st.sampled_from(["cg_id=AAAAAAAAAAAAAAAAAAAAAA", "cg_id=", "cg_id=%%%",
-                                   "cg_id=" + "A" * 300, "cg_id=a; cg_id=b"]),
+        "Cookie": st.sampled_from(
+            [
+                "cg_id=AAAAAAAAAAAAAAAAAAAAAA",
+                "cg_id=",
+                "cg_id=%%%",
+                "cg_id=" + "A" * 300,
+                "cg_id=a; cg_id=b",
+            ]
+        ),
     },
-)  # fmt: skip
+)
 
 
 def assert_answered(answer: httpx.Response) -> None:
@@ -119,16 +172,26 @@ def assert_answered(answer: httpx.Response) -> None:
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(body=BODIES, headers=HEADERS, content_type=CONTENT_TYPES)
-@example(body={"action": "accept_all"}, headers={"X-Forwarded-For": LONDON, "Origin": ORIGIN},
-         content_type="application/json")  # fmt: skip
-@example(body={"purposes": {"essential": False}}, content_type="application/json",
-         headers={"X-Forwarded-For": LONDON, "Origin": ORIGIN})  # fmt: skip
+@example(
+    body={"action": "accept_all"},
+    headers={"X-Forwarded-For": LONDON, "Origin": ORIGIN},
+    content_type="application/json",
+)
+@example(
+    body={"purposes": {"essential": False}},
+    content_type="application/json",
+    headers={"X-Forwarded-For": LONDON, "Origin": ORIGIN},
+)
 def test_json_consent_posts_never_fail_with_5xx(
     app: App, body: Any, headers: dict[str, str], content_type: str
 ) -> None:
     content = json.dumps(body).encode()
-    answer = app.request("POST", "/_privacy/consent", content=content,
-                         headers={**headers, "Content-Type": content_type})  # fmt: skip
+    answer = app.request(
+        "POST",
+        "/_privacy/consent",
+        content=content,
+        headers={**headers, "Content-Type": content_type},
+    )
     assert_answered(answer)
     if answer.status_code == 200:
         state = answer.json()
@@ -139,16 +202,21 @@ def test_json_consent_posts_never_fail_with_5xx(
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(fields=FORM_FIELDS, headers=HEADERS)
-@example(fields=[("action", "save"), ("purpose", "analytics"), ("return_to", "//evil")],
-         headers={"X-Forwarded-For": LONDON, "Origin": ORIGIN})  # fmt: skip
+@example(
+    fields=[("action", "save"), ("purpose", "analytics"), ("return_to", "//evil")],
+    headers={"X-Forwarded-For": LONDON, "Origin": ORIGIN},
+)
 # Shrunk by the deep profile: a non-ASCII CSRF token made hmac.compare_digest raise (503).
 @example(fields=[("csrf", "\x80")], headers={"X-Forwarded-For": LONDON})
 def test_form_consent_posts_never_fail_with_5xx(
     app: App, fields: list[tuple[str, str]], headers: dict[str, str]
 ) -> None:
-    answer = app.request("POST", "/_privacy/consent", content=urlencode(fields).encode(),
-                         headers={**headers,
-                                  "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    answer = app.request(
+        "POST",
+        "/_privacy/consent",
+        content=urlencode(fields).encode(),
+        headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert_answered(answer)
     if answer.status_code == 303:
         # Never an open redirect: back to a path on this site.
@@ -161,21 +229,35 @@ def test_form_consent_posts_never_fail_with_5xx(
     body=st.binary(max_size=64) | JSON.map(lambda v: json.dumps(v).encode()),
     headers=HEADERS,
     content_type=CONTENT_TYPES,
-    path=st.sampled_from(["/_privacy/my-data/delete", "/_privacy/my-data",
-                          "/_privacy/my-data?format=x", "/_privacy/consent"]),
-)  # fmt: skip
+    path=st.sampled_from(
+        [
+            "/_privacy/my-data/delete",
+            "/_privacy/my-data",
+            "/_privacy/my-data?format=x",
+            "/_privacy/consent",
+        ]
+    ),
+)
 def test_self_service_endpoints_never_fail_with_5xx(
     app: App, body: bytes, headers: dict[str, str], content_type: str, path: str
 ) -> None:
     method = "GET" if path.startswith("/_privacy/my-data") and "delete" not in path else "POST"
-    answer = app.request(method, path, content=body if method == "POST" else None,
-                         headers={**headers, "Content-Type": content_type})  # fmt: skip
+    answer = app.request(
+        method,
+        path,
+        content=body if method == "POST" else None,
+        headers={**headers, "Content-Type": content_type},
+    )
     assert_answered(answer)
 
 
 def test_the_app_recorded_choices(app: App) -> None:
     # The properties reached the recording code, not only the refusals.
     assert app.gateway.store is not None
-    with_choice = app.request("POST", "/_privacy/consent", json={"action": "reject_all"},
-                              headers={"X-Forwarded-For": LONDON, "Origin": ORIGIN})  # fmt: skip
+    with_choice = app.request(
+        "POST",
+        "/_privacy/consent",
+        json={"action": "reject_all"},
+        headers={"X-Forwarded-For": LONDON, "Origin": ORIGIN},
+    )
     assert with_choice.status_code == 200 and with_choice.json()["subject_ref"]

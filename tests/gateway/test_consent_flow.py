@@ -75,9 +75,14 @@ def test_reject_all_by_form_sets_only_the_consent_cookie(world: DemoWorld) -> No
         assert csrf
         answer = client.post(
             "/_privacy/consent",
-            data={"action": "reject_all", "csrf": csrf.group(1), "return_to": "/", "lang": "en",
-                  "method": "banner"},
-        )  # fmt: skip
+            data={
+                "action": "reject_all",
+                "csrf": csrf.group(1),
+                "return_to": "/",
+                "lang": "en",
+                "method": "banner",
+            },
+        )
         assert answer.status_code == 303
         assert answer.headers["location"] == "/"
         set_cookies = answer.headers.get_list("set-cookie")
@@ -151,8 +156,13 @@ def test_upstream_sees_the_consent_state(world: DemoWorld) -> None:
     with visitor(world, LONDON) as client:
         state = client.get("/_privacy/consent").json()
     assert set(state) == {
-        "regime", "policy_version", "purposes", "source", "expires_at", "subject_ref",
-    }  # fmt: skip
+        "regime",
+        "policy_version",
+        "purposes",
+        "source",
+        "expires_at",
+        "subject_ref",
+    }
 
 
 @pytest.mark.parametrize(
@@ -183,9 +193,10 @@ def test_hostile_consent_posts(
 def test_oversized_and_wrong_type_bodies(world: DemoWorld) -> None:
     with visitor(world, LONDON, Origin=world.url) as client:
         big = client.post(
-            "/_privacy/consent", content=b"{" + b" " * 20000 + b"}",
+            "/_privacy/consent",
+            content=b"{" + b" " * 20000 + b"}",
             headers={"content-type": "application/json"},
-        )  # fmt: skip
+        )
         assert big.status_code == 413
         xml = client.post(
             "/_privacy/consent", content=b"<x/>", headers={"content-type": "text/xml"}
@@ -256,8 +267,12 @@ def test_choices_are_audited_and_the_chain_verifies(world: DemoWorld) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "gateway", "audit", *args, "--config", str(world.config)],
-            capture_output=True, text=True, env=procs.env(), cwd=procs.REPO, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=procs.env(),
+            cwd=procs.REPO,
+            check=False,
+        )
 
     exported = cli("export", "--format", "jsonl")
     assert exported.returncode == 0, exported.stderr

@@ -423,8 +423,14 @@ def test_banner_works_under_a_nonce_csp(csp_world: str, browser: Browser) -> Non
         violations: list[str] = []
         # Blocked by a policy, that is: the gateway's own report-only policy (csp, default
         # report-only) cannot know a nonce given in a <meta> tag and only logs those scripts.
-        page.on("console", lambda m: violations.append(m.text) if "Content Security" in m.text
-                and "report-only" not in m.text else None)  # fmt: skip
+        page.on(
+            "console",
+            lambda m: (
+                violations.append(m.text)
+                if "Content Security" in m.text and "report-only" not in m.text
+                else None
+            ),
+        )
         goto(page, "/served/csp")
         assert page.evaluate("window.shopScript === true")
         # The banner's scripts carry the page's nonce, so they run: the choice goes by fetch

@@ -63,8 +63,9 @@ def history(page: str) -> list[dict[str, str]]:
         kind = re.search(r'data-kind="(\w*)"', row)
         raw = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
         cells = [html.unescape(re.sub(r"<[^>]+>", "", c)) for c in raw]
-        rows.append({"kind": kind.group(1) if kind else "", "allowed": cells[3],
-                     "refused": cells[4]})  # fmt: skip
+        rows.append(
+            {"kind": kind.group(1) if kind else "", "allowed": cells[3], "refused": cells[4]}
+        )
     return rows
 
 
@@ -74,18 +75,38 @@ def save_preferences(
     """Submit the preference center's form as a browser would (same origin)."""
     token = csrf_of(client.get("/_privacy/preferences").text)
     form: dict[str, Any] = {
-        "csrf": token, "return_to": "/_privacy/preferences", "lang": "en",
-        "method": "preferences", "action": "save", "purpose": purposes, **extra,
-    }  # fmt: skip
+        "csrf": token,
+        "return_to": "/_privacy/preferences",
+        "lang": "en",
+        "method": "preferences",
+        "action": "save",
+        "purpose": purposes,
+        **extra,
+    }
     return client.post("/_privacy/consent", data=form, headers={"Origin": world.url})
 
 
 def audit_actions(world: DemoWorld, ref: str) -> list[str]:
     done = subprocess.run(
-        [sys.executable, "-m", "gateway", "audit", "export", "--config", str(world.config),
-         "--subject", ref, "--format", "jsonl"],
-        capture_output=True, text=True, env=procs.env(), cwd=procs.REPO, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "audit",
+            "export",
+            "--config",
+            str(world.config),
+            "--subject",
+            ref,
+            "--format",
+            "jsonl",
+        ],
+        capture_output=True,
+        text=True,
+        env=procs.env(),
+        cwd=procs.REPO,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     entries = [json.loads(line) for line in done.stdout.splitlines()]
     return [e["action"] for e in entries if e["action"].startswith("consent.")]

@@ -49,9 +49,10 @@ def open_page(world: DemoWorld, browser: Browser) -> Iterator[Opener]:
 
     def opener(ip: str, viewport: ViewportSize = DESKTOP, **headers: str) -> Page:
         context = browser.new_context(
-            base_url=world.url, viewport=viewport,
+            base_url=world.url,
+            viewport=viewport,
             extra_http_headers={"X-Forwarded-For": ip, **headers},
-        )  # fmt: skip
+        )
         contexts.append(context)
         context.set_default_timeout(15_000)
         # Trackers are off-site and the machine is offline: fail them fast.
@@ -200,18 +201,42 @@ def test_my_data_page_wraps_what_cannot_break(open_page: Opener) -> None:
     bundle = {
         "subject_ref": "CG-" + "A" * 40,
         "generated_at": "2026-12-05T10:00:00Z",
-        "consents": [{"time": "2026-12-05T10:00:00Z", "granted": [long], "denied": [],
-                      "method": "banner", "gpc": False, "regime": "gdpr",
-                      "policy_version": long, "language": "en", "text_hash": "f" * 64}],
-        "profile": {"visitor_type": "browser", "engaged_categories": [long],
-                    "engaged_skus": [long, long], "facts": {long: {long: long}, "list": [long]},
-                    "experiments": {long: long}, "frequency": {}},
-        "decisions": [{"rule": long, "purposes": [long], "first": long, "last": long,
-                       "count": 1}],
+        "consents": [
+            {
+                "time": "2026-12-05T10:00:00Z",
+                "granted": [long],
+                "denied": [],
+                "method": "banner",
+                "gpc": False,
+                "regime": "gdpr",
+                "policy_version": long,
+                "language": "en",
+                "text_hash": "f" * 64,
+            }
+        ],
+        "profile": {
+            "visitor_type": "browser",
+            "engaged_categories": [long],
+            "engaged_skus": [long, long],
+            "facts": {long: {long: long}, "list": [long]},
+            "experiments": {long: long},
+            "frequency": {},
+        },
+        "decisions": [{"rule": long, "purposes": [long], "first": long, "last": long, "count": 1}],
         "events": [{"type": long, "ts": long, "sku": long, "order_value": 12.5}],
-        "audit": [{"seq": 1, "ts": long, "action": long, "actor": long, "data": {long: [long]},
-                   "data_status": "decrypted", "proof": None, "proof_status": "pending"}],
-    }  # fmt: skip
+        "audit": [
+            {
+                "seq": 1,
+                "ts": long,
+                "action": long,
+                "actor": long,
+                "data": {long: [long]},
+                "data_status": "decrypted",
+                "proof": None,
+                "proof_status": "pending",
+            }
+        ],
+    }
     page = open_page(LONDON, viewport=PHONE)
     page.set_content(render_bundle(bundle, json_url="/j", delete_url="/d"))
     assert scroll_width(page) <= PHONE["width"]

@@ -122,8 +122,9 @@ def test_visitor_without_subject_gets_404_and_cannot_erase(tmp_path: Path) -> No
         assert "no data" in answer.json()["error"]
         delete = browser.post("/_privacy/my-data/delete", json={"confirm": True})
         assert delete.status_code == 404
-        bad = browser.post("/_privacy/my-data/delete", content=b"x", headers={
-            "content-type": "text/plain"})  # fmt: skip
+        bad = browser.post(
+            "/_privacy/my-data/delete", content=b"x", headers={"content-type": "text/plain"}
+        )
         assert bad.status_code == 415
 
 

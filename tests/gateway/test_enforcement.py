@@ -24,9 +24,15 @@ DEMO_BASE = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "policies
 
 def test_consent_header_is_an_rfc8941_dictionary() -> None:
     state = ConsentState(
-        regime="gdpr", policy_version="1", source="default", expires_at=None, subject_ref=None,
-        purposes={"essential": True, "analytics": False}, choice_owed=True, gpc_honored=False,
-    )  # fmt: skip
+        regime="gdpr",
+        policy_version="1",
+        source="default",
+        expires_at=None,
+        subject_ref=None,
+        purposes={"essential": True, "analytics": False},
+        choice_owed=True,
+        gpc_honored=False,
+    )
     expected = 'regime="gdpr", gpc=?0, essential, analytics=?0'
     assert consent_header_value(state, gpc=False) == expected
     assert consent_header_value(state, gpc=True).startswith('regime="gdpr", gpc, ')
@@ -114,8 +120,9 @@ def test_upstream_gets_exactly_one_consent_header(gateway: procs.Server) -> None
     )
     sent = [v for n, v in upstream_fields(answer) if n == "x-consent-state"]
     # Unknown location (no geo database here) picks the strictest regime: fail closed.
-    assert sent == ['regime="gdpr", gpc=?0, essential, analytics=?0, marketing=?0, '
-                    "personalization=?0"]  # fmt: skip
+    assert sent == [
+        'regime="gdpr", gpc=?0, essential, analytics=?0, marketing=?0, personalization=?0'
+    ]
 
 
 def test_rotation_keeps_existing_visitors(gateway: procs.Server, config: Path) -> None:
@@ -126,8 +133,12 @@ def test_rotation_keeps_existing_visitors(gateway: procs.Server, config: Path) -
         client.cookies.set("cg_id", first.cookies["cg_id"])
         rotated = subprocess.run(
             [sys.executable, "-m", "gateway", "keys", "rotate", "--config", str(config)],
-            capture_output=True, text=True, env=procs.env(), cwd=procs.REPO, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=procs.env(),
+            cwd=procs.REPO,
+            check=False,
+        )
         assert rotated.returncode == 0, rotated.stderr
         assert "version 2" in rotated.stdout
         # The running gateway still has the old keyring: restart-free rotation is picked up
@@ -152,8 +163,12 @@ def test_rotation_keeps_existing_visitors(gateway: procs.Server, config: Path) -
 def _cli(config: Path, *args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "gateway", *args, "--config", str(config)],
-        capture_output=True, text=True, env=procs.env(), cwd=procs.REPO, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=procs.env(),
+        cwd=procs.REPO,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

@@ -53,9 +53,16 @@ def run(store_url: str, check: Check, token: str | None = TOKEN) -> None:
                 visitor_id = new_visitor_id(os.urandom)
                 subject = await consent.create_subject(visitor_id, now)
                 record = choice_record(
-                    cfg, "gdpr", None, action_choices(cfg, "gdpr", action),  # type: ignore[arg-type]
-                    method="banner", shown_text_hash="0" * 64, language="en", gpc=False, now=now,
-                )  # fmt: skip
+                    cfg,
+                    "gdpr",
+                    None,
+                    action_choices(cfg, "gdpr", action),  # type: ignore[arg-type]
+                    method="banner",
+                    shown_text_hash="0" * 64,
+                    language="en",
+                    gpc=False,
+                    now=now,
+                )
                 await consent.append(subject.id, record)
                 visitors[name] = visitor_id
                 visitors[name + "_subject"] = subject.id
@@ -71,8 +78,9 @@ def run(store_url: str, check: Check, token: str | None = TOKEN) -> None:
     asyncio.run(main())
 
 
-async def post(client: httpx.AsyncClient, body: Any, headers: dict[str, str] | None = None,
-               **kwargs: Any) -> httpx.Response:  # fmt: skip
+async def post(
+    client: httpx.AsyncClient, body: Any, headers: dict[str, str] | None = None, **kwargs: Any
+) -> httpx.Response:
     headers = AUTH if headers is None else headers
     if "content" in kwargs:
         return await client.post("/_privacy/events", headers=headers, **kwargs)
@@ -83,8 +91,14 @@ def test_consented_events_are_stored(store_url: str) -> None:
     async def check(client: httpx.AsyncClient, v: dict[str, str], profiles: ProfileStore) -> None:
         answer = await post(client, {"type": "view", "visitor": v["granted"], "sku": "RW-001"})
         assert answer.status_code == 202 and answer.json() == {"recorded": True, "events": 1}
-        order = {"type": "purchase", "visitor": v["granted"], "skus": ["RW-001", "RW-002"],
-                 "order_id": 1001, "value": 113.0, "currency": "EUR"}  # fmt: skip
+        order = {
+            "type": "purchase",
+            "visitor": v["granted"],
+            "skus": ["RW-001", "RW-002"],
+            "order_id": 1001,
+            "value": 113.0,
+            "currency": "EUR",
+        }
         answer = await post(client, order)
         assert answer.json() == {"recorded": True, "events": 2}
         again = await post(client, order)  # the shop retried
@@ -115,8 +129,10 @@ def test_identify_stores_only_a_keyed_pseudonym(store_url: str) -> None:
             stored = " ".join(r.facts for r in await conn.execute(select(cg_profiles)))
         assert email.lower() not in stored.lower() and "lovelace" not in stored.lower()
         # The same mailbox, typed differently, is the same pseudonym.
-        await post(client, {"type": "identify", "visitor": v["granted"],
-                            "email": " ada.lovelace@example.COM "})  # fmt: skip
+        await post(
+            client,
+            {"type": "identify", "visitor": v["granted"], "email": " ada.lovelace@example.COM "},
+        )
         again = await profiles.facts(v["granted_subject"])
         assert again is not None and again.customer == facts.customer
 
@@ -130,8 +146,9 @@ def test_nothing_is_stored_without_consent_or_subject(store_url: str) -> None:
             answer = await post(client, body)
             assert answer.status_code == 202
             assert answer.json() == {
-                "recorded": False, "reason": "purpose personalization not granted"
-            }  # fmt: skip
+                "recorded": False,
+                "reason": "purpose personalization not granted",
+            }
         answer = await post(client, {"type": "view", "visitor": v["stranger"], "sku": "RW-001"})
         assert answer.status_code == 202 and answer.json()["recorded"] is False
         assert await profiles.facts(v["refused_subject"]) is None

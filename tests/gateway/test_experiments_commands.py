@@ -23,8 +23,12 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 def report(config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway", "experiments", "report", "--config", str(config)],
-        capture_output=True, text=True, env=procs.env(), cwd=procs.REPO, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=procs.env(),
+        cwd=procs.REPO,
+        check=False,
+    )
 
 
 def demo(tmp_path: Path) -> Path:

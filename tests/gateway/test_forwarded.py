@@ -279,7 +279,7 @@ _TRUST_SETS: dict[str, tuple[tuple[str, ...], set[str]]] = {
             "10.1.1.1",
             "10.255.255.255",
         },
-    ),  # fmt: skip
+    ),
     # Dual notations name the same address: 2001:db8:3333:4444:5555:6666:1.2.3.4 is
     # ...:102:304 and ::11.22.33.44 is ::b16:212c.
     "ipv6-addresses": (
@@ -290,7 +290,7 @@ _TRUST_SETS: dict[str, tuple[tuple[str, ...], set[str]]] = {
             "::11.22.33.44/128",
         ),
         {"2001:db8::", "2001:db8:3333:4444:5555:6666:102:304", "::b16:212c"},
-    ),  # fmt: skip
+    ),
     "ipv6-network": (
         ("2001:db8:abcd:0012::0/64",),
         {"2001:db8:abcd:0012::0", "2001:db8:abcd:0012::1:1"},
@@ -344,7 +344,7 @@ def test_client_address_uvicorn_rows(
         ("wss", "https"),
         ("HTTPS", "https"),
         ("https, http", "http"),
-    ],  # fmt: skip
+    ],
 )
 def test_forwarded_proto_from_a_trusted_peer(proto: str, expected: str) -> None:
     view = resolve("127.0.0.1", "http", fields(host="h", x_forwarded_proto=proto), LOOPBACK_AND_TEN)
@@ -361,9 +361,14 @@ _FIELD_NAMES = st.sampled_from(
     scheme=st.sampled_from(["http", "https", "ws", "wss", "gopher"]),
     headers=st.lists(st.tuples(_FIELD_NAMES, st.binary(max_size=80)), max_size=6),
 )
-@example(peer="127.0.0.1", scheme="http",
-         headers=[(b"x-forwarded-host", b"shop\r\nSet-Cookie: a=1"),
-                  (b"x-forwarded-for", b"1.2.3.4\r\nX: y")])  # fmt: skip
+@example(
+    peer="127.0.0.1",
+    scheme="http",
+    headers=[
+        (b"x-forwarded-host", b"shop\r\nSet-Cookie: a=1"),
+        (b"x-forwarded-for", b"1.2.3.4\r\nX: y"),
+    ],
+)
 def test_the_fields_we_add_are_always_safe(
     peer: str, scheme: str, headers: list[tuple[bytes, bytes]]
 ) -> None:

@@ -118,10 +118,16 @@ def visitors() -> list[Visitor]:
     return [
         Visitor("accepted", LONDON, {}, dict.fromkeys(off, True), "api", check_accepted),
         Visitor("rejected", "81.2.69.161", {}, off, "api", check_rejected),
-        Visitor("gpc", SAN_FRANCISCO, {"Sec-GPC": "1"},
-                {**off, "analytics": True, "personalization": True}, "gpc", check_gpc),
+        Visitor(
+            "gpc",
+            SAN_FRANCISCO,
+            {"Sec-GPC": "1"},
+            {**off, "analytics": True, "personalization": True},
+            "gpc",
+            check_gpc,
+        ),
         Visitor("undecided", "81.2.69.162", {}, off, "default", check_undecided),
-    ]  # fmt: skip
+    ]
 
 
 def client(world: DemoWorld, v: Visitor) -> httpx.AsyncClient:
@@ -134,8 +140,9 @@ async def prepare(world: DemoWorld, v: Visitor, http: httpx.AsyncClient) -> None
     """Make each visitor's choice (or none) and learn their own cookie and subject_ref."""
     if v.name in ("accepted", "rejected"):
         action = "accept_all" if v.name == "accepted" else "reject_all"
-        answer = await http.post("/_privacy/consent", json={"action": action},
-                                 headers={"Origin": world.url})  # fmt: skip
+        answer = await http.post(
+            "/_privacy/consent", json={"action": action}, headers={"Origin": world.url}
+        )
         assert answer.status_code == 200, answer.text
     elif v.name == "gpc":
         assert (await http.get("/")).status_code == 200
@@ -233,8 +240,13 @@ def test_self_service_cannot_name_another_subject(world: DemoWorld) -> None:
         assert victim.post("/_privacy/consent", json={"action": "accept_all"}).status_code == 200
         victim_id = victim.cookies["cg_id"]
         ref = victim.get("/_privacy/consent").json()["subject_ref"]
-        names = {"subject_ref": ref, "subject": ref, "ref": ref, "cg_id": victim_id,
-                 "visitor": victim_id}  # fmt: skip
+        names = {
+            "subject_ref": ref,
+            "subject": ref,
+            "ref": ref,
+            "cg_id": victim_id,
+            "visitor": victim_id,
+        }
 
         # Reading: whatever the query names, the answer is the requester's own state.
         mine = stranger.get("/_privacy/consent", params=names).json()
@@ -250,17 +262,19 @@ def test_self_service_cannot_name_another_subject(world: DemoWorld) -> None:
         assert own.status_code == 200 and own.json()["subject_ref"] not in (None, ref)
         intruder_ref = own.json()["subject_ref"]
         form = intruder.post(
-            "/_privacy/consent", params=names,
+            "/_privacy/consent",
+            params=names,
             data={"action": "reject_all", "return_to": "/", **names},
-        )  # fmt: skip
+        )
         assert form.status_code == 303
         bundle = intruder.get("/_privacy/my-data", params=names)
         assert bundle.status_code == 200 and bundle.json()["subject_ref"] == intruder_ref
         assert ref not in bundle.text and victim_id not in bundle.text
 
         # Erasure by a visitor without a subject, naming the victim every way: nothing.
-        erase = stranger.post("/_privacy/my-data/delete", params=names,
-                              data={"confirm": "yes", **names})  # fmt: skip
+        erase = stranger.post(
+            "/_privacy/my-data/delete", params=names, data={"confirm": "yes", **names}
+        )
         assert erase.status_code == 404
         erase = stranger.post("/_privacy/my-data/delete", params=names, json={"confirm": True})
         assert erase.status_code == 404
@@ -293,11 +307,26 @@ CONSOLE_ROUTES = [
 
 def add_user(world: DemoWorld, name: str, role: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "gateway", "admin", "add-user", name, "--role", role,
-         "--config", str(world.config)],
-        input=PASSWORD + "\n", capture_output=True, text=True, cwd=procs.REPO, env=procs.env(),
-        timeout=120, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "admin",
+            "add-user",
+            name,
+            "--role",
+            role,
+            "--config",
+            str(world.config),
+        ],
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        cwd=procs.REPO,
+        env=procs.env(),
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -310,8 +339,10 @@ def csrf_of(html: str) -> str:
 def sign_in(http: httpx.Client, name: str, password: str = PASSWORD) -> httpx.Response:
     form = http.get(f"{ADMIN}/login")
     assert form.status_code == 200
-    return http.post(f"{ADMIN}/login", data={
-        "csrf": csrf_of(form.text), "name": name, "password": password, "next": ""})  # fmt: skip
+    return http.post(
+        f"{ADMIN}/login",
+        data={"csrf": csrf_of(form.text), "name": name, "password": password, "next": ""},
+    )
 
 
 @pytest.mark.parametrize(("method", "path", "officer_only"), CONSOLE_ROUTES)
@@ -328,8 +359,9 @@ def test_console_route_needs_a_session(
             assert answer.status_code == 403
         # A forged session cookie is no session.
         http.cookies.set("cg_admin", "f" * 43)
-        forged = http.request(method, ADMIN + path, data={"csrf": "0" * 64} if method == "POST"
-                              else None)  # fmt: skip
+        forged = http.request(
+            method, ADMIN + path, data={"csrf": "0" * 64} if method == "POST" else None
+        )
         assert forged.status_code in (303, 403)
         assert "cg_admin=f" not in forged.headers.get("set-cookie", "")
 
@@ -342,8 +374,9 @@ def test_operator_is_refused_every_officer_route(world: DemoWorld) -> None:
         for method, path, officer_only in CONSOLE_ROUTES:
             if path == "/logout":
                 continue
-            answer = http.request(method, ADMIN + path,
-                                  data={"csrf": csrf} if method == "POST" else None)  # fmt: skip
+            answer = http.request(
+                method, ADMIN + path, data={"csrf": csrf} if method == "POST" else None
+            )
             if officer_only:
                 assert answer.status_code == 403, (method, path)
                 assert "officer role only" in answer.text, (method, path)
@@ -356,8 +389,9 @@ def test_non_ascii_tokens_are_refused_not_errors(world: DemoWorld) -> None:
     with sync_client(world, "10.9.0.4") as http:
         raw = {"Cookie": "cg_admin_pre=\u00e9t\u00e9".encode("latin-1")}  # not sendable as str
         assert http.get(f"{ADMIN}/login", headers=raw).status_code == 200
-        login = http.post(f"{ADMIN}/login", headers=raw,
-                          data={"csrf": "\u00e9", "name": "x", "password": "y"})  # fmt: skip
+        login = http.post(
+            f"{ADMIN}/login", headers=raw, data={"csrf": "\u00e9", "name": "x", "password": "y"}
+        )
         assert login.status_code == 403
     with httpx.Client(base_url=world.url, headers={"X-Forwarded-For": "81.2.69.190"}) as http:
         form = http.post("/_privacy/consent", data={"action": "reject_all", "csrf": "\u00e9"})
@@ -379,8 +413,12 @@ def test_events_endpoint_needs_its_token(
     world: DemoWorld, authorization: str | None, status: int
 ) -> None:
     headers = {"Authorization": authorization} if authorization else {}
-    answer = httpx.post(f"{world.url}/_privacy/events", headers=headers, timeout=10,
-                        json={"type": "view", "visitor": "A" * 22, "sku": "RW-001"})  # fmt: skip
+    answer = httpx.post(
+        f"{world.url}/_privacy/events",
+        headers=headers,
+        timeout=10,
+        json={"type": "view", "visitor": "A" * 22, "sku": "RW-001"},
+    )
     assert answer.status_code == status, answer.text
     if status == 401:
         assert answer.headers["www-authenticate"].startswith("Bearer")
@@ -427,8 +465,10 @@ def test_login_is_rate_limited_with_retry_after(world: DemoWorld) -> None:
 def test_erasure_posts_share_the_self_service_limit(world: DemoWorld) -> None:
     # dsr.rate_per_minute defaults to 10 per client, export and erasure together.
     with sync_client(world, "81.2.69.180") as http:
-        codes = [http.post("/_privacy/my-data/delete", data={"confirm": "yes"}).status_code
-                 for _ in range(11)]  # fmt: skip
+        codes = [
+            http.post("/_privacy/my-data/delete", data={"confirm": "yes"}).status_code
+            for _ in range(11)
+        ]
         assert codes[:10] == [404] * 10 and codes[10] == 429
         limited = http.get("/_privacy/my-data")
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1

@@ -46,8 +46,9 @@ def test_counters_move_with_traffic(world: DemoWorld) -> None:
         for _ in range(3):
             assert visitor.get("/").status_code == 200
         assert visitor.get("/no-such-page").status_code == 404
-        chose = visitor.post("/_privacy/consent", json={"action": "accept_all"},
-                             headers={"Origin": world.url})  # fmt: skip
+        chose = visitor.post(
+            "/_privacy/consent", json={"action": "accept_all"}, headers={"Origin": world.url}
+        )
         assert chose.status_code == 200
         scraped = scraper.get("/_privacy/metrics")
     assert scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -103,9 +104,11 @@ def test_a_scraper_elsewhere_is_allowed_through_the_proxy_only(
     upstream: procs.Server, tmp_path: Path
 ) -> None:
     config = procs.write_config(
-        tmp_path, upstream=upstream.url, trusted_proxies=["127.0.0.1/32"],
+        tmp_path,
+        upstream=upstream.url,
+        trusted_proxies=["127.0.0.1/32"],
         metrics_allow=["192.0.2.0/24"],
-    )  # fmt: skip
+    )
     with procs.start_gateway(config) as gateway:
         assert _scrape(gateway, "192.0.2.1").status_code == 200
         refused = _scrape(gateway, None)  # the proxy itself is not the scraper

@@ -45,12 +45,14 @@ TOKEN = "schemathesis-events-token-0123456789"
 TIMEOUT = 600
 EXAMPLES = os.environ.get("CONSENTGATE_SCHEMATHESIS_EXAMPLES", "25")
 SEED = os.environ.get("CONSENTGATE_SCHEMATHESIS_SEED", "20261123")
-CHECKS = ",".join([
-    "not_a_server_error",
-    "status_code_conformance",
-    "content_type_conformance",
-    "response_schema_conformance",
-])  # fmt: skip
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+    ]
+)
 
 
 def adjust(data: dict[str, Any]) -> None:
@@ -72,10 +74,17 @@ def test_schema_is_openapi_3_and_covers_the_contract() -> None:
     paths = set(schema["paths"])
     # Contract: "HTTP, on the gateway's own address" (the console is HTML, not an API).
     assert paths == {
-        "/.well-known/gpc.json", "/_privacy/consent", "/_privacy/preferences",
-        "/_privacy/my-data", "/_privacy/my-data/delete", "/_privacy/events",
-        "/_privacy/healthz", "/_privacy/readyz", "/_privacy/metrics", "/_privacy/csp-report",
-    }  # fmt: skip
+        "/.well-known/gpc.json",
+        "/_privacy/consent",
+        "/_privacy/preferences",
+        "/_privacy/my-data",
+        "/_privacy/my-data/delete",
+        "/_privacy/events",
+        "/_privacy/healthz",
+        "/_privacy/readyz",
+        "/_privacy/metrics",
+        "/_privacy/csp-report",
+    }
     consent = schema["paths"]["/_privacy/consent"]["post"]["requestBody"]["content"]
     assert set(consent) == {"application/json", "application/x-www-form-urlencoded"}
 
@@ -84,8 +93,9 @@ def test_schemathesis_finds_no_server_error(
     world: DemoWorld, tmp_path: Path, figures: Figures
 ) -> None:
     with httpx.Client(base_url=world.url, headers={"X-Forwarded-For": LONDON}) as visitor:
-        chose = visitor.post("/_privacy/consent", json={"action": "accept_all"},
-                             headers={"Origin": world.url})  # fmt: skip
+        chose = visitor.post(
+            "/_privacy/consent", json={"action": "accept_all"}, headers={"Origin": world.url}
+        )
         assert chose.status_code == 200
         cookie = visitor.cookies["cg_id"]
     report = tmp_path / "schemathesis.json"

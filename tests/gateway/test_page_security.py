@@ -51,9 +51,13 @@ def test_policy_has_no_script_source_and_no_unsafe_keyword() -> None:
 
 @pytest.mark.parametrize(
     ("ancestors", "header"),
-    [((), b"DENY"), (("'self'",), b"SAMEORIGIN"), (("https://shop.example",), None),
-     (("'self'", "https://shop.example"), None)],
-)  # fmt: skip
+    [
+        ((), b"DENY"),
+        (("'self'",), b"SAMEORIGIN"),
+        (("https://shop.example",), None),
+        (("'self'", "https://shop.example"), None),
+    ],
+)
 def test_frame_options_says_what_frame_ancestors_says(
     ancestors: tuple[str, ...], header: bytes | None
 ) -> None:
@@ -105,12 +109,25 @@ def _inline_styles(html: str) -> list[str]:
 
 def test_every_rendered_inline_style_is_allowed_by_its_hash() -> None:
     view = PreferencesView(
-        language="en", regime="gdpr", policy_version="1", history=(), subject_ref="ABC",
+        language="en",
+        regime="gdpr",
+        policy_version="1",
+        history=(),
+        subject_ref="ABC",
         purposes=[PurposeView("analytics", "Analytics", "Counts visits", False, False)],
-        gpc_honored=False, prefix="/_privacy", csrf="t",
-    )  # fmt: skip
-    bundle = {"subject_ref": "ABC", "generated_at": "now", "consents": [], "profile": {},
-              "decisions": [], "events": [], "audit": []}  # fmt: skip
+        gpc_honored=False,
+        prefix="/_privacy",
+        csrf="t",
+    )
+    bundle = {
+        "subject_ref": "ABC",
+        "generated_at": "now",
+        "consents": [],
+        "profile": {},
+        "decisions": [],
+        "events": [],
+        "audit": [],
+    }
     pages = [
         render_preferences(view),
         dsr_page.render_bundle(bundle, json_url="/j", delete_url="/d"),

@@ -94,9 +94,11 @@ def _open(browser: Browser, gateway: procs.Server) -> Page:
     # SameSite=Lax cookies are not sent in a cross-site frame; the my-data frame would be a
     # 404 either way, which is fine: what is rendered there is what the test looks at.
     context.add_cookies(
-        [{"name": k, "value": v, "domain": host, "path": "/"}
-         for k, v in _with_subject(gateway.url).items()]
-    )  # fmt: skip
+        [
+            {"name": k, "value": v, "domain": host, "path": "/"}
+            for k, v in _with_subject(gateway.url).items()
+        ]
+    )
     context.set_default_timeout(15_000)
     return context.new_page()
 

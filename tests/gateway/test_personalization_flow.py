@@ -83,10 +83,25 @@ def test_default_styles_can_be_switched_off(tmp_path_factory: pytest.TempPathFac
 def test_explain_shows_the_same_decisions(world: DemoWorld) -> None:
     def explain(ip: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "gateway", "rules", "explain", "--config", str(world.config),
-             "--url", "/", "--ip", ip],
-            capture_output=True, text=True, env=procs.env(), cwd=procs.REPO, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "rules",
+                "explain",
+                "--config",
+                str(world.config),
+                "--url",
+                "/",
+                "--ip",
+                ip,
+            ],
+            capture_output=True,
+            text=True,
+            env=procs.env(),
+            cwd=procs.REPO,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 

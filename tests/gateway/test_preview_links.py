@@ -38,10 +38,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
 
 def cli(world: DemoWorld, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gateway", "rules", "preview", "--config", str(world.config),
-         *args],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False, env=procs.env(),
-    )  # fmt: skip
+        [sys.executable, "-m", "gateway", "rules", "preview", "--config", str(world.config), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=procs.env(),
+    )
 
 
 def minted(world: DemoWorld, *args: str) -> str:

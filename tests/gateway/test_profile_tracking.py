@@ -38,9 +38,16 @@ def visitor(cfg: Config, subject: Subject | None, action: str | None) -> Visitor
     if action is not None:
         choices = action_choices(cfg, "gdpr", action)  # type: ignore[arg-type]
         record = choice_record(
-            cfg, "gdpr", None, choices, method="banner", shown_text_hash="0" * 64,
-            language="en", gpc=False, now=now,
-        )  # fmt: skip
+            cfg,
+            "gdpr",
+            None,
+            choices,
+            method="banner",
+            shown_text_hash="0" * 64,
+            language="en",
+            gpc=False,
+            now=now,
+        )
     state = resolve(cfg, "gdpr", record, False, now, subject.ref if subject else None)
     view = View("89.160.20.112", "http", "shop.example")
     return Visitor(view, SE, "gdpr", "en", False, None, subject, record, state)
@@ -64,14 +71,27 @@ def test_observe_and_profile_under_consent(tmp_path: Path) -> None:
             await tracking.start(store)
 
             banner = Banner(BannerTemplate("<p>x</p>"), {})
-            won = Decision({
-                "hero-banner": SlotDecision("hero-banner", "hero-new", banner,
-                                            frozenset({"personalization"}), "welcome-copy",
-                                            "control", sticky=True),
-                "recommendations": SlotDecision("recommendations", "rain", banner, frozenset()),
-            })  # fmt: skip
-            for path in ("/product/RW-001", "/product/RW-002?x=1", "/category/rainwear",
-                         "/product/NOPE", "/"):  # fmt: skip
+            won = Decision(
+                {
+                    "hero-banner": SlotDecision(
+                        "hero-banner",
+                        "hero-new",
+                        banner,
+                        frozenset({"personalization"}),
+                        "welcome-copy",
+                        "control",
+                        sticky=True,
+                    ),
+                    "recommendations": SlotDecision("recommendations", "rain", banner, frozenset()),
+                }
+            )
+            for path in (
+                "/product/RW-001",
+                "/product/RW-002?x=1",
+                "/category/rainwear",
+                "/product/NOPE",
+                "/",
+            ):
                 assert tracking.observe(granted, path, won)
             assert not tracking.observe(refused, "/product/RW-001", won)
             assert not tracking.observe(anonymous, "/product/RW-001", won)

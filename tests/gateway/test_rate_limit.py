@@ -54,5 +54,7 @@ def test_too_many_answers_429_with_retry_after(wait: float, header: str) -> None
     assert response.status_code == 429
     assert response.headers["retry-after"] == header
     assert response.headers["cache-control"] == "no-store"
-    assert json.loads(bytes(response.body)) == {"error": "too many tries",
-                                                "retry_after": int(header)}  # fmt: skip
+    assert json.loads(bytes(response.body)) == {
+        "error": "too many tries",
+        "retry_after": int(header),
+    }

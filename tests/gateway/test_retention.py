@@ -30,8 +30,16 @@ OLD = NOW - timedelta(days=800)
 
 
 def record(ts: datetime, granted: set[str]) -> ConsentRecord:
-    return ConsentRecord("v1", "ab" * 32, "en", "banner", ts, "gdpr", frozenset(granted),
-                         frozenset({"analytics", "marketing"}) - granted)  # fmt: skip
+    return ConsentRecord(
+        "v1",
+        "ab" * 32,
+        "en",
+        "banner",
+        ts,
+        "gdpr",
+        frozenset(granted),
+        frozenset({"analytics", "marketing"}) - granted,
+    )
 
 
 @pytest.mark.parametrize(
@@ -43,8 +51,13 @@ def record(ts: datetime, granted: set[str]) -> ConsentRecord:
 )
 def test_cutoffs(settings: RetentionSettings, expected: tuple[int | None, ...]) -> None:
     limits = cutoffs(settings, NOW)
-    got = (limits.consent_records, limits.events, limits.profiles, limits.decisions,
-           limits.dsr_requests)  # fmt: skip
+    got = (
+        limits.consent_records,
+        limits.events,
+        limits.profiles,
+        limits.decisions,
+        limits.dsr_requests,
+    )
     assert got == tuple(None if d is None else NOW - timedelta(days=d) for d in expected)
 
 
@@ -79,13 +92,21 @@ async def _purge_in_process(url: str) -> None:
     try:
         old, new = await seed(store)
         before = await counts(store)
-        assert before == {"cg_consent_records": 4, "cg_events": 2, "cg_profiles": 2,
-                          "cg_dsr_requests": 2}  # fmt: skip
+        assert before == {
+            "cg_consent_records": 4,
+            "cg_events": 2,
+            "cg_profiles": 2,
+            "cg_dsr_requests": 2,
+        }
         result = await purge(store, cutoffs(RetentionSettings(consent_records_days=30), NOW))
         # The old subject's superseded record goes; its latest (in force) stays.
         assert result == PurgeCounts(consent_records=1, events=1, profiles=1, dsr_requests=1)
-        assert await counts(store) == {"cg_consent_records": 3, "cg_events": 1,
-                                       "cg_profiles": 1, "cg_dsr_requests": 1}  # fmt: skip
+        assert await counts(store) == {
+            "cg_consent_records": 3,
+            "cg_events": 1,
+            "cg_profiles": 1,
+            "cg_dsr_requests": 1,
+        }
         consent = await ConsentStore.open(store, bytes(32))
         assert len(await consent.history(old)) == 1 and len(await consent.history(new)) == 2
         again = await purge(store, cutoffs(RetentionSettings(consent_records_days=30), NOW))
@@ -124,9 +145,12 @@ def test_retention_purge_command(store_url: str, tmp_path: Path) -> None:
     again = run_cli("retention", "purge", "--config", str(config), "--format", "json")
     assert again.returncode == 0, again.stderr
     output = json.loads(again.stdout)  # for scripts: one JSON object
-    assert output == {"purged": dict.fromkeys(
-        ("consent_records", "events", "exposures", "profiles", "decisions", "dsr_requests"), 0
-    ), "total": 0}  # fmt: skip
+    assert output == {
+        "purged": dict.fromkeys(
+            ("consent_records", "events", "exposures", "profiles", "decisions", "dsr_requests"), 0
+        ),
+        "total": 0,
+    }
 
     verify = run_cli("audit", "verify", "--config", str(config))
     assert verify.returncode == 0, verify.stdout + verify.stderr

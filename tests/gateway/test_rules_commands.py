@@ -94,9 +94,16 @@ def test_london_without_consent_gets_rain_picks_and_no_personal_banner(demo_conf
 
 def test_san_francisco_gets_same_day_delivery(demo_config: Path) -> None:
     result = run(
-        demo_config, "rules", "explain", "--url", "/product/RW-001", "--ip", SAN_FRANCISCO,
-        "--header", "User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_4) Mobile/15E148",
-    )  # fmt: skip
+        demo_config,
+        "rules",
+        "explain",
+        "--url",
+        "/product/RW-001",
+        "--ip",
+        SAN_FRANCISCO,
+        "--header",
+        "User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_4) Mobile/15E148",
+    )
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert "jurisdiction: us-optout" in text

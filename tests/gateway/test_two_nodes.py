@@ -71,9 +71,10 @@ def test_variant_is_stable_per_subject_across_nodes(nodes: tuple[str, str]) -> N
         home, away = (first, second) if i % 2 == 0 else (second, first)
         with httpx.Client(headers=headers, timeout=10) as visitor:
             answer = visitor.post(
-                f"{home}/_privacy/consent", json={"action": "accept_all"},
+                f"{home}/_privacy/consent",
+                json={"action": "accept_all"},
                 headers={"Origin": home},
-            )  # fmt: skip
+            )
             assert answer.status_code == 200, answer.text
             assert answer.json()["subject_ref"]
             arms = {
@@ -130,16 +131,19 @@ def test_a_choice_on_one_node_is_honoured_by_the_other(cluster: Nodes, figures: 
     consent = [e["action"] for e in entries if e["action"].startswith("consent.")]
     # Each confirmed choice is in the log exactly once, whichever node took it.
     # (a first refusal, granting nothing, is `refused`; a widening is `given`)
-    assert consent == [
-        "consent.refused", "consent.given", "consent.given", "consent.withdrawn"
-    ]  # fmt: skip
+    assert consent == ["consent.refused", "consent.given", "consent.given", "consent.withdrawn"]
     _cli(cluster.config, "audit", "verify")
 
 
 def _cli(config: Path, *args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "gateway", *args, "--config", str(config)],
-        capture_output=True, text=True, env=procs.env(), cwd=procs.REPO, check=False, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=procs.env(),
+        cwd=procs.REPO,
+        check=False,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout

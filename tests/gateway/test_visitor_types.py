@@ -98,11 +98,17 @@ def purchase(world: DemoWorld, visitor: httpx.Client, sku: str, order: str) -> h
     """The shop's server reporting an order for the visitor whose cookie it saw."""
     return httpx.post(
         f"{world.url}/_privacy/events",
-        json={"type": "purchase", "visitor": visitor.cookies["cg_id"], "sku": sku,
-              "order_id": order, "value": 89.0, "currency": "EUR"},
+        json={
+            "type": "purchase",
+            "visitor": visitor.cookies["cg_id"],
+            "sku": sku,
+            "order_id": order,
+            "value": 89.0,
+            "currency": "EUR",
+        },
         headers={"Authorization": f"Bearer {TOKEN}"},
         timeout=10,
-    )  # fmt: skip
+    )
 
 
 def test_four_visitor_types_get_four_home_pages(world: DemoWorld) -> None:
@@ -145,9 +151,7 @@ def test_purchase_without_consent_is_not_recorded(world: DemoWorld) -> None:
         assert answer.status_code == 200
         bought = purchase(world, visitor, "RW-001", "order-3")
         assert bought.status_code == 202
-        assert bought.json() == {
-            "recorded": False, "reason": "purpose personalization not granted"
-        }  # fmt: skip
+        assert bought.json() == {"recorded": False, "reason": "purpose personalization not granted"}
         assert heroes_in(hero(visitor)) == set()
 
 
@@ -172,8 +176,10 @@ def test_trending_in_region_needs_k_subjects(world: DemoWorld) -> None:
     for contributed in range(1, K):
         with consenting(world, LINKOPING) as visitor:
             assert visitor.get("/product/RW-002").status_code == 200
-        wait_for(lambda n=contributed: distinct_contributors(world.data_dir, "SE") >= n,
-                 f"{contributed} stored views")  # fmt: skip
+        wait_for(
+            lambda n=contributed: distinct_contributors(world.data_dir, "SE") >= n,
+            f"{contributed} stored views",
+        )
     time.sleep(4 * REFRESH_S)  # several refreshes have seen the k-1 contributions
     assert trending(world) is None  # k-1 subjects: still nothing
     with consenting(world, LINKOPING) as kth:

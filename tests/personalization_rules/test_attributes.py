@@ -129,11 +129,13 @@ def test_distance_km_known_pair() -> None:
     [
         (Weather(63, 9.0, 6.4), {"condition": "rain", "temperature": 9.0, "feels_like": 6.4}),
         (Weather(45, 15.0, None), {"condition": "fog", "temperature": 15.0, "feels_like": None}),
-        (Weather(None, None, None), {"condition": "unknown", "temperature": None,
-                                     "feels_like": None}),
+        (
+            Weather(None, None, None),
+            {"condition": "unknown", "temperature": None, "feels_like": None},
+        ),
         (None, {"condition": "unknown"}),
     ],
-)  # fmt: skip
+)
 def test_weather(weather: Weather | None, expected: dict[str, Any]) -> None:
     assert build(NONE, weather=weather)["weather"] == expected
 
@@ -193,17 +195,21 @@ def test_consent_lists_every_purpose() -> None:
     [
         ("/", {"path": "/", "type": "home"}),
         ("/?utm_source=x", {"path": "/", "type": "home"}),
-        ("/category/rainwear", {"path": "/category/rainwear", "type": "category",
-                                "category": "rainwear"}),
-        ("/product/RW-001", {"path": "/product/RW-001", "type": "product", "sku": "RW-001",
-                             "category": "rainwear"}),
+        (
+            "/category/rainwear",
+            {"path": "/category/rainwear", "type": "category", "category": "rainwear"},
+        ),
+        (
+            "/product/RW-001",
+            {"path": "/product/RW-001", "type": "product", "sku": "RW-001", "category": "rainwear"},
+        ),
         ("/product/NOPE", {"path": "/product/NOPE", "type": "product", "sku": "NOPE"}),
         ("/product/a/b", {"path": "/product/a/b", "type": "other"}),
         ("/cart", {"path": "/cart", "type": "cart"}),
         ("/checkout/pay/now", {"path": "/checkout/pay/now", "type": "checkout"}),
         ("/about", {"path": "/about", "type": "other"}),
     ],
-)  # fmt: skip
+)
 def test_page(path: str, page: dict[str, str]) -> None:
     assert build(NONE, path=path)["page"] == page
 

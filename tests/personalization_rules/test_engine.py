@@ -122,17 +122,17 @@ def test_plan_settles_consent_clauses_and_stops_at_a_sure_winner() -> None:
     # nothing below an always-true rule can win, so the plan stops there.
     assert [r.id for _, r, _, _ in plan["hero-banner"]] == ["everyone"]
     denied = {"consent": {"personalization": False}, "device": "mobile"}
-    assert [r.id for _, r, _, _ in e.plan(NONE, denied)["hero-banner"]] == [
-        "opted-out", "everyone"
-    ]  # fmt: skip
+    assert [r.id for _, r, _, _ in e.plan(NONE, denied)["hero-banner"]] == ["opted-out", "everyone"]
     assert winner(e, visit(denied, NONE)) == "opted-out"
     assert winner(e, visit({**denied, "device": "desktop"}, NONE)) == "everyone"
     assert winner(e, visit(granted, ALL)) == "everyone"
     # explain still reports every rule, the unreachable one as outranked.
     outcomes = e.decide(visit(granted, ALL), explain=True).outcomes
     assert [(o.rule_id, o.matched) for o in outcomes] == [
-        ("opted-out", False), ("everyone", True), ("unreachable", True)
-    ]  # fmt: skip
+        ("opted-out", False),
+        ("everyone", True),
+        ("unreachable", True),
+    ]
 
 
 # -- priority and ties ---------------------------------------------------------------------------

@@ -32,9 +32,15 @@ def test_known_p_values(x1: int, n1: int, x2: int, n2: int, expected: float) -> 
 
 @pytest.mark.parametrize(
     ("x1", "n1", "x2", "n2"),
-    [(0, 0, 1, 10), (1, 10, 0, 0), (0, 10, 0, 10), (10, 10, 5, 5), (11, 10, 1, 10),
-     (-1, 10, 1, 10)],
-)  # fmt: skip
+    [
+        (0, 0, 1, 10),
+        (1, 10, 0, 0),
+        (0, 10, 0, 10),
+        (10, 10, 5, 5),
+        (11, 10, 1, 10),
+        (-1, 10, 1, 10),
+    ],
+)
 def test_undefined_p_values(x1: int, n1: int, x2: int, n2: int) -> None:
     assert two_proportion_p_value(x1, n1, x2, n2) is None
 
@@ -63,9 +69,14 @@ def test_report_uses_the_configured_control_and_lists_unexposed_variants() -> No
 
 def test_format_report() -> None:
     text = format_report(
-        report([VariantCounts("w", "control", 1000, 100, 100, 100, 5000.0, ("EUR",)),
-                VariantCounts("w", "b", 1000, 130, 130, 0, 0.0)], {"w": ["control", "b"]})
-    )  # fmt: skip
+        report(
+            [
+                VariantCounts("w", "control", 1000, 100, 100, 100, 5000.0, ("EUR",)),
+                VariantCounts("w", "b", 1000, 130, 130, 0, 0.0),
+            ],
+            {"w": ["control", "b"]},
+        )
+    )
     lines = text.splitlines()
     assert lines[0] == "experiment w"
     assert "10.00%" in lines[2] and "50.00 EUR" in lines[2] and "control" in lines[2]

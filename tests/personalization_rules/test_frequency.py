@@ -25,14 +25,17 @@ CAPS = {"daily": "day", "weekly": "week"}
     ("per", "when", "key"),
     [
         ("day", NOW, "2026-11-23"),
-        ("day", datetime(2026, 11, 23, 23, 30, tzinfo=timezone(timedelta(hours=-5))),
-         "2026-11-24"),  # periods are UTC
+        (
+            "day",
+            datetime(2026, 11, 23, 23, 30, tzinfo=timezone(timedelta(hours=-5))),
+            "2026-11-24",
+        ),  # periods are UTC
         ("week", NOW, "2026-W48"),
         ("week", datetime(2027, 1, 1, tzinfo=UTC), "2026-W53"),  # ISO week-numbering year
         ("month", NOW, "2026-11"),
         ("ever", NOW, "ever"),
     ],
-)  # fmt: skip
+)
 def test_period_key(per: str, when: datetime, key: str) -> None:
     assert period_key(per, when) == key
 
@@ -71,14 +74,12 @@ def test_counters_per_subject_rule_and_period(store_url: str) -> None:
             tomorrow = NOW + timedelta(days=1)
             assert await profiles.impressions(subject, CAPS, tomorrow) == {"weekly": 2}
             await profiles.apply([Observation.shown(subject, tomorrow, winners[:1])])
-            assert await profiles.impressions(subject, CAPS, tomorrow) == {
-                "daily": 1, "weekly": 2
-            }  # fmt: skip
+            assert await profiles.impressions(subject, CAPS, tomorrow) == {"daily": 1, "weekly": 2}
             assert await rows(store, cg_impressions, subject) == 2
             # Only the rules asked about (a cap removed from the rules no longer counts).
             assert await profiles.impressions(subject, {"weekly": "week"}, tomorrow) == {
                 "weekly": 2
-            }  # fmt: skip
+            }
 
             await profiles.apply([Observation.shown(other, NOW, winners[:1])])
             await profiles.record_view(subject, "RW-1", "rainwear", "GB", tomorrow)

@@ -35,7 +35,7 @@ DEMO = [
     ("198.51.100.7", "NA", "US", "US-CA", "San Francisco", LA, 37.7749, -122.4194),
     ("203.0.113.9", "AS", "TH", "TH-10", "Bangkok", "Asia/Bangkok", 13.7563, 100.5018),
     ("192.0.2.44", "AS", "SA", "SA-01", "Riyadh", "Asia/Riyadh", 24.6877, 46.7219),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("ip", "continent", "country", "sub", "city", "tz", "lat", "lon"), DEMO)

@@ -114,9 +114,11 @@ def test_thresholds_are_configurable(
 
 def test_thresholds_from_settings() -> None:
     settings = VisitorTypeSettings(
-        engaged_category_views=7, engaged_sku_views=4, cart_abandoned_after_minutes=15,
+        engaged_category_views=7,
+        engaged_sku_views=4,
+        cart_abandoned_after_minutes=15,
         session_gap_seconds=90,
-    )  # fmt: skip
+    )
     t = Thresholds.from_settings(settings, purchases_tracked=False)
     assert t == Thresholds(7, 4, timedelta(minutes=15), timedelta(seconds=90), False)
 
@@ -170,8 +172,13 @@ def test_json_round_trip_and_garbage() -> None:
     facts = ProfileFacts.from_json({**facts.to_json(), "customer": "1:abc"})
     assert ProfileFacts.from_json(facts.to_json()) == facts
     assert ProfileFacts.from_json(None) == ProfileFacts()
-    junk = {"sessions": "3", "sku_views": {"A": -1, "B": True, "C": 2}, "last_seen": "nope",
-            "recent_skus": ["A", 3], "country": ""}  # fmt: skip
+    junk = {
+        "sessions": "3",
+        "sku_views": {"A": -1, "B": True, "C": 2},
+        "last_seen": "nope",
+        "recent_skus": ["A", 3],
+        "country": "",
+    }
     parsed = ProfileFacts.from_json(junk)
     assert parsed.sessions == 0 and parsed.sku_views == {"C": 2}
     assert parsed.last_seen is None and parsed.recent_skus == ("A",) and parsed.country is None

@@ -30,8 +30,13 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 BANNER = Banner(BannerTemplate("<p>hi</p>"), {})
 
 
-def decision(rule: str, purposes: frozenset[str], experiment: str | None = None,
-             variant: str | None = None, sticky: bool = False) -> SlotDecision:  # fmt: skip
+def decision(
+    rule: str,
+    purposes: frozenset[str],
+    experiment: str | None = None,
+    variant: str | None = None,
+    sticky: bool = False,
+) -> SlotDecision:
     return SlotDecision("hero", rule, BANNER, purposes, experiment, variant, sticky)
 
 
@@ -79,16 +84,22 @@ def test_decisions_are_one_row_per_subject_and_rule(store_url: str) -> None:
             # Several in one batch, and a purpose added to the rule later: the union stays.
             other = decision("hero-customer", frozenset({"analytics"}))
             await profiles.apply(
-                [Observation.of(subject, NOW + timedelta(minutes=9), [other]),
-                 Observation.of(subject, NOW + timedelta(minutes=5), [personal])]
-            )  # fmt: skip
+                [
+                    Observation.of(subject, NOW + timedelta(minutes=9), [other]),
+                    Observation.of(subject, NOW + timedelta(minutes=5), [personal]),
+                ]
+            )
             assert await rows(store, cg_decisions, subject) == 1  # contextual: not kept
             exported = await profiles.export_subject(subject)
             assert exported["decisions"] == [
-                {"rule": "hero-customer", "purposes": ["analytics", "personalization"],
-                 "first": NOW.isoformat(), "last": (NOW + timedelta(minutes=9)).isoformat(),
-                 "count": 5}
-            ]  # fmt: skip
+                {
+                    "rule": "hero-customer",
+                    "purposes": ["analytics", "personalization"],
+                    "first": NOW.isoformat(),
+                    "last": (NOW + timedelta(minutes=9)).isoformat(),
+                    "count": 5,
+                }
+            ]
         finally:
             await store.close()
 
@@ -147,9 +158,11 @@ def test_unknown_subjects_get_nothing(store_url: str) -> None:
             ghost = "sub_" + "0" * 32
             # An erased subject's queued observations are dropped, the rest are written.
             await profiles.apply(
-                [Observation(ghost, NOW, ShopEvent("view", NOW, "RW-1")),
-                 Observation(subject, NOW, ShopEvent("view", NOW, "RW-1"))]
-            )  # fmt: skip
+                [
+                    Observation(ghost, NOW, ShopEvent("view", NOW, "RW-1")),
+                    Observation(subject, NOW, ShopEvent("view", NOW, "RW-1")),
+                ]
+            )
             assert await rows(store, cg_events, ghost) == 0
             assert await rows(store, cg_events, subject) == 1
             assert await profiles.record_event(ghost, ShopEvent("view", NOW, "X")) is False
@@ -183,8 +196,10 @@ def test_delete_subject_erases_every_row(store_url: str) -> None:
                 assert await rows(store, table, other) == 1 or table is cg_events
             assert await rows(store, cg_events, other) == 2
             assert await profiles.export_subject(subject) == {
-                "profile": None, "decisions": [], "events": []
-            }  # fmt: skip
+                "profile": None,
+                "decisions": [],
+                "events": [],
+            }
         finally:
             await store.close()
 

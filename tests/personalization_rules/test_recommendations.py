@@ -28,8 +28,13 @@ def recommender(snapshot: Aggregates) -> AggregateRecommender:
     return AggregateRecommender(CATALOG, cache)
 
 
-def skus(snapshot: Aggregates, strategies: list[str], context: RecommendContext,
-         exclusions: frozenset[str] = NONE, count: int = 10) -> list[str]:  # fmt: skip
+def skus(
+    snapshot: Aggregates,
+    strategies: list[str],
+    context: RecommendContext,
+    exclusions: frozenset[str] = NONE,
+    count: int = 10,
+) -> list[str]:
     found = recommender(snapshot).recommend(strategies, count, exclusions, context)
     return [p.sku for p in found]
 
@@ -75,9 +80,11 @@ SNAPSHOT = Aggregates(
     ],
 )
 def test_strategies(
-    strategies: list[str], context: RecommendContext, exclusions: frozenset[str],
+    strategies: list[str],
+    context: RecommendContext,
+    exclusions: frozenset[str],
     expected: list[str],
-) -> None:  # fmt: skip
+) -> None:
     assert skus(SNAPSHOT, strategies, context, exclusions) == expected
 
 

@@ -25,8 +25,12 @@ CATALOG = [
 ALL = frozenset({"out_of_stock", "purchased", "current"})
 
 
-def skus(strategies: list[str], context: RecommendContext, count: int = 10,
-         exclusions: frozenset[str] = ALL) -> list[str]:  # fmt: skip
+def skus(
+    strategies: list[str],
+    context: RecommendContext,
+    count: int = 10,
+    exclusions: frozenset[str] = ALL,
+) -> list[str]:
     found = CatalogRecommender(CATALOG).recommend(strategies, count, exclusions, context)
     return [p.sku for p in found]
 
@@ -45,12 +49,15 @@ def skus(strategies: list[str], context: RecommendContext, count: int = 10,
         (["similar"], RecommendContext(viewed_skus=("S",)), ["H"]),
         (["trending_in_region", "bought_together"], RecommendContext(), []),  # need aggregates
         # Fallbacks fill what the first strategy left, without duplicates.
-        (["category_bestsellers", "bestsellers"], RecommendContext(page_category="summer"),
-         ["S", "H", "J", "F", "B"]),
+        (
+            ["category_bestsellers", "bestsellers"],
+            RecommendContext(page_category="summer"),
+            ["S", "H", "J", "F", "B"],
+        ),
         # Exclusions: the current product and what the visitor bought.
         (["bestsellers"], RecommendContext(page_sku="S", purchased_skus=("J",)), ["F", "B", "H"]),
     ],
-)  # fmt: skip
+)
 def test_strategies(strategies: list[str], context: RecommendContext, expected: list[str]) -> None:
     assert skus(strategies, context) == expected
 
@@ -62,9 +69,15 @@ def test_count_and_no_exclusions() -> None:
 
 @pytest.mark.parametrize(
     ("condition", "temperature", "tags"),
-    [("rain", 12.0, {"rain"}), ("storm", None, {"rain"}), ("snow", -3.0, {"snow", "cold"}),
-     ("clear", 25.0, {"hot"}), ("cloudy", 10.0, {"cold"}), ("fog", 15.0, set())],
-)  # fmt: skip
+    [
+        ("rain", 12.0, {"rain"}),
+        ("storm", None, {"rain"}),
+        ("snow", -3.0, {"snow", "cold"}),
+        ("clear", 25.0, {"hot"}),
+        ("cloudy", 10.0, {"cold"}),
+        ("fog", 15.0, set()),
+    ],
+)
 def test_weather_tags(condition: str, temperature: float | None, tags: set[str]) -> None:
     assert weather_tags(condition, temperature) == tags
 

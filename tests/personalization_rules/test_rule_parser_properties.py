@@ -23,10 +23,13 @@ from tests.personalization_rules.rule_sample import config
 
 CONFIG = config()
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**40), 2**40),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
     st.sampled_from(["GB", "rain", "customer", "sf_bay", "2026-12-01", "09:00", "mon"]),
-)  # fmt: skip
+)
 JUNK = st.recursive(
     SCALARS,
     lambda inner: (
@@ -49,30 +52,59 @@ def conditions() -> st.SearchStrategy[Any]:
             st.lists(inner, max_size=3) | inner,
             min_size=1,
             max_size=2,
-        ),  # fmt: skip
+        ),
         max_leaves=6,
     )
 
 
 TEMPLATES = st.lists(
-    st.sampled_from(["<h2>", "{{ title }}", "{{ geo.city }}", "{% if x %}", "{% endif %}",
-                     "{{", "}}", "{% for i in range(3) %}{{ i }}{% endfor %}", "{{ ''.__class__ }}",
-                     "<script>", "text", "{# c #}", "{% raw %}"]),
+    st.sampled_from(
+        [
+            "<h2>",
+            "{{ title }}",
+            "{{ geo.city }}",
+            "{% if x %}",
+            "{% endif %}",
+            "{{",
+            "}}",
+            "{% for i in range(3) %}{{ i }}{% endfor %}",
+            "{{ ''.__class__ }}",
+            "<script>",
+            "text",
+            "{# c #}",
+            "{% raw %}",
+        ]
+    ),
     max_size=5,
-).map("".join)  # fmt: skip
+).map("".join)
 THEN = st.one_of(
-    st.fixed_dictionaries({"banner": st.fixed_dictionaries(
-        {"template": TEMPLATES}, optional={"vars": st.dictionaries(st.text(max_size=6), SCALARS,
-                                                                    max_size=2)})}),
-    st.fixed_dictionaries({"recommend": st.fixed_dictionaries(
-        {"strategy": st.sampled_from(["bestsellers", "weather_picks", "recently_viewed",
-                                      "similar", "nope"])},
-        optional={"count": JUNK, "fallback": st.lists(st.text(max_size=12), max_size=2),
-                  "exclude": st.lists(st.sampled_from(["purchased", "current", "x"]),
-                                      max_size=2),
-                  "title": JUNK})}),
+    st.fixed_dictionaries(
+        {
+            "banner": st.fixed_dictionaries(
+                {"template": TEMPLATES},
+                optional={"vars": st.dictionaries(st.text(max_size=6), SCALARS, max_size=2)},
+            )
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "recommend": st.fixed_dictionaries(
+                {
+                    "strategy": st.sampled_from(
+                        ["bestsellers", "weather_picks", "recently_viewed", "similar", "nope"]
+                    )
+                },
+                optional={
+                    "count": JUNK,
+                    "fallback": st.lists(st.text(max_size=12), max_size=2),
+                    "exclude": st.lists(st.sampled_from(["purchased", "current", "x"]), max_size=2),
+                    "title": JUNK,
+                },
+            )
+        }
+    ),
     JUNK,
-)  # fmt: skip
+)
 RULES = st.fixed_dictionaries(
     {},
     optional={
@@ -82,17 +114,33 @@ RULES = st.fixed_dictionaries(
         "slot": st.sampled_from(["hero-banner", "recommendations", "footer", "nope"]) | JUNK,
         "when": conditions() | JUNK,
         "then": THEN,
-        "schedule": st.fixed_dictionaries({}, optional={
-            "start": JUNK, "end": JUNK, "days": st.lists(SCALARS, max_size=3),
-            "hours": st.lists(st.integers(-2, 30), max_size=3)}) | JUNK,
-        "frequency": st.fixed_dictionaries({}, optional={"max": JUNK,
-                                                         "per": st.sampled_from(["day", "x"])}),
-        "experiment": st.fixed_dictionaries({}, optional={
-            "key": JUNK, "variants": st.lists(st.fixed_dictionaries(
-                {}, optional={"id": JUNK, "weight": JUNK, "then": THEN}), max_size=3)}) | JUNK,
+        "schedule": st.fixed_dictionaries(
+            {},
+            optional={
+                "start": JUNK,
+                "end": JUNK,
+                "days": st.lists(SCALARS, max_size=3),
+                "hours": st.lists(st.integers(-2, 30), max_size=3),
+            },
+        )
+        | JUNK,
+        "frequency": st.fixed_dictionaries(
+            {}, optional={"max": JUNK, "per": st.sampled_from(["day", "x"])}
+        ),
+        "experiment": st.fixed_dictionaries(
+            {},
+            optional={
+                "key": JUNK,
+                "variants": st.lists(
+                    st.fixed_dictionaries({}, optional={"id": JUNK, "weight": JUNK, "then": THEN}),
+                    max_size=3,
+                ),
+            },
+        )
+        | JUNK,
         "unknown_key": JUNK,
     },
-)  # fmt: skip
+)
 FILES = st.one_of(
     st.fixed_dictionaries({"rules": st.lists(RULES, max_size=3)}),
     st.dictionaries(st.sampled_from(["rules", "rule", "version"]), JUNK, max_size=2),
@@ -123,10 +171,30 @@ def assert_clean(errors: list[ConfigError], text: str) -> None:
 
 
 @given(FILES)
-@example({"rules": [{"id": "r", "slot": "hero-banner", "when": {"$or": [{}]},
-                     "then": {"banner": {"template": "{{"}}}]})  # fmt: skip
-@example({"rules": [{"id": "r", "slot": "hero-banner", "when": {"geo.country": {"$regex": "("}},
-                     "then": {"recommend": {"strategy": "nope"}}}]})  # fmt: skip
+@example(
+    {
+        "rules": [
+            {
+                "id": "r",
+                "slot": "hero-banner",
+                "when": {"$or": [{}]},
+                "then": {"banner": {"template": "{{"}},
+            }
+        ]
+    }
+)
+@example(
+    {
+        "rules": [
+            {
+                "id": "r",
+                "slot": "hero-banner",
+                "when": {"geo.country": {"$regex": "("}},
+                "then": {"recommend": {"strategy": "nope"}},
+            }
+        ]
+    }
+)
 # Shrunk by the deep profile: a NEL inside a quoted key is a YAML line break, so the error's
 # line lies past the last "\n" count (the test counted lines wrongly, the parser was right).
 @example({"rules": [{"description": {"\x85      ": None, "0\x85      ": None}}, {}]})

@@ -19,16 +19,25 @@ from personalization_rules.templates import (
 @pytest.mark.parametrize(
     ("source", "context", "html"),
     [
-        ("<h2>{{ t }}</h2>", {"t": "<script>alert(1)</script>"},
-         "<h2>&lt;script&gt;alert(1)&lt;/script&gt;</h2>"),
-        ('<a title="{{ t }}">x</a>', {"t": '" onmouseover="x'},
-         '<a title="&#34; onmouseover=&#34;x">x</a>'),
+        (
+            "<h2>{{ t }}</h2>",
+            {"t": "<script>alert(1)</script>"},
+            "<h2>&lt;script&gt;alert(1)&lt;/script&gt;</h2>",
+        ),
+        (
+            '<a title="{{ t }}">x</a>',
+            {"t": '" onmouseover="x'},
+            '<a title="&#34; onmouseover=&#34;x">x</a>',
+        ),
         ("In {{ geo.city }}", {"geo": {"city": "São Paulo & Co"}}, "In São Paulo &amp; Co"),
         ("{{ weather.temperature }}°", {"weather": {"temperature": None}}, "°"),
-        ("{% if weather.temperature < 5 %}cold{% else %}mild{% endif %}",
-         {"weather": {"temperature": 2}}, "cold"),
+        (
+            "{% if weather.temperature < 5 %}cold{% else %}mild{% endif %}",
+            {"weather": {"temperature": 2}},
+            "cold",
+        ),
     ],
-)  # fmt: skip
+)
 def test_render_escapes(source: str, context: dict[str, Any], html: str) -> None:
     assert BannerTemplate(source).render(context) == html
 
@@ -82,12 +91,18 @@ def test_template_fields(source: str, fields: set[str]) -> None:
 def test_render_products_escapes_everything() -> None:
     html = render_products(
         [
-            Product("A&1", "<b>Boots</b>", url="javascript:alert(1)", image='x" onerror="y',
-                    price=9.5, currency="EUR"),
+            Product(
+                "A&1",
+                "<b>Boots</b>",
+                url="javascript:alert(1)",
+                image='x" onerror="y',
+                price=9.5,
+                currency="EUR",
+            ),
             Product("B", "Hat", url="/product/B"),
         ],
         title="For <you>",
-    )  # fmt: skip
+    )
     assert '<h2 class="consentgate-recs-title">For &lt;you&gt;</h2>' in html
     assert 'data-sku="A&amp;1"' in html
     assert "&lt;b&gt;Boots&lt;/b&gt;" in html
@@ -99,9 +114,14 @@ def test_render_products_escapes_everything() -> None:
 
 @pytest.mark.parametrize(
     ("url", "href"),
-    [("/p/1", "/p/1"), ("https://shop.example/p", "https://shop.example/p"),
-     ("//evil.example/", "#"), ("JavaScript:x", "#"), ("data:text/html,x", "#")],
-)  # fmt: skip
+    [
+        ("/p/1", "/p/1"),
+        ("https://shop.example/p", "https://shop.example/p"),
+        ("//evil.example/", "#"),
+        ("JavaScript:x", "#"),
+        ("data:text/html,x", "#"),
+    ],
+)
 def test_product_links(url: str, href: str) -> None:
     assert f'href="{href}"' in render_products([Product("A", "A", url=url)])
 

@@ -682,9 +682,26 @@ def scratch() -> Iterator[Path]:
 YAML_CHARS = string.ascii_letters + string.digits + " \n\t:-[]{},'\"#&*!|>%@`?.<=\\/\x00\x07é"
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 keys = st.sampled_from(
-    ["gateway", "upstream", "port", "storage", "url", "geo", "database", "rules", "directory",
-     "catalog", "purposes", "regimes", "trusted_proxies", "policy", "version", "id", "x"]
-)  # fmt: skip
+    [
+        "gateway",
+        "upstream",
+        "port",
+        "storage",
+        "url",
+        "geo",
+        "database",
+        "rules",
+        "directory",
+        "catalog",
+        "purposes",
+        "regimes",
+        "trusted_proxies",
+        "policy",
+        "version",
+        "id",
+        "x",
+    ]
+)
 trees = st.recursive(
     scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=5)
 )

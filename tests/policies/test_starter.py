@@ -62,9 +62,18 @@ def test_common_tracker_hosts_belong_to_one_purpose(
 @pytest.mark.parametrize(
     "host",
     # The shop's own and common infrastructure hosts must keep loading for everyone.
-    ["shop.example", "www.google.com", "fonts.googleapis.com", "cdn.jsdelivr.net", "vimeo.com",
-     "www.gstatic.com", "js.stripe.com", "www.paypal.com", "facebook.com.evil.example"],
-)  # fmt: skip
+    [
+        "shop.example",
+        "www.google.com",
+        "fonts.googleapis.com",
+        "cdn.jsdelivr.net",
+        "vimeo.com",
+        "www.gstatic.com",
+        "js.stripe.com",
+        "www.paypal.com",
+        "facebook.com.evil.example",
+    ],
+)
 def test_infrastructure_hosts_are_not_blocked(config: Config, host: str) -> None:
     assert purposes_for_host(config.purposes, host) == ()
 
@@ -98,9 +107,20 @@ def test_common_tracker_cookies_belong_to_one_purpose(
 
 @pytest.mark.parametrize(
     "cookie",
-    ["session", "sessionid", "PHPSESSID", "cart", "csrftoken", "cg_id", "__Host-session",
-     "_shopify_y", "woocommerce_cart_hash", "locale", "currency"],
-)  # fmt: skip
+    [
+        "session",
+        "sessionid",
+        "PHPSESSID",
+        "cart",
+        "csrftoken",
+        "cg_id",
+        "__Host-session",
+        "_shopify_y",
+        "woocommerce_cart_hash",
+        "locale",
+        "currency",
+    ],
+)
 def test_the_shops_own_cookies_are_never_dropped(config: Config, cookie: str) -> None:
     assert CookieFilter.build(config.purposes).purposes_for(cookie) == ()
 

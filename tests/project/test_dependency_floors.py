@@ -24,9 +24,16 @@ REQUIREMENTS = [
         "dependencies"
     ]
 ]
-SECURITY_FLOORS = {"h11": "0.16", "starlette": "1.3.1", "brotli": "1.2", "idna": "3.7",
-                   "jinja2": "3.1.6", "aiohttp": "3.14.3", "python-multipart": "0.0.26",
-                   "cryptography": "50.0"}  # fmt: skip
+SECURITY_FLOORS = {
+    "h11": "0.16",
+    "starlette": "1.3.1",
+    "brotli": "1.2",
+    "idna": "3.7",
+    "jinja2": "3.1.6",
+    "aiohttp": "3.14.3",
+    "python-multipart": "0.0.26",
+    "cryptography": "50.0",
+}
 
 
 @pytest.mark.parametrize("requirement", REQUIREMENTS, ids=lambda r: r.name)

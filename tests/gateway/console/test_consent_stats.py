@@ -9,8 +9,9 @@ from gateway.console.consent_stats import Choice, DayRate, day_range, opt_in_rat
 D1 = date(2026, 11, 20)
 
 
-def choice(subject: str, hour: int, regime: str, granted: set[str], denied: set[str],
-           day: date = D1) -> Choice:  # fmt: skip
+def choice(
+    subject: str, hour: int, regime: str, granted: set[str], denied: set[str], day: date = D1
+) -> Choice:
     ts = datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
     return Choice(subject, ts, regime, frozenset(granted), frozenset(denied))
 
@@ -24,8 +25,9 @@ def test_rates_per_regime_purpose_and_day() -> None:
     ]
     series = {(s.regime, s.purpose): s.points for s in opt_in_rates(choices, D1, D1 + timedelta(1))}
     assert series[("gdpr", "analytics")] == (
-        DayRate(D1, 1, 2), DayRate(D1 + timedelta(days=1), 1, 1)
-    )  # fmt: skip
+        DayRate(D1, 1, 2),
+        DayRate(D1 + timedelta(days=1), 1, 1),
+    )
     assert series[("gdpr", "marketing")][0] == DayRate(D1, 0, 2)
     assert series[("us-optout", "marketing")] == (DayRate(D1, 1, 1),)
     assert list(series) == sorted(series)
@@ -74,7 +76,7 @@ def test_choices_are_counted_by_kind_per_regime() -> None:
         replace(choice("s1", 11, "gdpr", set(), {"analytics"}), kind="withdrawn"),
         replace(
             choice("s2", 11, "us-optout", set(), {"marketing"}, D1 - timedelta(1)), kind="withdrawn"
-        ),  # fmt: skip
+        ),
         replace(choice("s3", 12, "us-optout", set(), {"marketing"}), kind="gpc"),
     ]
     assert choice_counts(choices, D1, D1) == [

@@ -41,8 +41,10 @@ class World:
         self.config, self.url, self.server = config, url, server
 
     def actions(self, actor: str) -> list[str]:
-        rows = sql(self.url, ("SELECT action FROM cg_audit_entries WHERE actor = :a ORDER BY seq",
-                              {"a": actor}))[0]  # fmt: skip
+        rows = sql(
+            self.url,
+            ("SELECT action FROM cg_audit_entries WHERE actor = :a ORDER BY seq", {"a": actor}),
+        )[0]
         return [action for (action,) in rows]
 
 
@@ -61,21 +63,40 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def test_add_user_refuses_bad_input(world: World) -> None:
     config = str(world.config)
-    taken = cli("admin", "add-user", "olivia", "--role", "officer", "--config", config,
-                stdin=PASSWORD + "\n")  # fmt: skip
+    taken = cli(
+        "admin",
+        "add-user",
+        "olivia",
+        "--role",
+        "officer",
+        "--config",
+        config,
+        stdin=PASSWORD + "\n",
+    )
     assert taken.returncode == 1 and "already exists" in taken.stderr
-    short = cli("admin", "add-user", "sam", "--role", "officer", "--config", config,
-                stdin="short\n")  # fmt: skip
+    short = cli(
+        "admin", "add-user", "sam", "--role", "officer", "--config", config, stdin="short\n"
+    )
     assert short.returncode == 1 and "at least 12" in short.stderr
-    bad_name = cli("admin", "add-user", "Bad Name", "--role", "officer", "--config", config,
-                   stdin=PASSWORD + "\n")  # fmt: skip
+    bad_name = cli(
+        "admin",
+        "add-user",
+        "Bad Name",
+        "--role",
+        "officer",
+        "--config",
+        config,
+        stdin=PASSWORD + "\n",
+    )
     assert bad_name.returncode == 1
     role = cli("admin", "add-user", "sam", "--role", "root", "--config", config, stdin=PASSWORD)
     assert role.returncode == 2  # argparse refuses the role
     stored = sql(world.url, "SELECT name, role, password_hash FROM cg_console_users ORDER BY name")
     assert [(n, r) for n, r, _ in stored[0]] == [
-        ("lena", "officer"), ("olivia", "officer"), ("oscar", "operator")
-    ]  # fmt: skip
+        ("lena", "officer"),
+        ("olivia", "officer"),
+        ("oscar", "operator"),
+    ]
     for _, _, password_hash in stored[0]:
         assert password_hash.startswith("scrypt$17$8$1$") and PASSWORD not in password_hash
 
@@ -250,12 +271,20 @@ async def _seed_consent(url: str) -> None:
             ):
                 await conn.execute(
                     insert(cg_consent_records).values(
-                        subject_id=subject, ts=now, policy_version="v1", text_hash="0" * 64,
-                        language="en", method="banner", regime="gdpr",
-                        granted=json.dumps(granted), denied=json.dumps(denied), gpc=False,
-                        gpc_override=False, chosen_at=now,
+                        subject_id=subject,
+                        ts=now,
+                        policy_version="v1",
+                        text_hash="0" * 64,
+                        language="en",
+                        method="banner",
+                        regime="gdpr",
+                        granted=json.dumps(granted),
+                        denied=json.dumps(denied),
+                        gpc=False,
+                        gpc_override=False,
+                        chosen_at=now,
                     )
-                )  # fmt: skip
+                )
     finally:
         await store.close()
 
@@ -280,8 +309,11 @@ def test_stats_chart_shows_opt_in_rates(seeded: World) -> None:
         assert svg.group(0).count("<rect") == 2 and "<circle" not in svg.group(0)
         bars = re.findall(r'font-size="10">(\d+)%</text>', svg.group(0))
         assert sorted(bars) == ["0", "50"]
-        cells = re.findall(r"<tr><td>(\w+)</td><td>[\d-]+</td><td>(\d+)</td><td>(\d+)</td>"
-                           r"<td>(\d+) %</td></tr>", page.text)  # fmt: skip
+        cells = re.findall(
+            r"<tr><td>(\w+)</td><td>[\d-]+</td><td>(\d+)</td><td>(\d+)</td>"
+            r"<td>(\d+) %</td></tr>",
+            page.text,
+        )
         assert sorted(cells) == [("analytics", "1", "2", "50"), ("marketing", "0", "2", "0")]
         # One subject granted analytics, the other granted nothing: a refusal, not a withdrawal.
         kinds = dict(re.findall(r'<td data-kind="(\w+)">(\d+)</td>', page.text))
@@ -300,8 +332,14 @@ def test_subject_timeline_by_reference_is_audited(seeded: World) -> None:
         assert "granted analytics; denied marketing" in page.text
         unknown = http.get(f"{BASE}/subjects", params={"ref": "no-such-ref"})
         assert unknown.status_code == 404
-    rows = sql(seeded.url, ("SELECT subject FROM cg_audit_entries WHERE actor = 'olivia' AND "
-                            "action = 'admin.subject_viewed'", {}))[0]  # fmt: skip
+    rows = sql(
+        seeded.url,
+        (
+            "SELECT subject FROM cg_audit_entries WHERE actor = 'olivia' AND "
+            "action = 'admin.subject_viewed'",
+            {},
+        ),
+    )[0]
     assert [tuple(r) for r in rows] == [(SUBJECT_A,)]
 
 
@@ -360,8 +398,9 @@ def test_erased_subject_answers_exactly_as_an_unknown_one(seeded: World) -> None
         now = datetime.now(UTC).replace(microsecond=0)
         try:
             async with store.write() as conn:
-                await conn.execute(insert(cg_subjects).values(id=erased, ref="ref-gamma",
-                                                              created_at=now))  # fmt: skip
+                await conn.execute(
+                    insert(cg_subjects).values(id=erased, ref="ref-gamma", created_at=now)
+                )
         finally:
             await store.close()
 
@@ -370,8 +409,10 @@ def test_erased_subject_answers_exactly_as_an_unknown_one(seeded: World) -> None
     assert gone.returncode == 0, gone.stderr
 
     def viewed() -> int:
-        rows = sql(seeded.url, ("SELECT count(*) FROM cg_audit_entries "
-                                "WHERE action = 'admin.subject_viewed'", {}))[0]  # fmt: skip
+        rows = sql(
+            seeded.url,
+            ("SELECT count(*) FROM cg_audit_entries WHERE action = 'admin.subject_viewed'", {}),
+        )[0]
         return int(rows[0][0])
 
     before = viewed()

@@ -13,9 +13,16 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 def request(deadline: timedelta, completed: bool = False) -> QueuedRequest:
     return QueuedRequest(
-        "r1", "export", "ref", "gdpr", "received", NOW - timedelta(days=20), NOW + deadline,
-        NOW if completed else None, "ada" if completed else None,
-    )  # fmt: skip
+        "r1",
+        "export",
+        "ref",
+        "gdpr",
+        "received",
+        NOW - timedelta(days=20),
+        NOW + deadline,
+        NOW if completed else None,
+        "ada" if completed else None,
+    )
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,16 @@ from gateway.csp.policy import (
 from policies.models import Config, CspSettings, Purpose, patterns_intersect
 
 _BASE = Path(__file__).parents[3] / "gateway" / "demo" / "policies.base.yaml"
-FETCH = ("default-src", "script-src", "style-src", "img-src", "font-src", "connect-src",
-         "frame-src", "media-src")  # fmt: skip
+FETCH = (
+    "default-src",
+    "script-src",
+    "style-src",
+    "img-src",
+    "font-src",
+    "connect-src",
+    "frame-src",
+    "media-src",
+)
 ESSENTIAL = ["cdn.shop.example", "*.stripe.com", "fonts.gstatic.com"]
 
 
@@ -117,8 +125,9 @@ def test_report_to_only_on_https_pages() -> None:
     directives = policy_directives(plain[0][1].decode())
     assert "report-to" not in directives and directives["report-uri"] == ("/_privacy/csp-report",)
     assert [n for n, _ in built.fields(frozenset(), [], secure=True)] == [
-        REPORT_ONLY, REPORTING_ENDPOINTS,
-    ]  # fmt: skip
+        REPORT_ONLY,
+        REPORTING_ENDPOINTS,
+    ]
 
 
 def test_the_cache_returns_the_same_object_per_state() -> None:
@@ -181,10 +190,16 @@ def test_other_fields_are_not_read_for_nonces() -> None:
 
 def purpose(pid: str, hosts: list[str]) -> Purpose:
     text = {"en": pid, "ar": pid, "th": pid}
-    return Purpose.model_validate({
-        "id": pid, "names": text, "descriptions": text, "legal_basis": "consent",
-        "data_uses": ["analytics.reporting"], "hosts": hosts,
-    })  # fmt: skip
+    return Purpose.model_validate(
+        {
+            "id": pid,
+            "names": text,
+            "descriptions": text,
+            "legal_basis": "consent",
+            "data_uses": ["analytics.reporting"],
+            "hosts": hosts,
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -224,10 +239,13 @@ def test_every_inline_script_of_the_banner_is_hashed() -> None:
     script = policy_directives(value_of(enforcement.csp, frozenset()))["script-src"]
     for language in ("en", "ar", "th"):
         view = BannerView(
-            language=language, policy_version="7",
+            language=language,
+            policy_version="7",
             purposes=[PurposeView("analytics", "A", "d", granted=False, locked=False)],
-            action="/_privacy/consent", return_to="/x?y=1", csrf="abc",
-        )  # fmt: skip
+            action="/_privacy/consent",
+            return_to="/x?y=1",
+            csrf="abc",
+        )
         texts = inline_scripts(render_banner(view))
         assert len(texts) == 2  # the activation script and the banner's own
         assert all(script_hash(t) in script for t in texts)

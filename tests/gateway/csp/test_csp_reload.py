@@ -35,9 +35,14 @@ def test_placeholders(reload_on_grant: bool) -> None:
 @pytest.mark.parametrize("reload_on_grant", [False, True])
 def test_banner(reload_on_grant: bool) -> None:
     view = BannerView(
-        language="en", policy_version="1", purposes=[], action="/_privacy/consent",
-        return_to="/", csrf="t", reload_on_grant=reload_on_grant,
-    )  # fmt: skip
+        language="en",
+        policy_version="1",
+        purposes=[],
+        action="/_privacy/consent",
+        return_to="/",
+        csrf="t",
+        reload_on_grant=reload_on_grant,
+    )
     assert bool(RELOAD.search(render_banner(view))) == reload_on_grant
 
 

@@ -54,8 +54,9 @@ def post(
     fields = {"X-Forwarded-For": client, **headers}
     if content_type is not None:
         fields["Content-Type"] = content_type
-    return httpx.post(f"{gateway.url}/_privacy/csp-report", content=body, headers=fields,
-                      timeout=10)  # fmt: skip
+    return httpx.post(
+        f"{gateway.url}/_privacy/csp-report", content=body, headers=fields, timeout=10
+    )
 
 
 def csp_lines(gateway: procs.Server) -> list[str]:
@@ -64,17 +65,30 @@ def csp_lines(gateway: procs.Server) -> list[str]:
 
 
 def test_both_formats_are_counted_and_nothing_personal_is_kept(gateway: procs.Server) -> None:
-    answer = post(gateway, json.dumps(REPORT).encode(), CSP_REPORT, "203.0.113.1",
-                  **{"User-Agent": "Secret-Browser/1.0"})  # fmt: skip
+    answer = post(
+        gateway,
+        json.dumps(REPORT).encode(),
+        CSP_REPORT,
+        "203.0.113.1",
+        **{"User-Agent": "Secret-Browser/1.0"},
+    )
     assert answer.status_code == 204 and answer.content == b""
-    batch = [{
-        "type": "csp-violation", "url": "http://shop.example/cart?x=1", "age": 1,
-        "user_agent": "Secret-Browser/1.0",
-        "body": {"documentURL": "http://shop.example/cart?x=1", "effectiveDirective": "img-src",
-                 "blockedURL": "https://pixel.tracker.example/p.gif?uid=43"},
-    }]  # fmt: skip
-    answer = post(gateway, json.dumps(batch).encode(), f"{REPORTS_JSON}; charset=utf-8",
-                  "203.0.113.1")  # fmt: skip
+    batch = [
+        {
+            "type": "csp-violation",
+            "url": "http://shop.example/cart?x=1",
+            "age": 1,
+            "user_agent": "Secret-Browser/1.0",
+            "body": {
+                "documentURL": "http://shop.example/cart?x=1",
+                "effectiveDirective": "img-src",
+                "blockedURL": "https://pixel.tracker.example/p.gif?uid=43",
+            },
+        }
+    ]
+    answer = post(
+        gateway, json.dumps(batch).encode(), f"{REPORTS_JSON}; charset=utf-8", "203.0.113.1"
+    )
     assert answer.status_code == 204
     lines = csp_lines(gateway)
     assert (
@@ -119,9 +133,11 @@ def test_a_chunked_body_past_the_bound_is_413(gateway: procs.Server) -> None:
             yield b" " * 1024
 
     answer = httpx.post(
-        f"{gateway.url}/_privacy/csp-report", content=chunks(),
-        headers={"Content-Type": CSP_REPORT, "X-Forwarded-For": "203.0.113.3"}, timeout=10,
-    )  # fmt: skip
+        f"{gateway.url}/_privacy/csp-report",
+        content=chunks(),
+        headers={"Content-Type": CSP_REPORT, "X-Forwarded-For": "203.0.113.3"},
+        timeout=10,
+    )
     assert answer.status_code == 413
 
 

@@ -37,11 +37,18 @@ def csp_report(**fields: Any) -> bytes:
 
 
 def reports_json(*bodies: dict[str, Any], kind: str = "csp-violation") -> bytes:
-    return json.dumps([
-        {"type": kind, "age": 10, "url": "https://shop.example/cart?x=1",
-         "user_agent": "Mozilla/5.0", "body": body}
-        for body in bodies
-    ]).encode()  # fmt: skip
+    return json.dumps(
+        [
+            {
+                "type": kind,
+                "age": 10,
+                "url": "https://shop.example/cart?x=1",
+                "user_agent": "Mozilla/5.0",
+                "body": body,
+            }
+            for body in bodies
+        ]
+    ).encode()
 
 
 def test_a_report_uri_report_keeps_directive_host_and_path_only() -> None:
@@ -88,10 +95,14 @@ def test_the_page_is_its_path_without_query(page: Any, path: str) -> None:
 
 def test_a_reporting_api_batch() -> None:
     body = reports_json(
-        {"documentURL": "https://shop.example/p?x=1", "effectiveDirective": "connect-src",
-         "blockedURL": "https://www.google-analytics.com/g/collect?cid=1", "disposition": "report"},
+        {
+            "documentURL": "https://shop.example/p?x=1",
+            "effectiveDirective": "connect-src",
+            "blockedURL": "https://www.google-analytics.com/g/collect?cid=1",
+            "disposition": "report",
+        },
         {"effectiveDirective": "img-src", "blockedURL": "https://px.example/p.gif"},
-    )  # fmt: skip
+    )
     assert parse_reports(body, "application/reports+json") == [
         Violation("connect-src", "www.google-analytics.com", "/p"),
         Violation("img-src", "px.example", "/cart"),  # the report's url when no documentURL

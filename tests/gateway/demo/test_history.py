@@ -70,8 +70,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
 def _cli(world: DemoWorld, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway", *args, "--config", str(world.config)],
-        capture_output=True, text=True, env=procs.env(), cwd=procs.REPO, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=procs.env(),
+        cwd=procs.REPO,
+        timeout=120,
+    )
 
 
 @pytest.mark.e2e
@@ -89,8 +93,10 @@ def test_demo_store_starts_with_a_month_of_history_that_verifies(world: DemoWorl
 
     verify = _cli(world, "audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    rows = [json.loads(line) for line in _cli(world, "audit", "export", "--format", "jsonl")
-            .stdout.splitlines()]  # fmt: skip
+    rows = [
+        json.loads(line)
+        for line in _cli(world, "audit", "export", "--format", "jsonl").stdout.splitlines()
+    ]
     demo = [r for r in rows if r["actor"] == ACTOR]
     assert len(demo) == summary["choices"]
     assert all(r["public"] == {"demo": True} and r["data"] is not None for r in demo)

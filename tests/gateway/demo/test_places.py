@@ -26,9 +26,13 @@ CONTRACT_WEATHER = [
 
 def test_six_contract_addresses() -> None:
     assert [p.ip for p in PLACES] == [
-        "81.2.69.160", "89.160.20.112", "216.160.83.56",
-        "198.51.100.7", "203.0.113.9", "192.0.2.44",
-    ]  # fmt: skip
+        "81.2.69.160",
+        "89.160.20.112",
+        "216.160.83.56",
+        "198.51.100.7",
+        "203.0.113.9",
+        "192.0.2.44",
+    ]
     assert [p.subdivision for p in PLACES] == ["GB-ENG", "SE-E", "US-WA", "US-CA", "TH-10", "SA-01"]
 
 

@@ -83,8 +83,12 @@ def lost_records(url: str, records: Iterable[tuple[str, str, dict[str, bool]]]) 
 def audit_verify(config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway", "audit", "verify", "--config", str(config)],
-        cwd=procs.REPO, env=procs.env(), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=procs.REPO,
+        env=procs.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def wait_ready(url: str, timeout: float = 60) -> None:
@@ -114,10 +118,24 @@ class Cluster:
     def ctl(self, *args: str) -> None:
         options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1"
         subprocess.run(
-            [*_as_postgres(), str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", options,
-             "-l", str(self.data / "server.log"), "-w", "-t", "60", *args],
-            check=True, capture_output=True, timeout=90,
-        )  # fmt: skip
+            [
+                *_as_postgres(),
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-o",
+                options,
+                "-l",
+                str(self.data / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                *args,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=90,
+        )
 
 
 def _as_postgres() -> list[str]:
@@ -139,8 +157,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         shutil.chown(data, "postgres", "postgres")
     subprocess.run(
         [*_as_postgres(), str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     found = Cluster(data, procs.free_port())
     found.ctl("start")
     try:
@@ -148,8 +168,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         subprocess.run(
             [*_as_postgres(), str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True, timeout=60, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -172,9 +194,10 @@ def test_store_outage_fails_closed_and_recovers(
             assert page.status_code == 200
             assert BLOCKED in page.text
             known = httpx.get(
-                f"{world.url}/", headers={**HTML, "Cookie": f"cg_id={accepted_cookie}"},
+                f"{world.url}/",
+                headers={**HTML, "Cookie": f"cg_id={accepted_cookie}"},
                 timeout=15,
-            )  # fmt: skip
+            )
             assert known.status_code == 200
             assert BLOCKED in known.text, "trackers served with no readable consent state"
         during = [choose(world.url, True, confirmed) for _ in range(3)]

@@ -106,8 +106,12 @@ def unaudited_records(database: Path) -> int:
 def audit_verify(config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway", "audit", "verify", "--config", str(config)],
-        cwd=procs.REPO, env=procs.env(), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=procs.REPO,
+        env=procs.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def wait_until(what: str, done: Callable[[], bool], timeout: float = 60) -> None:
@@ -164,8 +168,10 @@ def test_sqlite_locked_by_another_process(tmp_path: Path, figures: Figures) -> N
 
         with subprocess.Popen(
             [sys.executable, "-c", HOLD_LOCK, str(database)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        ) as holder:  # fmt: skip
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as holder:
             assert holder.stdin is not None and holder.stdout is not None
             assert holder.stdout.readline() == "LOCKED\n"
             figures.add("faults injected and survived")
@@ -195,8 +201,10 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount_point.mkdir()
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(mount_point)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if mounted.returncode != 0:
         missing(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
@@ -361,8 +369,12 @@ def geo_config(world_dir: Path, *, optional: bool) -> tuple[Path, Path]:
 def run_gateway(config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway", "run", "--config", str(config)],
-        cwd=procs.REPO, env=procs.env(), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=procs.REPO,
+        env=procs.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 BROKEN_GEO = {

@@ -42,18 +42,33 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
 
 def http(world: DemoWorld, ip: str, **headers: str) -> httpx.Client:
     return httpx.Client(
-        base_url=world.url, headers={"X-Forwarded-For": ip, **headers}, timeout=30,
+        base_url=world.url,
+        headers={"X-Forwarded-For": ip, **headers},
+        timeout=30,
         follow_redirects=False,
-    )  # fmt: skip
+    )
 
 
 def audit_actions(world: DemoWorld) -> Counter[str]:
     """How many audit entries of each action the whole log holds."""
     done = subprocess.run(
-        [sys.executable, "-m", "gateway", "audit", "export", "--config", str(world.config),
-         "--format", "jsonl"],
-        capture_output=True, text=True, env=procs.env(), cwd=procs.REPO, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "audit",
+            "export",
+            "--config",
+            str(world.config),
+            "--format",
+            "jsonl",
+        ],
+        capture_output=True,
+        text=True,
+        env=procs.env(),
+        cwd=procs.REPO,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return Counter(json.loads(line)["action"] for line in done.stdout.splitlines())
 
@@ -129,9 +144,14 @@ def test_gpc_writes_are_bounded_per_client(world: DemoWorld, figures: Figures) -
 
 
 def post_form(
-    world: DemoWorld, path: str, fields: dict[str, str], *, ip: str, cookie: str | None,
+    world: DemoWorld,
+    path: str,
+    fields: dict[str, str],
+    *,
+    ip: str,
+    cookie: str | None,
     extra: list[tuple[str, str]] | None = None,
-) -> Answer:  # fmt: skip
+) -> Answer:
     """A form post over a raw socket: no Origin, no Sec-Fetch-Site unless in `extra`."""
     headers: list[tuple[str, str | bytes]] = [FORM]
     if cookie is not None:
@@ -196,9 +216,13 @@ def test_a_token_of_no_or_another_visitor_changes_no_ones_consent(
     for token_name, token in tokens.items():
         for extra_name, extra in extras.items():
             answer = post_form(
-                world, "/_privacy/consent", {"action": "accept_all", "csrf": token},
-                ip=VICTIM_IP, cookie=victim, extra=extra,
-            )  # fmt: skip
+                world,
+                "/_privacy/consent",
+                {"action": "accept_all", "csrf": token},
+                ip=VICTIM_IP,
+                cookie=victim,
+                extra=extra,
+            )
             figures.add("hostile inputs tried")
             case = f"{token_name}, {extra_name}"
             assert answer.status == 403, (case, answer.raw[:300])
@@ -212,11 +236,18 @@ def test_a_token_of_no_or_another_visitor_changes_no_ones_consent(
     # The victim's own page token works without Origin (old browsers, stripped headers).
     own = page_token(world, VICTIM_IP, victim, "/_privacy/preferences")
     answer = post_form(
-        world, "/_privacy/consent",
-        {"action": "save", "purpose": "analytics", "csrf": own, "method": "preferences",
-         "return_to": "/_privacy/preferences"},
-        ip=VICTIM_IP, cookie=victim,
-    )  # fmt: skip
+        world,
+        "/_privacy/consent",
+        {
+            "action": "save",
+            "purpose": "analytics",
+            "csrf": own,
+            "method": "preferences",
+            "return_to": "/_privacy/preferences",
+        },
+        ip=VICTIM_IP,
+        cookie=victim,
+    )
     assert answer.status == 303, answer.raw[:300]
     assert state_of(world, VICTIM_IP, victim)["source"] == "preferences"
 
@@ -226,9 +257,12 @@ def test_a_token_of_no_or_another_visitor_erases_no_one(
 ) -> None:
     for token_name, token in forged_tokens(world, victim).items():
         answer = post_form(
-            world, "/_privacy/my-data/delete", {"confirm": "yes", "csrf": token},
-            ip=VICTIM_IP, cookie=victim,
-        )  # fmt: skip
+            world,
+            "/_privacy/my-data/delete",
+            {"confirm": "yes", "csrf": token},
+            ip=VICTIM_IP,
+            cookie=victim,
+        )
         figures.add("hostile inputs tried")
         assert answer.status == 403, (token_name, answer.raw[:300])
     assert state_of(world, VICTIM_IP, victim)["subject_ref"] is not None  # still there
@@ -240,9 +274,12 @@ def test_a_token_of_no_or_another_visitor_erases_no_one(
         prefs = client.get("/_privacy/preferences").text
     assert re.findall(r'name="csrf" value="([0-9a-f]+)"', prefs)[-1] == own
     answer = post_form(
-        world, "/_privacy/my-data/delete", {"confirm": "yes", "csrf": own},
-        ip=VICTIM_IP, cookie=victim,
-    )  # fmt: skip
+        world,
+        "/_privacy/my-data/delete",
+        {"confirm": "yes", "csrf": own},
+        ip=VICTIM_IP,
+        cookie=victim,
+    )
     assert answer.status == 200, answer.raw[:300]
     assert state_of(world, VICTIM_IP, victim)["subject_ref"] is None
 
@@ -256,8 +293,13 @@ def test_a_first_time_visitor_banner_works_without_origin(
     assert 'id="consentgate-banner"' in page.text and "cg_id" not in page.cookies
     found = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
     assert found is not None
-    fields = {"action": "reject_all", "csrf": found.group(1), "return_to": "/",
-              "method": "banner", "lang": "en"}  # fmt: skip
+    fields = {
+        "action": "reject_all",
+        "csrf": found.group(1),
+        "return_to": "/",
+        "method": "banner",
+        "lang": "en",
+    }
     # The same token from another network (the attacker who fetched it) is refused ...
     stolen = post_form(world, "/_privacy/consent", fields, ip=ATTACKER_IP, cookie=None)
     figures.add("hostile inputs tried")
@@ -273,17 +315,24 @@ def test_an_api_client_without_origin_chains_its_tokens(world: DemoWorld) -> Non
     # bound to its new cookie from each answer.
     with http(world, "198.18.13.1") as client:
         token = client.get("/_privacy/consent").headers["x-csrf-token"]
-        first = client.post("/_privacy/consent", json={"action": "reject_all"},
-                            headers={"X-CSRF-Token": token})  # fmt: skip
+        first = client.post(
+            "/_privacy/consent", json={"action": "reject_all"}, headers={"X-CSRF-Token": token}
+        )
         assert first.status_code == 200, first.text
         client.cookies.set("cg_id", first.cookies["cg_id"])
         # The cookieless token no longer vouches once the client has a cookie ...
-        stale = client.post("/_privacy/consent", json={"purposes": {"analytics": True}},
-                            headers={"X-CSRF-Token": token})  # fmt: skip
+        stale = client.post(
+            "/_privacy/consent",
+            json={"purposes": {"analytics": True}},
+            headers={"X-CSRF-Token": token},
+        )
         assert stale.status_code == 403
         # ... the one from the answer does.
-        second = client.post("/_privacy/consent", json={"purposes": {"analytics": True}},
-                             headers={"X-CSRF-Token": first.headers["x-csrf-token"]})  # fmt: skip
+        second = client.post(
+            "/_privacy/consent",
+            json={"purposes": {"analytics": True}},
+            headers={"X-CSRF-Token": first.headers["x-csrf-token"]},
+        )
         assert second.status_code == 200 and second.json()["purposes"]["analytics"] is True
 
 
@@ -310,26 +359,31 @@ def test_guessing_from_many_addresses_does_not_lock_the_officer_out(
         with http(world, f"198.18.9.{a + 1}") as guesser:
             csrf = login_form(guesser)
             for _ in range(6):
-                answer = guesser.post(f"{ADMIN}/login", data={
-                    "csrf": csrf, "name": "officer", "password": "not-the-password-1"})  # fmt: skip
+                answer = guesser.post(
+                    f"{ADMIN}/login",
+                    data={"csrf": csrf, "name": "officer", "password": "not-the-password-1"},
+                )
                 statuses[answer.status_code] += 1
     figures.add("hostile inputs tried")
     assert set(statuses) <= {401, 429, 503}, statuses
     assert statuses[429] > 0  # each guessing address was slowed down
     with http(world, "198.18.10.1") as officer:
         csrf = login_form(officer)
-        answer = officer.post(f"{ADMIN}/login", data={
-            "csrf": csrf, "name": "officer", "password": officer_password(world)})  # fmt: skip
+        answer = officer.post(
+            f"{ADMIN}/login",
+            data={"csrf": csrf, "name": "officer", "password": officer_password(world)},
+        )
     assert answer.status_code == 303, answer.text
 
 
 def test_a_sign_in_flood_is_refused_not_queued(world: DemoWorld, figures: Figures) -> None:
     async def flood() -> tuple[list[httpx.Response], httpx.Response, float]:
         guessers = [
-            httpx.AsyncClient(base_url=world.url, timeout=120,
-                              headers={"X-Forwarded-For": f"198.18.11.{a + 1}"})
+            httpx.AsyncClient(
+                base_url=world.url, timeout=120, headers={"X-Forwarded-For": f"198.18.11.{a + 1}"}
+            )
             for a in range(10)
-        ]  # fmt: skip
+        ]
         officer = httpx.AsyncClient(
             base_url=world.url, timeout=120, headers={"X-Forwarded-For": "198.18.12.1"}
         )

@@ -45,10 +45,18 @@ def attacker_site(directory: Path) -> Iterator[str]:
     port = procs.free_port()
     with procs.log_file("attacker") as (log, log_path):
         process = procs.spawn(
-            [sys.executable, "-m", "http.server", "--bind", ATTACKER_HOST, str(port),
-             "--directory", str(directory)],
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                "--bind",
+                ATTACKER_HOST,
+                str(port),
+                "--directory",
+                str(directory),
+            ],
             log,
-        )  # fmt: skip
+        )
         url = f"http://{ATTACKER_HOST}:{port}"
         try:
             procs.wait_http(url + "/", process, log_path)
@@ -75,10 +83,12 @@ def attacker(world: DemoWorld, tmp_path_factory: pytest.TempPathFactory) -> Iter
     with httpx.Client(base_url=world.url, headers={"X-Forwarded-For": LONDON}) as client:
         token = client.get("/_privacy/consent").headers["x-csrf-token"]
     site = tmp_path_factory.mktemp("attacker")
-    (site / "consent.html").write_text(attack_page(
-        world.url + "/_privacy/consent", {"action": "accept_all", "csrf": token}))  # fmt: skip
-    (site / "delete.html").write_text(attack_page(
-        world.url + "/_privacy/my-data/delete", {"confirm": "yes", "csrf": token}))  # fmt: skip
+    (site / "consent.html").write_text(
+        attack_page(world.url + "/_privacy/consent", {"action": "accept_all", "csrf": token})
+    )
+    (site / "delete.html").write_text(
+        attack_page(world.url + "/_privacy/my-data/delete", {"confirm": "yes", "csrf": token})
+    )
     (site / "token.txt").write_text(token)
     with attacker_site(site) as url:
         yield url
@@ -111,9 +121,13 @@ def state(world: DemoWorld, cookie: str) -> dict[str, object]:
     [("consent.html", "/_privacy/consent"), ("delete.html", "/_privacy/my-data/delete")],
 )
 def test_a_cross_site_form_changes_nothing(
-    world: DemoWorld, browser: Browser, attacker: str, figures: Figures, page_name: str,
+    world: DemoWorld,
+    browser: Browser,
+    attacker: str,
+    figures: Figures,
+    page_name: str,
     path: str,
-) -> None:  # fmt: skip
+) -> None:
     context, cookie = victim_context(world, browser)
     try:
         before = state(world, cookie)

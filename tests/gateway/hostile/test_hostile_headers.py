@@ -66,16 +66,27 @@ def values(data: dict[str, Any], name: str) -> list[str]:
     return [v for n, v in data["headers"] if n.lower() == name.lower()]
 
 
-def send(gateway: procs.Server, target: bytes | str, fields: list[tuple[str, str]],
-         address: str = "203.0.113.50", method: str = "GET") -> tuple[int, bytes]:  # fmt: skip
+def send(
+    gateway: procs.Server,
+    target: bytes | str,
+    fields: list[tuple[str, str]],
+    address: str = "203.0.113.50",
+    method: str = "GET",
+) -> tuple[int, bytes]:
     answer = exchange(gateway.port, request(method, target, fields, address=address))
     return answer.status, answer.raw
 
 
 # --- Connection names the gateway's own fields --------------------------------------------
 
-GATEWAY_FIELDS = ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded",
-                  "X-Consent-State", "Host"]  # fmt: skip
+GATEWAY_FIELDS = [
+    "X-Forwarded-For",
+    "X-Forwarded-Proto",
+    "X-Forwarded-Host",
+    "Forwarded",
+    "X-Consent-State",
+    "Host",
+]
 
 
 @pytest.mark.parametrize("nominated", GATEWAY_FIELDS + ["all"])

@@ -85,7 +85,7 @@ BODIES: dict[str, tuple[bytes, str | None]] = {
     "form-many-fields": (
         b"&".join(b"f%d=1" % i for i in range(5_000)),
         "application/x-www-form-urlencoded",
-    ),  # fmt: skip
+    ),
     "form-unknown-purpose": (
         b"action=save&purpose=" + b"x" * 5_000,
         "application/x-www-form-urlencoded",
@@ -185,8 +185,13 @@ COOKIES: dict[str, bytes] = {
     "console-cookie-garbage": b"__Host-cg_console=\xff" + b"z" * 2_000 + b"; cg_console=x",
     "unicode-name": "cg_id=é; ümlaut=ß".encode(),
 }
-COOKIE_PATHS = ["/_privacy/consent", "/_privacy/my-data", "/_privacy/preferences",
-                "/_privacy/admin/", "/page"]  # fmt: skip
+COOKIE_PATHS = [
+    "/_privacy/consent",
+    "/_privacy/my-data",
+    "/_privacy/preferences",
+    "/_privacy/admin/",
+    "/page",
+]
 COOKIE_CASES = [(path, name) for path in COOKIE_PATHS for name in COOKIES]
 
 

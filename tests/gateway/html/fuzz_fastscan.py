@@ -62,11 +62,22 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cg-asan-") as tmp:
         target = Path(tmp) / ("_fastscan" + sysconfig.get_config_var("EXT_SUFFIX"))
         subprocess.run(
-            ["gcc", "-shared", "-fPIC", "-O1", "-g", "-fno-omit-frame-pointer",
-             "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
-             "-I" + sysconfig.get_paths()["include"], str(SOURCE), "-o", str(target)],
+            [
+                "gcc",
+                "-shared",
+                "-fPIC",
+                "-O1",
+                "-g",
+                "-fno-omit-frame-pointer",
+                "-fsanitize=address,undefined",
+                "-fno-sanitize-recover=undefined",
+                "-I" + sysconfig.get_paths()["include"],
+                str(SOURCE),
+                "-o",
+                str(target),
+            ],
             check=True,
-        )  # fmt: skip
+        )
         runtime = ":".join(
             subprocess.run(
                 ["gcc", f"-print-file-name={lib}"], capture_output=True, text=True, check=True
@@ -74,9 +85,12 @@ def main() -> int:
             for lib in ("libasan.so", "libubsan.so")
         )
         env = {
-            **os.environ, "CG_FUZZ_MODULE_DIR": tmp, "LD_PRELOAD": runtime,
-            "PYTHONMALLOC": "malloc", "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
-        }  # fmt: skip
+            **os.environ,
+            "CG_FUZZ_MODULE_DIR": tmp,
+            "LD_PRELOAD": runtime,
+            "PYTHONMALLOC": "malloc",
+            "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
+        }
         done = subprocess.run([sys.executable, __file__, str(cases), str(seed)], env=env)
         return done.returncode
 

@@ -169,9 +169,13 @@ def test_bom_overrides_the_header_and_utf16_is_rewritten_as_utf8() -> None:
 
 @pytest.mark.parametrize(
     ("header", "codec"),
-    [("utf-16", "utf-16-le"), ("utf-16-le", "utf-16-le"), ("utf-16-be", "utf-16-be"),
-     ("iso2022_jp", "iso2022_jp")],
-)  # fmt: skip
+    [
+        ("utf-16", "utf-16-le"),
+        ("utf-16-le", "utf-16-le"),
+        ("utf-16-be", "utf-16-be"),
+        ("iso2022_jp", "iso2022_jp"),
+    ],
+)
 def test_unscannable_charsets_are_rewritten_as_utf8_led_by_a_bom(header: str, codec: str) -> None:
     # Fail closed: prior blocking must see the tracker whatever the page's charset. Fed one
     # byte at a time, so multi-byte characters and escape sequences straddle every cut.

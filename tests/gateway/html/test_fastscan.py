@@ -71,20 +71,52 @@ def test_skip_ends_where_the_regex_does(
 @native
 @settings(max_examples=max(settings().max_examples * 20, 1000))
 @given(
-    markup, optional_names, optional_names, names,
-    st.frozensets(st.sampled_from(URL_ATTRS)), st.frozensets(st.sampled_from(ATTRS)),
+    markup,
+    optional_names,
+    optional_names,
+    names,
+    st.frozensets(st.sampled_from(URL_ATTRS)),
+    st.frozensets(st.sampled_from(ATTRS)),
     st.integers(0, 200),
-)  # fmt: skip
-@example(b'<img src="/a.jpg">', frozenset(), frozenset(), frozenset({"img"}),
-         frozenset({"src"}), frozenset(), 0)  # fmt: skip
+)
+@example(
+    b'<img src="/a.jpg">',
+    frozenset(),
+    frozenset(),
+    frozenset({"img"}),
+    frozenset({"src"}),
+    frozenset(),
+    0,
+)
 # A `//` inside a path is still same-origin; only a leading one is scheme-relative (found by
 # a 100,000-case comparison: the native scanner first refused `//` anywhere).
-@example(b"<img src=a?//x>", frozenset(), frozenset(), frozenset({"img"}),
-         frozenset({"src"}), frozenset(), 0)  # fmt: skip
-@example(b"<img src=//evil/x.gif>", frozenset(), frozenset(), frozenset({"img"}),
-         frozenset({"src"}), frozenset(), 0)  # fmt: skip
-@example(b'<img srcset="/a.jpg 1x, /b.jpg 2x" data-consent=x>', frozenset(), frozenset(),
-         frozenset({"img"}), frozenset({"srcset"}), frozenset({"data-consent"}), 0)  # fmt: skip
+@example(
+    b"<img src=a?//x>",
+    frozenset(),
+    frozenset(),
+    frozenset({"img"}),
+    frozenset({"src"}),
+    frozenset(),
+    0,
+)
+@example(
+    b"<img src=//evil/x.gif>",
+    frozenset(),
+    frozenset(),
+    frozenset({"img"}),
+    frozenset({"src"}),
+    frozenset(),
+    0,
+)
+@example(
+    b'<img srcset="/a.jpg 1x, /b.jpg 2x" data-consent=x>',
+    frozenset(),
+    frozenset(),
+    frozenset({"img"}),
+    frozenset({"srcset"}),
+    frozenset({"data-consent"}),
+    0,
+)
 def test_stop_is_where_the_regex_finds_it(
     data: bytes,
     start: frozenset[str] | None,

@@ -60,9 +60,19 @@ def cases(path: Path) -> list[dict[str, str]]:
             if current:
                 found.append({k: "\n".join(v) for k, v in current.items()})
             current, section = {"data": []}, "data"
-        elif line.startswith("#") and section and line[1:] in (
-            "errors", "new-errors", "document", "document-fragment", "script-off", "script-on",
-        ):  # fmt: skip
+        elif (
+            line.startswith("#")
+            and section
+            and line[1:]
+            in (
+                "errors",
+                "new-errors",
+                "document",
+                "document-fragment",
+                "script-off",
+                "script-on",
+            )
+        ):
             section = line[1:]
             current.setdefault(section, [])
         elif section:

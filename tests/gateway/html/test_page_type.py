@@ -53,9 +53,17 @@ def test_essence(value: bytes | None, essence: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("value", "sniff"),
-    [(None, True), (b"", True), (b"unknown/unknown", True), (b"application/unknown", True),
-     (b"*/*", True), (b"text/plain", False), (b"text/html", False), (b"image/png", False)],
-)  # fmt: skip
+    [
+        (None, True),
+        (b"", True),
+        (b"unknown/unknown", True),
+        (b"application/unknown", True),
+        (b"*/*", True),
+        (b"text/plain", False),
+        (b"text/html", False),
+        (b"image/png", False),
+    ],
+)
 def test_needs_sniffing(value: bytes | None, sniff: bool) -> None:
     assert page_type.needs_sniffing(value) is sniff
 

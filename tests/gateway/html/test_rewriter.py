@@ -137,7 +137,7 @@ _fragment = st.one_of(
             b"<div data-slot='x'>",
             b"</div>",
         ]
-    ),  # fmt: skip
+    ),
 )
 # A UTF-16 byte-order mark makes the page transcoded to UTF-8 (test_charset.py), which is a
 # change by design; these properties are about pages read as they are.

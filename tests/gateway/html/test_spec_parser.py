@@ -35,10 +35,16 @@ _MARKUP = [
     ">", '"', "'", "x", " ", "/",
 ]  # fmt: skip
 _TRACKERS = [
-    "<img src={}>", "<script src={}></script>", "<iframe src={}></iframe>", "<img/src={}>",
-    "<IMG SRC={}>", "<image src={}>", "<img alt='</noscript>' src={}>",
-    "<img alt='</style>' src={}>", "<frame src={}>",
-]  # fmt: skip
+    "<img src={}>",
+    "<script src={}></script>",
+    "<iframe src={}></iframe>",
+    "<img/src={}>",
+    "<IMG SRC={}>",
+    "<image src={}>",
+    "<img alt='</noscript>' src={}>",
+    "<img alt='</style>' src={}>",
+    "<frame src={}>",
+]
 
 
 @st.composite

@@ -31,21 +31,25 @@ def run(doc: bytes, html: str = BANNER) -> bytes:
 @pytest.mark.parametrize(
     ("doc", "expected"),
     [
-        ("<html><head></head><body class=x><p>hi</p></body></html>",
-         f"<html><head></head><body class=x>{BANNER}<p>hi</p></body></html>"),
+        (
+            "<html><head></head><body class=x><p>hi</p></body></html>",
+            f"<html><head></head><body class=x>{BANNER}<p>hi</p></body></html>",
+        ),
         ("<BODY\nonload='x()'>text", f"<BODY\nonload='x()'>{BANNER}text"),
         # Only once, even with a second <body> (the parser merges its attributes).
         ("<body><body>", f"<body>{BANNER}<body>"),
         # A <body> the tokenizer does not see as a tag does not count.
-        ("<!--<body>--><script>'<body>'</script><p>x", f"<!--<body>--><script>'<body>'</script>"
-         f"<p>x{BANNER}"),
+        (
+            "<!--<body>--><script>'<body>'</script><p>x",
+            f"<!--<body>--><script>'<body>'</script><p>x{BANNER}",
+        ),
         # No <body> start tag: at the very end.
         ("<p>no body</p></html>", f"<p>no body</p></html>{BANNER}"),
         ("", BANNER),
         # <bodyx> is another element.
         ("<bodyx>", f"<bodyx>{BANNER}"),
     ],
-)  # fmt: skip
+)
 def test_placement(doc: str, expected: str) -> None:
     assert run(doc.encode()) == expected.encode()
 

@@ -42,23 +42,28 @@ def run(doc: bytes, link: str = LINK, charset: str = "utf-8") -> bytes:
         # Only once, even with a stray second </body>.
         ("<body></body></body>", f"<body>{LINK}</body></body>"),
         # A </body> the tokenizer does not see as a tag does not count.
-        ("<body><!--</body>--><script>'</body>'</script>x",
-         f"<body><!--</body>--><script>'</body>'</script>x{LINK}"),
+        (
+            "<body><!--</body>--><script>'</body>'</script>x",
+            f"<body><!--</body>--><script>'</body>'</script>x{LINK}",
+        ),
         # No </body>: at the very end (the parser still puts it into the body).
         ("<p>no end</p>", f"<p>no end</p>{LINK}"),
         ("", LINK),
         ("<body></bodyx>", f"<body></bodyx>{LINK}"),
     ],
-)  # fmt: skip
+)
 def test_placement(doc: str, expected: str) -> None:
     assert run(doc.encode()) == expected.encode()
 
 
 @pytest.mark.parametrize(
     ("language", "words", "direction"),
-    [("en", "Your Privacy Choices", "ltr"), ("ar", "خيارات الخصوصية الخاصة بك", "rtl"),
-     ("th", "ตัวเลือกความเป็นส่วนตัวของคุณ", "ltr")],
-)  # fmt: skip
+    [
+        ("en", "Your Privacy Choices", "ltr"),
+        ("ar", "خيارات الخصوصية الخاصة بك", "rtl"),
+        ("th", "ตัวเลือกความเป็นส่วนตัวของคุณ", "ltr"),
+    ],
+)
 def test_the_link_is_localized_scoped_and_escaped(
     language: str, words: str, direction: str
 ) -> None:

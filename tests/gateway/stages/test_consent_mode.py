@@ -231,7 +231,7 @@ def run(doc: bytes, make: Callable[[], Stage] = _Fixed) -> bytes:
         ("<p>plain</p>", f"<p>plain</p>{MARK}"),
         ("", MARK),
     ],
-)  # fmt: skip
+)
 def test_placement(doc: str, expected: str) -> None:
     assert run(doc.encode()) == expected.encode()
 

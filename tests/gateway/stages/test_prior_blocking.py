@@ -491,9 +491,15 @@ def _hosts_in(attr: str, value: str) -> list[str | None]:
 
 
 TRACKER_HOSTS = [
-    "www.googletagmanager.com", "static.hotjar.com", "a.b.hotjar.com", "connect.facebook.net",
-    "www.facebook.com", "analytics.tiktok.com", "www.youtube.com", "www.google-analytics.com",
-]  # fmt: skip
+    "www.googletagmanager.com",
+    "static.hotjar.com",
+    "a.b.hotjar.com",
+    "connect.facebook.net",
+    "www.facebook.com",
+    "analytics.tiktok.com",
+    "www.youtube.com",
+    "www.google-analytics.com",
+]
 CLEAN_HOSTS = ["cdn.shop.example", "hotjar.com", "facebook.com.evil.example", "img.example"]
 
 
@@ -521,10 +527,18 @@ def tracker_urls(draw: st.DrawFn) -> str:
 @st.composite
 def clean_urls(draw: st.DrawFn) -> str:
     host = draw(st.sampled_from(CLEAN_HOSTS))
-    return draw(st.sampled_from([
-        "https://" + host + "/a.js", "//" + host + "/i.png", "/local.js", "img.png",
-        "https://www.googletagmanager.com@" + host + "/x", "data:,x",
-    ]))  # fmt: skip
+    return draw(
+        st.sampled_from(
+            [
+                "https://" + host + "/a.js",
+                "//" + host + "/i.png",
+                "/local.js",
+                "img.png",
+                "https://www.googletagmanager.com@" + host + "/x",
+                "data:,x",
+            ]
+        )
+    )
 
 
 def _attr(name: str, value: str, quote: str) -> str:
@@ -552,11 +566,18 @@ def elements(draw: st.DrawFn, urls: st.SearchStrategy[str], marked: bool) -> str
     return f"<{name}{attrs}>{closing}"
 
 
-FILLER = st.sampled_from([
-    "<p>text</p>", "<div data-slot=hero>x</div>", "<!-- <script src=//x.example> -->", "\n",
-    "<script>var a = '<img src=x>';</script>", "<a href=https://www.facebook.com/shop>fb</a>",
-    "<style>p{}</style>", "&amp; <b>bold</b>",
-])  # fmt: skip
+FILLER = st.sampled_from(
+    [
+        "<p>text</p>",
+        "<div data-slot=hero>x</div>",
+        "<!-- <script src=//x.example> -->",
+        "\n",
+        "<script>var a = '<img src=x>';</script>",
+        "<a href=https://www.facebook.com/shop>fb</a>",
+        "<style>p{}</style>",
+        "&amp; <b>bold</b>",
+    ]
+)
 
 
 def pages(urls: st.SearchStrategy[str], marked: bool) -> st.SearchStrategy[str]:
