@@ -1,4 +1,4 @@
-"""Figures the test suite measures about itself, for the README (issue 7 §6).
+"""Figures the test suite measures about itself, for the README.
 
 Tests take the session-wide ``figures`` fixture and record what they actually did:
 

@@ -1,5 +1,5 @@
-"""`python bench/run.py --smoke` still runs end to end (issue 6: CI keeps the benchmark working;
-no figure is asserted, the benchmark is never a timed test)."""
+"""`python bench/run.py --smoke` still runs end to end, so CI keeps the benchmark working;
+no figure is asserted (the benchmark is never a timed test)."""
 
 from __future__ import annotations
 

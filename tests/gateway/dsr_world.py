@@ -1,8 +1,7 @@
 """The demo world with data-subject requests wired in, as real processes.
 
-Until the lead wires `gateway.dsr_api` into `gateway.app`, this module's `factory` is the
-gateway app (which runs the audit log and audits consent choices) plus that wiring: the DSR
-service over consent and profile data, and the `/_privacy/my-data` routes.
+This module's `factory` is the gateway app itself, which serves the DSR routes
+(`/_privacy/my-data`) over consent and profile data and audits every request and choice.
 `start_dsr_world` serves it under granian in front of the demo shop, on SQLite or on a given
 PostgreSQL database.
 """

@@ -1,4 +1,4 @@
-"""Properties of the consent API (issue 7 §4): any body, content type, cookie and origin sent to
+"""Properties of the consent API: any body, content type, cookie and origin sent to
 `POST /_privacy/consent` (and the self-service endpoints next to it) is answered 2xx, 3xx or a
 4xx with a JSON reason, never a 5xx.
 

@@ -1,6 +1,6 @@
 """Consent in a real browser: headless Chromium drives the demo shop through the gateway.
 
-Issue 3 "Done when": a London visitor gets the banner and "Reject all" leaves every tracker
+A London visitor gets the banner and "Reject all" leaves every tracker
 request unsent; granting analytics loads the analytics tag at once and on the next page; a San
 Francisco visitor with GPC gets no banner and no sale/share trackers; the Arabic banner is
 right-to-left. Visitors are played with `X-Forwarded-For` (the demo trusts loopback as a proxy).
@@ -119,7 +119,7 @@ def test_london_reject_all_sends_no_tracker_request(visit: Visitor) -> None:
     banner = v.page.locator(BANNER)
     assert banner.is_visible()
     assert banner.get_attribute("lang") == "en"
-    # Screenshot for docs/ (issue 3): the English banner as a London visitor first sees it.
+    # Screenshot for docs/: the English banner as a London visitor first sees it.
     DOCS.mkdir(exist_ok=True)
     v.page.screenshot(path=str(DOCS / "banner-en.png"))
     # Before any choice, gdpr allows no identifying cookie at all.

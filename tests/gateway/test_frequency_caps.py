@@ -1,7 +1,7 @@
 """Frequency caps end to end: the demo world plus one capped banner. A consented subject sees
 it `max` times, then the slot's next rule; pages without the slot do not count; another subject
-still sees it; a visitor without consent is not counted, so no cap applies (issue 4: no
-frequency caps without consent)."""
+still sees it; a visitor without consent is not counted, so no cap applies (counting impressions
+needs a subject, and a subject needs consent)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Raw identifiers never reach storage or logs in plaintext (issue 3, "Identifiers").
+"""Raw identifiers never reach storage or logs in plaintext, only as keyed
+pseudonyms.
 
 Drives real traffic through a real gateway (consent choices, GPC, preference views), then scans
 every byte of the store's files (SQLite: the database, -wal and -shm; PostgreSQL: the database's

@@ -1,4 +1,4 @@
-"""Isolation and access, end to end on the real demo world (issue 7 §3).
+"""Isolation and access, end to end on the real demo world.
 
 Four visitors with different consent states, places and profiles are interleaved over
 `CONSENTGATE_ISOLATION_REQUESTS` (default 1,000) requests at most `CONCURRENCY` at a time; every

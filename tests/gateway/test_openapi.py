@@ -1,4 +1,4 @@
-"""`openapi.yaml` against a real gateway (issue 7 §4): schemathesis generates requests from the
+"""`openapi.yaml` against a real gateway: schemathesis generates requests from the
 description (valid and invalid bodies, parameters, headers) and checks every answer: never a
 5xx, and status codes, content types and JSON bodies as documented.
 

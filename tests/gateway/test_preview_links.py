@@ -1,6 +1,6 @@
 """Preview links end to end: `consentgate rules preview` mints a link against the demo world's
 config, the link is fetched through the real gateway, and it forces the experiment arm or the
-visitor type for that request only (issue 4, "Decisions and preview"); the storefront never
+visitor type for that request only; the storefront never
 sees `cg_preview`. Command-line errors exit 2 with a reason."""
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""Two gateway processes in front of one demo shop, sharing one PostgreSQL store (issue 4,
-"Done when": a stable variant per subject across two gateway processes on one PostgreSQL
-store). A consented subject gets the same `welcome-copy` arm from either node on every
-request, and different subjects spread over the arms. Issues 5 and 7 (two nodes): a choice
-made through one node is honoured by the other on the very next request, and the audit log
-both nodes wrote into holds each confirmed choice once and verifies."""
+"""Two gateway processes in front of one demo shop, sharing one PostgreSQL store.
+
+A consented subject gets the same `welcome-copy` arm from either node on every request, and
+different subjects spread over the arms; a choice made through one node is honoured by the
+other on the very next request, and the audit log both nodes wrote into holds each confirmed
+choice once and verifies."""
 
 from __future__ import annotations
 

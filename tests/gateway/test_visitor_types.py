@@ -1,10 +1,8 @@
 """Visitor types and k-anonymous trending, end to end: the demo shop behind a real gateway,
 visitors played with X-Forwarded-For, views through the gateway and purchases through
-`POST /_privacy/events` (issue 4, "Done when": four home pages for new, returning non-buyer,
-engaged and customer visitors who consented, none of them without consent; trending in the
-region only once k subjects contributed).
-
-Skipped with a reason until the gateway serves `/_privacy/events` (the lead's wiring)."""
+`POST /_privacy/events`: four home pages for new, returning non-buyer, engaged and customer
+visitors who consented, none of them without consent; trending in the region only once k
+subjects contributed. A gateway that does not serve `/_privacy/events` fails the module."""
 
 from __future__ import annotations
 

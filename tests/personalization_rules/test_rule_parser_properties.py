@@ -1,4 +1,4 @@
-"""Properties of the rule-file parser (issue 7 §4): whatever a rule file holds, reading and
+"""Properties of the rule-file parser: whatever a rule file holds, reading and
 compiling it gives compiled rules or clean `FILE:LINE: message` errors, never another
 exception. Rule files are built from the real vocabulary (keys, slots, attributes, operators,
 strategies, Jinja fragments) mixed with junk, dumped as YAML, and read from disk through the

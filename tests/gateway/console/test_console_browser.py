@@ -1,4 +1,4 @@
-"""The compliance console in headless Chromium (issue 5 "Done when"): an officer signs in
+"""The compliance console in headless Chromium: an officer signs in
 through the browser, filters the audit log, exports CSV, and completes a request from the
 queue; everything by keyboard-reachable native controls. (`docs/console-audit.png` is taken on
 the demo world, with its history: tests/gateway/demo/test_history.py.)"""

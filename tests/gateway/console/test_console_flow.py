@@ -1,5 +1,6 @@
 """The compliance console end to end: users made with the real CLI, the console served by a
-real process, every request over HTTP (issue 5 items 5 and 6)."""
+real process, every request over HTTP: sign-in and its limits, roles, the audit log and its
+verification, statistics, subject timelines, exports and download links."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Faults against real processes (issue 7 §1): the store going away under load, the gateway
+"""Faults against real processes: the store going away under load, the gateway
 killed with SIGKILL under load, an upstream answering garbage.
 
 Expected each time: pages keep flowing (personalization fails open), consent enforcement fails

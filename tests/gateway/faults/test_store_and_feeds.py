@@ -1,6 +1,6 @@
-"""Faults against real processes (issue 7 §1), continued: the SQLite store locked by another
-process or on a full disk, the weather API slow or down, the geo database missing, corrupt, or
-overwritten while the gateway runs.
+"""Faults against real processes, continued from test_fault_recovery.py: the SQLite store
+locked by another process or on a full disk, the weather API slow or down, the geo database
+missing, corrupt, or overwritten while the gateway runs.
 
 Expected each time: pages keep flowing (personalization fails open), consent enforcement fails
 closed under gdpr (trackers inert, no tracker cookie), a choice that cannot be stored is a 503
@@ -8,7 +8,8 @@ the visitor can retry and never a confirmation, readiness reports the problem, t
 recovers by itself when the fault clears, no confirmed record is lost, every stored record has
 its audit entry, and the audit chain verifies.
 
-The full disk is a tmpfs of its own (needs CAP_SYS_ADMIN for mount; skipped without it):
+The full disk is a tmpfs of its own (needs CAP_SYS_ADMIN for mount; skipped without it, a
+failure under CI=true):
 SQLite's `max_page_count` is per connection, so it cannot be set on the file from outside, and
 RLIMIT_FSIZE fails writes with EFBIG, which SQLite reports as an I/O error, not as a full disk.
 """

@@ -1,4 +1,4 @@
-"""Shared pieces of the hostile-input suite (issue 7 §2): one gateway process with the demo's
+"""Shared pieces of the hostile-input suite: one gateway process with the demo's
 purposes in front of the recording upstream (`tests/upstream_app.py`), and a raw-socket
 exchange that never normalises what it sends.
 

@@ -1,4 +1,4 @@
-"""Hostile request fields and targets, seen from the storefront (issue 7 §2).
+"""Hostile request fields and targets, seen from the storefront.
 
 A real gateway process in front of the recording upstream; requests go as raw bytes so no
 client tidies them up. The upstream echoes the raw fields it received, so each row asserts

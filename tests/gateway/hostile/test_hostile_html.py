@@ -1,4 +1,4 @@
-"""Hostile upstream pages and hostile values that reach slot content (issue 7 §2).
+"""Hostile upstream pages and hostile values that reach slot content.
 
 A real gateway (demo purposes, a gdpr visitor, so prior blocking and the banner run on every
 page) in front of the recording upstream, which serves pages a test PUTs to it byte for byte:

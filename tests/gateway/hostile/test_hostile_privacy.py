@@ -1,4 +1,4 @@
-"""Hostile bodies, cookies and URLs on the gateway's own `/_privacy/*` endpoints (issue 7 §2).
+"""Hostile bodies, cookies and URLs on the gateway's own `/_privacy/*` endpoints.
 
 Table-driven, over raw sockets to a real gateway process: every POST endpoint (consent,
 my-data/delete, events, admin login) gets the same families of broken bodies (invalid JSON,

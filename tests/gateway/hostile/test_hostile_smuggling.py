@@ -1,4 +1,4 @@
-"""Request smuggling shapes and malformed requests, as raw bytes on a socket (issue 7 §2).
+"""Request smuggling shapes and malformed requests, as raw bytes on a socket.
 
 Each row goes to a real gateway process in front of the recording upstream
 (`tests/upstream_app.py`, whose `/__seen` lists every request-target it received). Every row is
