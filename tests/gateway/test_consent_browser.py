@@ -5,30 +5,26 @@ request unsent; granting analytics loads the analytics tag at once and on the ne
 Francisco visitor with GPC gets no banner and no sale/share trackers; the Arabic banner is
 right-to-left. Visitors are played with `X-Forwarded-For` (the demo trusts loopback as a proxy).
 
-The machine has no internet, so tracker requests would fail anyway; what counts is that the
-browser *attempted* them, which the context's "request" event records before the route below
-aborts them (aborting only saves the slow DNS failure).
+Tracker requests are recorded, then aborted (`tests.browser.visits`): what counts is that the
+browser *attempted* them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
 from tests import procs
-from tests.browser import MARKS
+from tests.browser import MARKS, Visitor, visits
 from tests.demo_world import LONDON, SAN_FRANCISCO, DemoWorld, start_demo
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
+    from playwright.sync_api import Browser, Page
 
 pytestmark = MARKS
-Visitor = Callable[..., "Visit"]
-VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 DOCS = procs.REPO / "docs"
 
 ANALYTICS_HOSTS = frozenset({"www.googletagmanager.com", "static.hotjar.com"})
@@ -36,28 +32,6 @@ ANALYTICS_HOSTS = frozenset({"www.googletagmanager.com", "static.hotjar.com"})
 MARKETING_HOSTS = frozenset({"connect.facebook.net", "www.facebook.com", "analytics.tiktok.com"})
 TRACKER_HOSTS = ANALYTICS_HOSTS | MARKETING_HOSTS | {"www.youtube.com"}
 BANNER = "#consentgate-banner"
-
-
-@dataclass
-class Visit:
-    """One visitor's browser context and every URL it asked for, in order."""
-
-    context: BrowserContext
-    page: Page
-    requested: list[str] = field(default_factory=list)
-
-    def hosts(self) -> list[str]:
-        """Hosts of every request the browser attempted so far (tracker or not)."""
-        return [_host(url) for url in self.requested]
-
-    def tracker_requests(self, hosts: frozenset[str] = TRACKER_HOSTS) -> list[str]:
-        """The attempted requests to any of `hosts`."""
-        return [url for url in self.requested if _host(url) in hosts]
-
-
-def _host(url: str) -> str:
-    match = re.match(r"^[a-z]+://([^/:?#]+)", url)
-    return match.group(1) if match else ""
 
 
 @pytest.fixture(scope="module")
@@ -68,28 +42,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
 
 @pytest.fixture
 def visit(world: DemoWorld, browser: Browser) -> Iterator[Visitor]:
-    """A factory: `visit(ip, javascript=True, **headers)` opens a fresh context (no cookies)."""
-    contexts: list[BrowserContext] = []
-
-    def open_visit(ip: str, *, javascript: bool = True, **headers: str) -> Visit:
-        context = browser.new_context(
-            base_url=world.url,
-            viewport=VIEWPORT,
-            java_script_enabled=javascript,
-            extra_http_headers={"X-Forwarded-For": ip, **headers},
-        )
-        contexts.append(context)
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        opened = Visit(context, page)
-        context.on("request", lambda request: opened.requested.append(request.url))
-        # Off-site requests are recorded above, then aborted here (no slow DNS failure).
-        context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
-        return opened
-
-    yield open_visit
-    for context in contexts:
-        context.close()
+    with visits(browser, world.url) as opener:
+        yield opener
 
 
 def goto(page: Page, path: str) -> None:
@@ -136,7 +90,7 @@ def test_london_reject_all_sends_no_tracker_request(visit: Visitor) -> None:
     assert v.page.locator(BANNER).count() == 0
     assert v.page.locator("[data-sku]").count() >= 1  # really on a product page
 
-    assert v.tracker_requests() == []
+    assert v.to(TRACKER_HOSTS) == []
     # The visit did load the shop's own resources: the recording works.
     assert "127.0.0.1" in v.hosts()
     names = [c["name"] for c in v.context.cookies()]
@@ -164,7 +118,7 @@ def test_reject_all_works_without_javascript(visit: Visitor) -> None:
     assert v.page.locator(BANNER).count() == 0
     assert [c["name"] for c in v.context.cookies()] == ["cg_id"]
     # Images and iframes load without JavaScript too: none of them is a tracker's.
-    assert v.tracker_requests() == []
+    assert v.to(TRACKER_HOSTS) == []
 
 
 def test_granting_analytics_loads_the_tag_on_the_next_page(visit: Visitor) -> None:
@@ -179,14 +133,14 @@ def test_granting_analytics_loads_the_tag_on_the_next_page(visit: Visitor) -> No
     click_banner_button(v.page, "Save my choices")
     # The choice takes effect in place (no reload): the analytics tag loads now, nothing else.
     v.page.wait_for_function("() => (window.dataLayer || []).some(e => e[0] === 'config')")
-    assert v.tracker_requests(frozenset({"www.googletagmanager.com"})) != []
-    assert v.tracker_requests(MARKETING_HOSTS | {"www.youtube.com"}) == []
+    assert v.to(frozenset({"www.googletagmanager.com"})) != []
+    assert v.to(MARKETING_HOSTS | {"www.youtube.com"}) == []
 
     goto(v.page, "/")
     assert v.page.locator(BANNER).count() == 0
-    assert v.tracker_requests(frozenset({"www.googletagmanager.com"})) != []
-    assert v.tracker_requests(MARKETING_HOSTS) == []
-    assert v.tracker_requests(frozenset({"connect.facebook.net", "analytics.tiktok.com"})) == []
+    assert v.to(frozenset({"www.googletagmanager.com"})) != []
+    assert v.to(MARKETING_HOSTS) == []
+    assert v.to(frozenset({"connect.facebook.net", "analytics.tiktok.com"})) == []
 
 
 def test_san_francisco_with_gpc_gets_no_banner_and_no_sale_trackers(visit: Visitor) -> None:
@@ -194,10 +148,10 @@ def test_san_francisco_with_gpc_gets_no_banner_and_no_sale_trackers(visit: Visit
     goto(v.page, "/")
     assert v.page.locator(BANNER).count() == 0
     goto(v.page, "/")
-    assert v.tracker_requests(MARKETING_HOSTS) == []
+    assert v.to(MARKETING_HOSTS) == []
     # us-optout leaves analytics on by default: the browser does load trackers it may load,
     # so the empty list above is not an artefact of the recording.
-    assert v.tracker_requests(ANALYTICS_HOSTS) != []
+    assert v.to(ANALYTICS_HOSTS) != []
 
     goto(v.page, "/_privacy/preferences")
     notice = v.page.locator("#cg-gpc")

@@ -11,23 +11,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 import yaml
 
 from tests import procs
-from tests.browser import MARKS
+from tests.browser import DESKTOP, MARKS, Visitor, visits
 from tests.demo_world import LONDON, SAN_FRANCISCO, DemoWorld, start_demo
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
+    from playwright.sync_api import Browser, Page
 
 pytestmark = MARKS
-VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 DOCS = procs.REPO / "docs"
 BANNER = "#consentgate-banner"
 PLACEHOLDER = ".consentgate-embed"
@@ -38,32 +36,6 @@ MARKETING_HOSTS = frozenset({"connect.facebook.net", "www.facebook.com", "analyt
 YOUTUBE = frozenset({"www.youtube.com"})
 
 
-@dataclass
-class Visit:
-    context: BrowserContext
-    page: Page
-    requested: list[str] = field(default_factory=list)
-
-    def to(self, hosts: frozenset[str]) -> list[str]:
-        """The attempted requests to any of `hosts`."""
-        return [url for url in self.requested if _host(url) in hosts]
-
-    def consent(self) -> dict[str, Any]:
-        """GET /_privacy/consent as this browser (its cookies)."""
-        response = self.context.request.get("/_privacy/consent")
-        assert response.ok
-        state: dict[str, Any] = response.json()
-        return state
-
-
-Visitor = Callable[..., Visit]
-
-
-def _host(url: str) -> str:
-    match = re.match(r"^[a-z]+://([^/:?#]+)", url)
-    return match.group(1) if match else ""
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
     with start_demo(tmp_path_factory.mktemp("demo")) as running:
@@ -72,27 +44,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
 
 @pytest.fixture
 def visit(world: DemoWorld, browser: Browser) -> Iterator[Visitor]:
-    """A factory: `visit(ip, javascript=True, **headers)` opens a fresh context (no cookies)."""
-    contexts: list[BrowserContext] = []
-
-    def open_visit(ip: str, *, javascript: bool = True, **headers: str) -> Visit:
-        context = browser.new_context(
-            base_url=world.url,
-            viewport=VIEWPORT,
-            java_script_enabled=javascript,
-            extra_http_headers={"X-Forwarded-For": ip, **headers},
-        )
-        contexts.append(context)
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        opened = Visit(context, page)
-        context.on("request", lambda request: opened.requested.append(request.url))
-        context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
-        return opened
-
-    yield open_visit
-    for context in contexts:
-        context.close()
+    with visits(browser, world.url) as opener:
+        yield opener
 
 
 def goto(page: Page, path: str) -> None:
@@ -417,7 +370,7 @@ def csp_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_banner_works_under_a_nonce_csp(csp_world: str, browser: Browser) -> None:
-    context = browser.new_context(base_url=csp_world, viewport=VIEWPORT)
+    context = browser.new_context(base_url=csp_world, viewport=DESKTOP)
     try:
         page = context.new_page()
         violations: list[str] = []

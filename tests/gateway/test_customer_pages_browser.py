@@ -6,7 +6,6 @@ Leaves `docs/us-choices-link.png`, `docs/preferences-gpc.png`, `docs/my-data-mob
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -14,14 +13,13 @@ import pytest
 
 from gateway.dsr_page import render_bundle
 from tests import procs
-from tests.browser import MARKS
+from tests.browser import DESKTOP, MARKS, visits
 from tests.demo_world import LONDON, MILTON, SAN_FRANCISCO, DemoWorld, start_demo
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
+    from playwright.sync_api import Browser, Page, ViewportSize
 
 pytestmark = MARKS
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 375, "height": 812}
 DOCS = procs.REPO / "docs"
 LINK = "#consentgate-choices a"
@@ -45,23 +43,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
 @pytest.fixture
 def open_page(world: DemoWorld, browser: Browser) -> Iterator[Opener]:
     """`open_page(ip, viewport=DESKTOP, **headers)`: a fresh context (no cookies)."""
-    contexts: list[BrowserContext] = []
+    with visits(browser, world.url) as visit:
 
-    def opener(ip: str, viewport: ViewportSize = DESKTOP, **headers: str) -> Page:
-        context = browser.new_context(
-            base_url=world.url,
-            viewport=viewport,
-            extra_http_headers={"X-Forwarded-For": ip, **headers},
-        )
-        contexts.append(context)
-        context.set_default_timeout(15_000)
-        # Trackers are off-site and the machine is offline: fail them fast.
-        context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
-        return context.new_page()
+        def opener(ip: str, viewport: ViewportSize = DESKTOP, **headers: str) -> Page:
+            return visit(ip, viewport=viewport, **headers).page
 
-    yield opener
-    for context in contexts:
-        context.close()
+        yield opener
 
 
 def goto(page: Page, path: str) -> None:

@@ -29,7 +29,7 @@ import pytest
 from gateway.demo.geodb import build_geo_database
 from policies.starter import GEO_DATABASE
 from tests import procs
-from tests.browser import MARKS
+from tests.browser import MARKS, host_of, off_loopback
 from tests.gateway.test_commands import run_cli
 
 if TYPE_CHECKING:
@@ -88,15 +88,10 @@ class Visit:
     offsite: list[str] = field(default_factory=list)
 
     def hosts(self) -> set[str]:
-        return {_host(url) for url in self.offsite}
+        return {host_of(url) for url in self.offsite}
 
     def trackers(self) -> list[str]:
-        return [url for url in self.offsite if TRACKER.search(_host(url))]
-
-
-def _host(url: str) -> str:
-    match = re.match(r"^[a-z]+://([^/:?#]+)", url)
-    return match.group(1) if match else ""
+        return [url for url in self.offsite if TRACKER.search(host_of(url))]
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +185,7 @@ def visit(gateway: procs.Server, browser: Browser) -> Iterator[Visitor]:
             opened.offsite.append(route.request.url)
             route.fulfill(status=204, body="")
 
-        context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), offsite)
+        context.route(off_loopback(), offsite)
         return opened
 
     yield open_visit

@@ -25,6 +25,11 @@ def messages(text: str) -> list[str]:
     return [f"{e.file.name}:{e.line}: {e.message}" for e in compile_text(text)[1]]
 
 
+def one_rule(body: str) -> str:
+    """A rules file of one rule, id `r`, whose keys are `body`: its first line is line 3."""
+    return "rules:\n  - id: r\n" + textwrap.indent(textwrap.dedent(body), "    ")
+
+
 def test_a_valid_rule_compiles() -> None:
     [rule] = rules(GOOD)
     assert rule.id == "hero" and rule.slot == "hero-banner" and rule.priority == 0
@@ -36,17 +41,15 @@ def test_a_valid_rule_compiles() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("body", "expected"),
     [
         pytest.param(
             """\
-            rules:
-              - id: r
-                slot: hero-banner
-                when:
-                  $or:
-                    - geo.country: {$inn: [GB]}
-                then: {banner: {template: x}}
+            slot: hero-banner
+            when:
+              $or:
+                - geo.country: {$inn: [GB]}
+            then: {banner: {template: x}}
             """,
             "rules.yaml:6: when: /$or/0/geo.country/$inn: unknown operator '$inn'; "
             "did you mean '$in' or '$nin' or '$ini'?",
@@ -54,11 +57,9 @@ def test_a_valid_rule_compiles() -> None:
         ),
         pytest.param(
             """\
-            rules:
-              - id: r
-                when: {}
-                slot: hero-baner
-                then: {banner: {template: x}}
+            when: {}
+            slot: hero-baner
+            then: {banner: {template: x}}
             """,
             "rules.yaml:4: unknown slot 'hero-baner' (personalization.slots); "
             "did you mean 'hero-banner'?",
@@ -66,11 +67,9 @@ def test_a_valid_rule_compiles() -> None:
         ),
         pytest.param(
             """\
-            rules:
-              - id: r
-                slot: recommendations
-                then:
-                  recommend: {strategy: bestsellers, count: many}
+            slot: recommendations
+            then:
+              recommend: {strategy: bestsellers, count: many}
             """,
             "rules.yaml:5: then.recommend.count: Input should be a valid integer, unable to "
             "parse string as an integer (got 'many')",
@@ -78,46 +77,38 @@ def test_a_valid_rule_compiles() -> None:
         ),
         pytest.param(
             """\
-            rules:
-              - id: r
-                slot: hero-banner
-                priorty: 3
-                then: {banner: {template: x}}
+            slot: hero-banner
+            priorty: 3
+            then: {banner: {template: x}}
             """,
             "rules.yaml:4: priorty: unknown key 'priorty', did you mean 'priority'?",
             id="unknown key",
         ),
         pytest.param(
             """\
-            rules:
-              - id: r
-                slot: hero-banner
-                when:
-                  geo.ctiy: London
-                then: {banner: {template: x}}
+            slot: hero-banner
+            when:
+              geo.ctiy: London
+            then: {banner: {template: x}}
             """,
             "rules.yaml:5: unknown attribute 'geo.ctiy'; did you mean 'geo.city' or 'geo.country'?",
             id="misspelt field",
         ),
         pytest.param(
             """\
-            rules:
-              - id: r
-                slot: hero-banner
-                when:
-                  weather.condition: {$in: [clear, rainy]}
-                then: {banner: {template: x}}
+            slot: hero-banner
+            when:
+              weather.condition: {$in: [clear, rainy]}
+            then: {banner: {template: x}}
             """,
             "rules.yaml:5: unknown value 'rainy' for weather.condition; did you mean 'rain'?",
             id="unknown enum value",
         ),
         pytest.param(
             """\
-            rules:
-              - id: r
-                slot: hero-banner
-                when: {consent.personalisation: true}
-                then: {banner: {template: x}}
+            slot: hero-banner
+            when: {consent.personalisation: true}
+            then: {banner: {template: x}}
             """,
             "rules.yaml:4: unknown purpose 'personalisation' in consent.<purpose>; "
             "did you mean 'personalization'?",
@@ -125,57 +116,47 @@ def test_a_valid_rule_compiles() -> None:
         ),
         pytest.param(
             """\
-            rules:
-              - id: r
-                slot: hero-banner
-                when: {geo.near: sf_bay}
-                then: {banner: {template: x}}
+            slot: hero-banner
+            when: {geo.near: sf_bay}
+            then: {banner: {template: x}}
             """,
             "rules.yaml:4: geo.near is a list: write {$in: [sf_bay]} to test membership",
             id="plain value against a list attribute",
         ),
         pytest.param(
             """\
-            rules:
-              - id: r
-                slot: hero-banner
-                when:
-                  weather.temperature: {$gte: "20"}
-                then: {banner: {template: x}}
+            slot: hero-banner
+            when:
+              weather.temperature: {$gte: "20"}
+            then: {banner: {template: x}}
             """,
             "rules.yaml:5: weather.temperature is a number, got '20'",
             id="string against a number attribute",
         ),
         pytest.param(
             """\
-            rules:
-              - id: r
-                slot: hero-banner
-                when: {consent.analytics: "yes"}
-                then: {banner: {template: x}}
+            slot: hero-banner
+            when: {consent.analytics: "yes"}
+            then: {banner: {template: x}}
             """,
             "rules.yaml:4: consent.analytics is true or false, got 'yes'",
             id="string against a flag",
         ),
         pytest.param(
             """\
-            rules:
-              - id: r
-                slot: hero-banner
-                then:
-                  banner:
-                    template: "<p>{% if %}</p>"
+            slot: hero-banner
+            then:
+              banner:
+                template: "<p>{% if %}</p>"
             """,
             "rules.yaml:6: banner template: Expected an expression, got 'end of statement block'",
             id="template syntax",
         ),
         pytest.param(
             """\
-            rules:
-              - id: r
-                slot: hero-banner
-                then:
-                  banner: {template: "{{ titel }}", vars: {title: x}}
+            slot: hero-banner
+            then:
+              banner: {template: "{{ titel }}", vars: {title: x}}
             """,
             "rules.yaml:5: unknown template variable 'titel' (not in vars); "
             "did you mean 'title' or 'time'?",
@@ -183,30 +164,24 @@ def test_a_valid_rule_compiles() -> None:
         ),
         pytest.param(
             """\
-            rules:
-              - id: r
-                slot: hero-banner
-                then: {banner: {template: x}, recommend: {strategy: bestsellers}}
+            slot: hero-banner
+            then: {banner: {template: x}, recommend: {strategy: bestsellers}}
             """,
             "rules.yaml:4: then needs exactly one action: banner or recommend",
             id="two actions",
         ),
         pytest.param(
             """\
-            rules:
-              - id: r
-                then: {banner: {template: x}}
+            then: {banner: {template: x}}
             """,
             "rules.yaml:2: rule 'r': missing slot (set slot: or then.slot:)",
             id="no slot",
         ),
         pytest.param(
             """\
-            rules:
-              - id: r
-                slot: hero-banner
-                schedule: {start: 2026-13-01}
-                then: {banner: {template: x}}
+            slot: hero-banner
+            schedule: {start: 2026-13-01}
+            then: {banner: {template: x}}
             """,
             "rules.yaml:4: schedule.start: '2026-13-01' is not an ISO date (2026-12-01) or "
             "date-time (2026-12-01T09:00)",
@@ -214,22 +189,20 @@ def test_a_valid_rule_compiles() -> None:
         ),
         pytest.param(
             """\
-            rules:
-              - id: r
-                slot: hero-banner
-                experiment:
-                  key: e
-                  variants:
-                    - {id: a, then: {banner: {template: x}}}
-                    - {id: a, then: {banner: {template: y}}}
+            slot: hero-banner
+            experiment:
+              key: e
+              variants:
+                - {id: a, then: {banner: {template: x}}}
+                - {id: a, then: {banner: {template: y}}}
             """,
             "rules.yaml:8: duplicate variant id 'a'",
             id="duplicate variant",
         ),
     ],
 )
-def test_check_errors_name_file_and_line(text: str, expected: str) -> None:
-    assert messages(textwrap.dedent(text)) == [expected]
+def test_check_errors_name_file_and_line(body: str, expected: str) -> None:
+    assert messages(one_rule(body)) == [expected]
 
 
 def test_uncovered_data_category_is_an_error() -> None:

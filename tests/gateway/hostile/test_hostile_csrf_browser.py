@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ import httpx
 import pytest
 
 from tests import procs
-from tests.browser import MARKS
+from tests.browser import MARKS, abort_off_loopback
 from tests.demo_world import LONDON, DemoWorld, start_demo
 from tests.figures import Figures
 
@@ -99,7 +98,7 @@ def victim_context(world: DemoWorld, browser: Browser) -> tuple[BrowserContext, 
     context = browser.new_context(extra_http_headers={"X-Forwarded-For": LONDON})
     context.set_default_timeout(15_000)
     # Trackers the shop embeds would go off-site: refused here (no network on the machine).
-    context.route(re.compile(r"^https?://(?!127\.0\.0\.[12][:/])"), lambda route: route.abort())
+    abort_off_loopback(context, "127.0.0.1", ATTACKER_HOST)
     page = context.new_page()
     page.goto(world.url + "/", wait_until="load")
     with page.expect_response(lambda r: r.request.method == "POST"):
