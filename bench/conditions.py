@@ -28,21 +28,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.synthetic import COUNTRIES, SLOTS  # noqa: E402
 from personalization_rules.conditions import Condition, compile_condition  # noqa: E402
 
-SLOTS = [
-    "hero-banner",
-    "recommendations",
-    "promo-strip",
-    "footer-offer",
-    "cart-upsell",
-    "sidebar",
-    "newsletter",
-    "shipping-note",
-    "weather-tip",
-    "header-note",
-]
-COUNTRIES = ["GB", "SE", "US", "TH", "SA", "DE", "FR", "IE", "NL", "ES"]
 PAGE_TYPES = ["home", "product", "category", "cart", "checkout", "search"]
 WEATHER = ["rain", "clear", "fog", "snow", "clouds"]
 SEGMENTS = ["bargain", "outdoor", "premium", "new-parent", "runner", "gardener"]

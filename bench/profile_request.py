@@ -43,13 +43,13 @@ from gateway.demo.world import prepare_data_dir, write_config  # noqa: E402
 from policies.loader import load_config  # noqa: E402
 
 
-async def call(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
-    """One GET through the ASGI app; the status and the whole body."""
-    scope = {
+def http_scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """An ASGI HTTP scope for a loopback request, as granian gives it."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
@@ -59,6 +59,11 @@ async def call(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> tuple
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8080),
     }
+
+
+async def call(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    """One GET through the ASGI app; the status and the whole body."""
+    scope = http_scope("GET", path, headers)
     status = 0
     body: list[bytes] = []
 
@@ -78,25 +83,13 @@ async def call(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> tuple
 
 async def consent(app: Any) -> str:
     """Accept all as a London visitor through the app; the visitor's cookie."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/_privacy/consent",
-        "raw_path": b"/_privacy/consent",
-        "query_string": b"",
-        "root_path": "",
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8080),
-        "headers": [
-            (b"host", b"127.0.0.1:8080"),
-            (b"origin", b"http://127.0.0.1:8080"),
-            (b"content-type", b"application/json"),
-            (b"x-forwarded-for", LONDON.encode()),
-        ],
-    }
+    headers = [
+        (b"host", b"127.0.0.1:8080"),
+        (b"origin", b"http://127.0.0.1:8080"),
+        (b"content-type", b"application/json"),
+        (b"x-forwarded-for", LONDON.encode()),
+    ]
+    scope = http_scope("POST", "/_privacy/consent", headers)
     sent = False
     cookie = ""
 

@@ -32,6 +32,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.synthetic import COUNTRIES, SLOTS  # noqa: E402
 from personalization_rules.attributes import (  # noqa: E402
     AttributeBuilder,
     RequestFacts,
@@ -46,19 +47,6 @@ from policies.models import Config  # noqa: E402
 from policies.rule_files import RuleFile  # noqa: E402
 from policies.yaml_lines import parse  # noqa: E402
 
-SLOTS = [
-    "hero-banner",
-    "recommendations",
-    "promo-strip",
-    "footer-offer",
-    "cart-upsell",
-    "sidebar",
-    "newsletter",
-    "shipping-note",
-    "weather-tip",
-    "header-note",
-]
-COUNTRIES = ["GB", "SE", "US", "TH", "SA", "DE", "FR", "IE", "NL", "ES"]
 PAGE_TYPES = ["home", "product", "category", "cart", "checkout"]
 PATHS = {
     "home": "/",

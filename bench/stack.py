@@ -84,43 +84,12 @@ def main() -> int:
         nginx = start_nginx(root, up)
         wait_port(up)
         env = dict(os.environ, BENCH_UPSTREAM=f"http://127.0.0.1:{up}", PYTHONPATH=str(HERE))
+        granian = ["granian", "--interface", "asgi", "--loop", "uvloop", "--no-access-log"]
+        uvicorn = ["uvicorn", "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
         candidates = {
-            "granian + aiohttp": [
-                "granian",
-                "--interface",
-                "asgi",
-                "--loop",
-                "uvloop",
-                "--no-access-log",
-                "stack_candidates:aiohttp_app",
-            ],
-            "granian + httpx": [
-                "granian",
-                "--interface",
-                "asgi",
-                "--loop",
-                "uvloop",
-                "--no-access-log",
-                "stack_candidates:httpx_app",
-            ],
-            "uvicorn + aiohttp": [
-                "uvicorn",
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "stack_candidates:aiohttp_app",
-            ],
-            "uvicorn + httpx": [
-                "uvicorn",
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "stack_candidates:httpx_app",
-            ],
+            f"{server[0]} + {client}": [*server, f"stack_candidates:{client}_app"]
+            for server in (granian, uvicorn)
+            for client in ("aiohttp", "httpx")
         }
         try:
             rps, p99 = wrk(up, args.seconds)

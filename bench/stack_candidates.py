@@ -17,19 +17,25 @@ UPSTREAM = os.environ.get("BENCH_UPSTREAM", "http://127.0.0.1:8091")
 Scope = dict[str, Any]
 
 
+async def lifespan(receive: Any, send: Any) -> None:
+    """Answer the ASGI lifespan protocol: startup, then shutdown."""
+    while True:
+        msg = await receive()
+        if msg["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 class AiohttpProxy:
     def __init__(self) -> None:
         self.session: aiohttp.ClientSession | None = None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                msg = await receive()
-                if msg["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                else:
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await lifespan(receive, send)
+            return
         if self.session is None:
             self.session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=256), auto_decompress=False
@@ -48,13 +54,8 @@ class HttpxProxy:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                msg = await receive()
-                if msg["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                else:
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await lifespan(receive, send)
+            return
         if self.client is None:
             self.client = httpx.AsyncClient(limits=httpx.Limits(max_connections=256))
         req = self.client.build_request("GET", UPSTREAM + scope["path"])
