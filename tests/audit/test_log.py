@@ -34,6 +34,7 @@ from gateway.audit_commands import build_audit_log
 from policies.loader import load_config
 from storage.store import Store, open_store
 from tests import procs
+from tests.cli import succeeded
 
 ORIGIN = "test.example/audit"
 SIGNER = NoteSigner(ORIGIN, b"\x05" * 32)
@@ -262,15 +263,7 @@ def test_two_processes_append_into_one_store(store_url: str, tmp_path: Path) -> 
     # Both writers' entries are in the one chain. Whether their batches interleave is up to
     # the scheduler (one process may finish before the other starts), so it is not asserted.
     assert actors.count("node-a") == actors.count("node-b") == 200
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", "audit", "verify", "--config", str(config)],
-        cwd=procs.REPO,
-        env=procs.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    succeeded("audit", "verify", config=config)
 
 
 def test_timed_checkpoint_covers_a_quiet_tail(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from gateway.master_key import load_master_key
 from personalization_rules.profile import ShopEvent
 from personalization_rules.profile_store import Observation, ProfileStore
 from storage.store import open_store
-from tests import procs
+from tests.cli import consentgate
 from tests.demo_world import LONDON, DemoWorld
 from tests.stores import SERVER
 
@@ -54,15 +53,7 @@ class Visitor:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """`python -m gateway ARGS` from the repo root."""
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        cwd=procs.REPO,
-        env=procs.env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-    )
+    return consentgate(*args, timeout=180)
 
 
 def client(world: DemoWorld, ip: str = LONDON) -> httpx.Client:

@@ -29,18 +29,11 @@ from tests.audit.audit_stores import (
     sql,
     write_config,
 )
+from tests.cli import consentgate
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        cwd=procs.REPO,
-        env=procs.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    return consentgate(*args)
 
 
 @dataclass

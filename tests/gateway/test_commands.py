@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import yaml
 
 from policies.loader import load_config
 from tests import procs
+from tests.cli import consentgate
 
 BROKEN = """\
 version: 1
@@ -24,15 +24,7 @@ catalog: missing.json
 
 
 def run_cli(*args: str, cwd: Path = procs.REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        cwd=cwd,
-        env=procs.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    return consentgate(*args, cwd=cwd, timeout=60)
 
 
 def test_check_accepts_the_example_config() -> None:
@@ -178,12 +170,10 @@ def test_check_without_a_config_says_where_it_looked(tmp_path: Path) -> None:
 
 def test_check_names_a_missing_config_from_the_environment(tmp_path: Path) -> None:
     missing = tmp_path / "etc" / "consentgate.yaml"
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", "check"],
+    result = consentgate(
+        "check",
         cwd=tmp_path,
-        env=procs.env({"CONSENTGATE_CONFIG": str(missing), "PYTHONPATH": str(procs.REPO)}),
-        capture_output=True,
-        text=True,
+        extra_env={"CONSENTGATE_CONFIG": str(missing), "PYTHONPATH": str(procs.REPO)},
         timeout=60,
     )
     assert result.returncode == 1
@@ -196,12 +186,10 @@ def test_check_finds_the_config_named_by_the_environment(tmp_path: Path) -> None
     config.write_text("gateway: {upstream: 'http://127.0.0.1:9'}\n")
     work = tmp_path / "work"
     work.mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", "check"],
+    result = consentgate(
+        "check",
         cwd=work,
-        env=procs.env({"CONSENTGATE_CONFIG": str(config), "PYTHONPATH": str(procs.REPO)}),
-        capture_output=True,
-        text=True,
+        extra_env={"CONSENTGATE_CONFIG": str(config), "PYTHONPATH": str(procs.REPO)},
         timeout=60,
     )
     assert result.returncode == 0, result.stdout

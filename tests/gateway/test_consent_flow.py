@@ -3,13 +3,16 @@ X-Forwarded-For (the demo trusts loopback), talking HTTP like a browser would.""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.cli import consentgate
 from tests.demo_world import LONDON, MILTON, SAN_FRANCISCO, DemoWorld, start_demo
 
 pytestmark = pytest.mark.e2e
@@ -252,12 +255,6 @@ def test_consent_mode_snippet_precedes_every_script(world: DemoWorld) -> None:
 
 
 def test_choices_are_audited_and_the_chain_verifies(world: DemoWorld) -> None:
-    import json
-    import subprocess
-    import sys
-
-    from tests import procs
-
     with visitor(world, LONDON, Origin=world.url) as client:
         answer = client.post("/_privacy/consent", json={"action": "accept_all"})
         assert answer.status_code == 200
@@ -265,14 +262,7 @@ def test_choices_are_audited_and_the_chain_verifies(world: DemoWorld) -> None:
         client.post("/_privacy/consent", json={"action": "reject_all"})
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "gateway", "audit", *args, "--config", str(world.config)],
-            capture_output=True,
-            text=True,
-            env=procs.env(),
-            cwd=procs.REPO,
-            check=False,
-        )
+        return consentgate("audit", *args, config=world.config)
 
     exported = cli("export", "--format", "jsonl")
     assert exported.returncode == 0, exported.stderr

@@ -8,15 +8,13 @@ from __future__ import annotations
 import html
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests import procs
+from tests.cli import succeeded
 from tests.demo_world import (
     BANGKOK,
     LONDON,
@@ -87,28 +85,10 @@ def save_preferences(
 
 
 def audit_actions(world: DemoWorld, ref: str) -> list[str]:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gateway",
-            "audit",
-            "export",
-            "--config",
-            str(world.config),
-            "--subject",
-            ref,
-            "--format",
-            "jsonl",
-        ],
-        capture_output=True,
-        text=True,
-        env=procs.env(),
-        cwd=procs.REPO,
-        check=False,
+    exported = succeeded(
+        "audit", "export", "--subject", ref, "--format", "jsonl", config=world.config
     )
-    assert done.returncode == 0, done.stderr
-    entries = [json.loads(line) for line in done.stdout.splitlines()]
+    entries = [json.loads(line) for line in exported.splitlines()]
     return [e["action"] for e in entries if e["action"].startswith("consent.")]
 
 

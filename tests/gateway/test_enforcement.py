@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +14,7 @@ import yaml
 from consent.state import ConsentState
 from gateway.enforcement import CsrfTokens, consent_header_value
 from tests import procs
+from tests.cli import succeeded
 
 pytestmark = pytest.mark.e2e
 
@@ -131,16 +130,7 @@ def test_rotation_keeps_existing_visitors(gateway: procs.Server, config: Path) -
         assert first.status_code == 200
         ref = first.json()["subject_ref"]
         client.cookies.set("cg_id", first.cookies["cg_id"])
-        rotated = subprocess.run(
-            [sys.executable, "-m", "gateway", "keys", "rotate", "--config", str(config)],
-            capture_output=True,
-            text=True,
-            env=procs.env(),
-            cwd=procs.REPO,
-            check=False,
-        )
-        assert rotated.returncode == 0, rotated.stderr
-        assert "version 2" in rotated.stdout
+        assert "version 2" in succeeded("keys", "rotate", config=config)
         # The running gateway still has the old keyring: restart-free rotation is picked up
         # by a new process, so start one on the same store.
         with procs.start_gateway(_second(config)) as second:
@@ -161,16 +151,7 @@ def test_rotation_keeps_existing_visitors(gateway: procs.Server, config: Path) -
 
 
 def _cli(config: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        env=procs.env(),
-        cwd=procs.REPO,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    return succeeded(*args, config=config)
 
 
 def _second(config: Path) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,21 +13,14 @@ import yaml
 from gateway.demo.world import DemoPaths, demo_config, prepare_data_dir
 from personalization_rules.profile import ShopEvent
 from personalization_rules.profile_store import ProfileStore
-from tests import procs
+from tests.cli import consentgate
 from tests.personalization_rules.subjects import store_with_subjects
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def report(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", "experiments", "report", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        env=procs.env(),
-        cwd=procs.REPO,
-        check=False,
-    )
+    return consentgate("experiments", "report", config=config)
 
 
 def demo(tmp_path: Path) -> Path:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import procs
+from tests.cli import succeeded
 from tests.demo_world import LONDON, SAN_FRANCISCO, DemoWorld, start_world
 from tests.figures import Figures
 
@@ -306,28 +304,7 @@ CONSOLE_ROUTES = [
 
 
 def add_user(world: DemoWorld, name: str, role: str) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gateway",
-            "admin",
-            "add-user",
-            name,
-            "--role",
-            role,
-            "--config",
-            str(world.config),
-        ],
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        cwd=procs.REPO,
-        env=procs.env(),
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    succeeded("admin", "add-user", name, "--role", role, config=world.config, input=PASSWORD + "\n")
 
 
 def csrf_of(html: str) -> str:

@@ -4,14 +4,12 @@ the demo's rules, visitors played with X-Forwarded-For."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests import procs
+from tests.cli import succeeded
 from tests.demo_world import (
     BANGKOK,
     LONDON,
@@ -82,28 +80,7 @@ def test_default_styles_can_be_switched_off(tmp_path_factory: pytest.TempPathFac
 
 def test_explain_shows_the_same_decisions(world: DemoWorld) -> None:
     def explain(ip: str) -> str:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "gateway",
-                "rules",
-                "explain",
-                "--config",
-                str(world.config),
-                "--url",
-                "/",
-                "--ip",
-                ip,
-            ],
-            capture_output=True,
-            text=True,
-            env=procs.env(),
-            cwd=procs.REPO,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return succeeded("rules", "explain", "--url", "/", "--ip", ip, config=world.config)
 
     assert "Same-day delivery" in explain(SAN_FRANCISCO)
     assert "Same-day delivery" not in explain(LONDON)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ import pytest
 
 from gateway.preview_commands import link, preview
 from tests import procs
+from tests.cli import consentgate
 from tests.demo_world import LONDON, DemoWorld, start_world
 
 pytestmark = pytest.mark.e2e
@@ -37,15 +37,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
 
 
 def cli(world: DemoWorld, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", "rules", "preview", "--config", str(world.config), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=procs.env(),
-    )
+    return consentgate("rules", "preview", "--config", str(world.config), *args)
 
 
 def minted(world: DemoWorld, *args: str) -> str:

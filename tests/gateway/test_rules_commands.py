@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from gateway.demo.world import prepare_data_dir, write_config
 from gateway.rules_commands import explain, parse_headers
+from tests.cli import consentgate
 from tests.demo_world import BANGKOK, LONDON, SAN_FRANCISCO
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,14 +24,7 @@ def demo_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args, "--config", str(config)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return consentgate(*args, config=config)
 
 
 def explained(

@@ -8,8 +8,6 @@ choice once and verifies."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ import pytest
 import yaml
 
 from tests import procs
+from tests.cli import succeeded
 from tests.demo_world import LONDON, start_world
 from tests.figures import Figures
 from tests.stores import postgres_database
@@ -136,14 +135,4 @@ def test_a_choice_on_one_node_is_honoured_by_the_other(cluster: Nodes, figures: 
 
 
 def _cli(config: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        env=procs.env(),
-        cwd=procs.REPO,
-        check=False,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    return succeeded(*args, config=config)

@@ -7,7 +7,6 @@ import json
 import re
 import sqlite3
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -21,6 +20,7 @@ from gateway.demo.world import demo_config, prepare_data_dir
 from policies.loader import load_config
 from tests import procs
 from tests.browser import CHROMIUM
+from tests.cli import consentgate
 from tests.demo_world import DemoWorld, start_demo
 from tests.environment import needs
 from tests.gateway.console.console_world import BASE, login
@@ -68,14 +68,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
 
 
 def _cli(world: DemoWorld, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args, "--config", str(world.config)],
-        capture_output=True,
-        text=True,
-        env=procs.env(),
-        cwd=procs.REPO,
-        timeout=120,
-    )
+    return consentgate(*args, config=world.config)
 
 
 @pytest.mark.e2e

@@ -28,6 +28,7 @@ from gateway.demo.world import (
 from personalization_rules.geo import GeoReader
 from policies.loader import load_config
 from tests import procs
+from tests.cli import consentgate
 
 HOME = Path("/home/ana")
 
@@ -216,15 +217,7 @@ def test_demo_refuses_a_busy_port(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "gateway", "demo", "--port", str(port)]
-            + ["--data-dir", str(tmp_path)],
-            cwd=procs.REPO,
-            env=procs.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = consentgate("demo", "--port", str(port), "--data-dir", str(tmp_path), timeout=60)
     assert result.returncode == 1
     assert f"port {port} is in use" in result.stderr
     assert result.stdout == ""

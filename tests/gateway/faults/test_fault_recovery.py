@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,6 +27,7 @@ import httpx
 import pytest
 
 from tests import procs
+from tests.cli import consentgate
 from tests.demo_world import LONDON, start_world
 from tests.environment import missing
 from tests.figures import Figures
@@ -81,14 +81,7 @@ def lost_records(url: str, records: Iterable[tuple[str, str, dict[str, bool]]]) 
 
 
 def audit_verify(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", "audit", "verify", "--config", str(config)],
-        cwd=procs.REPO,
-        env=procs.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return consentgate("audit", "verify", config=config)
 
 
 def wait_ready(url: str, timeout: float = 60) -> None:

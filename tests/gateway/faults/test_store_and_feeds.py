@@ -33,6 +33,7 @@ import pytest
 import yaml
 
 from tests import procs
+from tests.cli import consentgate
 from tests.demo_world import LONDON, SAN_FRANCISCO, DemoWorld, start_world
 from tests.environment import missing
 from tests.figures import Figures
@@ -105,14 +106,7 @@ def unaudited_records(database: Path) -> int:
 
 
 def audit_verify(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", "audit", "verify", "--config", str(config)],
-        cwd=procs.REPO,
-        env=procs.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return consentgate("audit", "verify", config=config)
 
 
 def wait_until(what: str, done: Callable[[], bool], timeout: float = 60) -> None:
@@ -368,14 +362,7 @@ def geo_config(world_dir: Path, *, optional: bool) -> tuple[Path, Path]:
 
 
 def run_gateway(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", "run", "--config", str(config)],
-        cwd=procs.REPO,
-        env=procs.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return consentgate("run", config=config, timeout=60)
 
 
 BROKEN_GEO = {

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from tests import procs
+from tests.cli import succeeded
 from tests.demo_world import LONDON, MILTON, SAN_FRANCISCO, DemoWorld, start_demo
 from tests.figures import Figures
 from tests.gateway.hostile.hostile_world import Answer, exchange, request
@@ -51,26 +49,8 @@ def http(world: DemoWorld, ip: str, **headers: str) -> httpx.Client:
 
 def audit_actions(world: DemoWorld) -> Counter[str]:
     """How many audit entries of each action the whole log holds."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gateway",
-            "audit",
-            "export",
-            "--config",
-            str(world.config),
-            "--format",
-            "jsonl",
-        ],
-        capture_output=True,
-        text=True,
-        env=procs.env(),
-        cwd=procs.REPO,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return Counter(json.loads(line)["action"] for line in done.stdout.splitlines())
+    exported = succeeded("audit", "export", "--format", "jsonl", config=world.config)
+    return Counter(json.loads(line)["action"] for line in exported.splitlines())
 
 
 def choose(world: DemoWorld, ip: str, action: str = "reject_all") -> str:
