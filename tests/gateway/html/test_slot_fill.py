@@ -7,18 +7,13 @@ from collections.abc import Sequence
 import pytest
 
 from gateway.html import HtmlRewriter, SlotFill
+from tests.gateway.html.chunking import rewrite
 
 FILL = {"hero": "<h2>Rain in London</h2>", "recs": "<ul><li>Umbrella</li></ul>", "t": "new"}
 
 
 def fill(doc: bytes, cuts: Sequence[int] = (), contents: dict[str, str] = FILL, **kw: int) -> bytes:
-    r = HtmlRewriter([SlotFill(contents)], charset="utf-8", **kw)
-    out, last = [], 0
-    for cut in [*cuts, len(doc)]:
-        out.append(r.feed(doc[last:cut]))
-        last = cut
-    out.append(r.close())
-    return b"".join(out)
+    return rewrite(doc, [SlotFill(contents)], cuts, **kw)
 
 
 @pytest.mark.parametrize(

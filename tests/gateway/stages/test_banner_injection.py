@@ -9,23 +9,13 @@ import pytest
 from consent.banner import BannerView, PurposeView, render_banner
 from gateway.html import HtmlRewriter
 from gateway.stages.banner import BannerInjection
+from tests.gateway.html.chunking import rewrite_at_every_cut
 
 BANNER = '<div id="consentgate-banner">B</div>'
 
 
 def run(doc: bytes, html: str = BANNER) -> bytes:
-    """Rewrite `doc` whole, byte by byte and at every single cut: all must agree."""
-    outputs = set()
-    for cuts in [[], list(range(1, len(doc))), *([c] for c in range(1, len(doc)))]:
-        rewriter = HtmlRewriter([BannerInjection(html)], charset="utf-8")
-        out, last = [], 0
-        for cut in [*cuts, len(doc)]:
-            out.append(rewriter.feed(doc[last:cut]))
-            last = cut
-        out.append(rewriter.close())
-        outputs.add(b"".join(out))
-    assert len(outputs) == 1, outputs
-    return outputs.pop()
+    return rewrite_at_every_cut(doc, lambda: [BannerInjection(html)])
 
 
 @pytest.mark.parametrize(

@@ -11,27 +11,16 @@ import pytest
 
 from consent.choices_link import ROOT_ID, render_choices_link
 from gateway.enforcement import choices_link_regimes
-from gateway.html import HtmlRewriter
 from gateway.stages.choices_link import ChoicesLink
 from policies.loader import load_config
+from tests.gateway.html.chunking import rewrite_at_every_cut
 
 LINK = '<div id="consentgate-choices">L</div>'
 EXAMPLE = Path(__file__).resolve().parents[3] / "policies.yaml"
 
 
 def run(doc: bytes, link: str = LINK, charset: str = "utf-8") -> bytes:
-    """Rewrite `doc` whole, byte by byte and at every single cut: all must agree."""
-    outputs = set()
-    for cuts in [[], list(range(1, len(doc))), *([c] for c in range(1, len(doc)))]:
-        rewriter = HtmlRewriter([ChoicesLink(link)], charset=charset)
-        out, last = [], 0
-        for cut in [*cuts, len(doc)]:
-            out.append(rewriter.feed(doc[last:cut]))
-            last = cut
-        out.append(rewriter.close())
-        outputs.add(b"".join(out))
-    assert len(outputs) == 1, outputs
-    return outputs.pop()
+    return rewrite_at_every_cut(doc, lambda: [ChoicesLink(link)], charset)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from gateway.stages.prior_blocking import Blocked, PriorBlocking
 from gateway.stages.url_host import srcset_urls, url_host
 from policies.models import Purpose
 from policies.purposes import HostIndex
+from tests.gateway.html.chunking import rewrite_at_every_cut
 
 # The demo shop's purposes: realistic hosts (exact names and `*.hotjar.com`).
 _BASE = Path(__file__).parents[3] / "gateway" / "demo" / "policies.base.yaml"
@@ -30,20 +31,7 @@ GA = "https://www.googletagmanager.com/gtag/js?id=G-1"
 
 
 def run(doc: bytes, granted: Mapping[str, bool], hosts: HostIndex = HOSTS) -> bytes:
-    """Rewrite `doc` whole, then at every single cut and byte by byte: all must agree."""
-    outputs = set()
-    splits: list[list[int]] = [[], list(range(1, len(doc)))]
-    splits += [[cut] for cut in range(1, len(doc))]
-    for cuts in splits:
-        rewriter = HtmlRewriter([PriorBlocking(granted, hosts)], charset="utf-8")
-        out, last = [], 0
-        for cut in [*cuts, len(doc)]:
-            out.append(rewriter.feed(doc[last:cut]))
-            last = cut
-        out.append(rewriter.close())
-        outputs.add(b"".join(out))
-    assert len(outputs) == 1, outputs
-    return outputs.pop()
+    return rewrite_at_every_cut(doc, lambda: [PriorBlocking(granted, hosts)])
 
 
 def blocked_of(doc: bytes, granted: Mapping[str, bool]) -> list[Blocked]:
