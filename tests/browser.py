@@ -42,6 +42,11 @@ MARKS = [
     needs(CHROMIUM, "chromium is not installed (apt install chromium)"),
 ]
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+# The demo shop's third parties, by the demo purpose that covers them.
+ANALYTICS_HOSTS = frozenset({"www.googletagmanager.com", "static.hotjar.com"})
+# Sale/sharing/targeted advertising (CCPA/CPRA): the demo's `marketing` purpose.
+MARKETING_HOSTS = frozenset({"connect.facebook.net", "www.facebook.com", "analytics.tiktok.com"})
+YOUTUBE = frozenset({"www.youtube.com"})  # the video embed, also `marketing`
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +70,12 @@ def off_loopback(*addresses: str) -> re.Pattern[str]:
 def abort_off_loopback(context: BrowserContext, *addresses: str) -> None:
     """Abort every request of `context` that leaves `addresses` (default 127.0.0.1)."""
     context.route(off_loopback(*addresses), lambda route: route.abort())
+
+
+def goto(page: Page, path: str) -> None:
+    """Load `path` in `page`, which must answer 200."""
+    response = page.goto(path, wait_until="load")
+    assert response is not None and response.status == 200, path
 
 
 def host_of(url: str) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests import procs
-from tests.browser import MARKS, Visitor, visits
+from tests.browser import ANALYTICS_HOSTS, MARKETING_HOSTS, MARKS, YOUTUBE, Visitor, goto, visits
 from tests.demo_world import LONDON, SAN_FRANCISCO, DemoWorld, start_demo
 
 if TYPE_CHECKING:
@@ -27,10 +27,7 @@ if TYPE_CHECKING:
 pytestmark = MARKS
 DOCS = procs.REPO / "docs"
 
-ANALYTICS_HOSTS = frozenset({"www.googletagmanager.com", "static.hotjar.com"})
-# Sale/sharing/targeted advertising (CCPA/CPRA) — the demo's `marketing` purpose.
-MARKETING_HOSTS = frozenset({"connect.facebook.net", "www.facebook.com", "analytics.tiktok.com"})
-TRACKER_HOSTS = ANALYTICS_HOSTS | MARKETING_HOSTS | {"www.youtube.com"}
+TRACKER_HOSTS = ANALYTICS_HOSTS | MARKETING_HOSTS | YOUTUBE
 BANNER = "#consentgate-banner"
 
 
@@ -44,11 +41,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
 def visit(world: DemoWorld, browser: Browser) -> Iterator[Visitor]:
     with visits(browser, world.url) as opener:
         yield opener
-
-
-def goto(page: Page, path: str) -> None:
-    response = page.goto(path, wait_until="load")
-    assert response is not None and response.status == 200, path
 
 
 def click_banner_button(page: Page, name: str) -> None:

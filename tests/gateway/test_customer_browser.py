@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from tests import procs
-from tests.browser import DESKTOP, MARKS, Visitor, visits
+from tests.browser import ANALYTICS_HOSTS, DESKTOP, MARKETING_HOSTS, MARKS, YOUTUBE, Visitor, visits
+from tests.browser import goto as goto_no_js  # no page-lifetime marker: JavaScript is off
 from tests.demo_world import LONDON, SAN_FRANCISCO, DemoWorld, start_demo
 
 if TYPE_CHECKING:
@@ -30,10 +31,6 @@ DOCS = procs.REPO / "docs"
 BANNER = "#consentgate-banner"
 PLACEHOLDER = ".consentgate-embed"
 FRAME = "section.video iframe"
-
-ANALYTICS_HOSTS = frozenset({"www.googletagmanager.com", "static.hotjar.com"})
-MARKETING_HOSTS = frozenset({"connect.facebook.net", "www.facebook.com", "analytics.tiktok.com"})
-YOUTUBE = frozenset({"www.youtube.com"})
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +46,7 @@ def visit(world: DemoWorld, browser: Browser) -> Iterator[Visitor]:
 
 
 def goto(page: Page, path: str) -> None:
-    response = page.goto(path, wait_until="load")
-    assert response is not None and response.status == 200, path
+    goto_no_js(page, path)
     # A page-lifetime marker: still there later means the page was not reloaded.
     page.evaluate("window.__sameDocument = true")
 
@@ -291,11 +287,6 @@ def test_embed_placeholder_without_javascript_links_to_the_preferences(visit: Vi
         link.click()
     assert v.page.url.endswith("/_privacy/preferences")
     assert v.to(YOUTUBE) == []
-
-
-def goto_no_js(page: Page, path: str) -> None:
-    response = page.goto(path, wait_until="load")
-    assert response is not None and response.status == 200, path
 
 
 # -- recommendation grids -----------------------------------------------------------------------

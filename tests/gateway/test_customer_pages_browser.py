@@ -13,7 +13,7 @@ import pytest
 
 from gateway.dsr_page import render_bundle
 from tests import procs
-from tests.browser import DESKTOP, MARKS, visits
+from tests.browser import DESKTOP, MARKS, goto, visits
 from tests.demo_world import LONDON, MILTON, SAN_FRANCISCO, DemoWorld, start_demo
 
 if TYPE_CHECKING:
@@ -49,11 +49,6 @@ def open_page(world: DemoWorld, browser: Browser) -> Iterator[Opener]:
             return visit(ip, viewport=viewport, **headers).page
 
         yield opener
-
-
-def goto(page: Page, path: str) -> None:
-    response = page.goto(path, wait_until="load")
-    assert response is not None and response.status == 200, path
 
 
 def inside_viewport(page: Page, selector: str) -> None:

@@ -570,8 +570,6 @@ def in_process(
     accept: bytes = b"gzip",
 ) -> Recorder:
     from gateway.html.slot_fill import SlotFill
-    from gateway.proxy import Proxy
-    from policies.models import GatewaySettings
 
     class StaticExchange:
         def __init__(self, path: str) -> None:
@@ -593,8 +591,18 @@ def in_process(
     async def factory(scope: Any, peer: str, view: Any) -> StaticExchange:
         return StaticExchange(scope["path"])
 
+    return get_once(upstream, factory, path, [(b"accept-encoding", accept)])
+
+
+def get_once(
+    upstream: procs.Server, exchange: Any, path: str, headers: list[tuple[bytes, bytes]]
+) -> Recorder:
+    """One GET `path` through a fresh in-process Proxy whose exchanges `exchange` makes."""
+    from gateway.proxy import Proxy
+    from policies.models import GatewaySettings
+
     async def go() -> Recorder:
-        proxy = Proxy(GatewaySettings(upstream=upstream.url), exchange=factory)
+        proxy = Proxy(GatewaySettings(upstream=upstream.url), exchange=exchange)
         await proxy.start()
         recorder = Recorder()
         scope = {
@@ -604,7 +612,7 @@ def in_process(
             "path": path,
             "raw_path": path.encode(),
             "query_string": b"",
-            "headers": [(b"host", b"shop.example"), (b"accept-encoding", accept)],
+            "headers": [(b"host", b"shop.example"), *headers],
             "client": ("127.0.0.1", 5000),
         }
         try:
@@ -648,9 +656,6 @@ def test_stages_are_not_built_for_non_html(upstream: procs.Server) -> None:
 
 
 def test_failing_stage_factory_is_a_502_page(upstream: procs.Server) -> None:
-    from gateway.proxy import Proxy
-    from policies.models import GatewaySettings
-
     class Broken:
         def upstream_fields(self) -> list[tuple[str, str]]:
             return []
@@ -667,26 +672,6 @@ def test_failing_stage_factory_is_a_502_page(upstream: procs.Server) -> None:
     async def broken(scope: Any, peer: str, view: Any) -> Broken:
         return Broken()
 
-    async def go() -> Recorder:
-        proxy = Proxy(GatewaySettings(upstream=upstream.url), exchange=broken)
-        await proxy.start()
-        recorder = Recorder()
-        scope = {
-            "type": "http",
-            "method": "GET",
-            "scheme": "http",
-            "path": "/page",
-            "raw_path": b"/page",
-            "query_string": b"",
-            "headers": [(b"host", b"shop.example")],
-            "client": ("127.0.0.1", 5000),
-        }
-        try:
-            await proxy(scope, recorder.receive, recorder.send)
-        finally:
-            await proxy.close()
-        return recorder
-
-    recorder: Recorder = run(go())
+    recorder = get_once(upstream, broken, "/page", [])
     assert recorder.start["status"] == 502
     assert b"502 Bad Gateway" in recorder.body
