@@ -1,10 +1,14 @@
-"""A small consent configuration shared by the consent and policies tests."""
+"""A small consent configuration shared by the consent and policies tests, and a builder for
+the consent records they store."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
+from consent.state import ConsentRecord
 from policies.models import Config
 
 
@@ -67,3 +71,19 @@ def raw(**sections: Any) -> dict[str, Any]:
 def sample_config(**sections: Any) -> Config:
     """A validated `Config` with the sample purposes and the built-in regimes."""
     return Config.model_validate(raw(**sections))
+
+
+def consent_record(
+    ts: datetime, granted: Iterable[str] = (), denied: Iterable[str] = (), **fields: Any
+) -> ConsentRecord:
+    """A choice made at `ts`: a gdpr banner choice in English under policy "1", unless
+    `fields` (any other `ConsentRecord` field) say otherwise."""
+    values: dict[str, Any] = {
+        "policy_version": "1",
+        "text_hash": "0" * 64,
+        "language": "en",
+        "method": "banner",
+        "regime": "gdpr",
+        **fields,
+    }
+    return ConsentRecord(ts=ts, granted=frozenset(granted), denied=frozenset(denied), **values)

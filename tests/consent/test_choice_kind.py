@@ -8,6 +8,7 @@ import pytest
 
 from consent.choice_kind import Kind, choice_kind, effective_grants, held_by_gpc, kind_of
 from consent.state import ConsentRecord, Method
+from tests.consent.sample import consent_record
 
 GPC_REFUSED = frozenset({"marketing"})
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -21,15 +22,12 @@ def record(
     gpc: bool = False,
     override: bool = False,
 ) -> ConsentRecord:
-    return ConsentRecord(
-        policy_version="1",
-        text_hash="0" * 64,
-        language="en",
+    return consent_record(
+        NOW,
+        granted,
+        denied,
         method=method,
-        ts=NOW,
         regime="us-optout",
-        granted=frozenset(granted),
-        denied=frozenset(denied),
         gpc=gpc,
         gpc_confirmed_override=override,
     )

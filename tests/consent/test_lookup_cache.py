@@ -17,22 +17,13 @@ from consent.pseudonyms import new_visitor_id
 from consent.state import ConsentRecord
 from consent.store import ConsentStore, cg_consent_records
 from storage.store import Store, open_store
+from tests.consent.sample import consent_record
 
 KEY = os.urandom(32)
 
 
 def record(now: datetime, granted: set[str]) -> ConsentRecord:
-    return ConsentRecord(
-        policy_version="1",
-        text_hash="0" * 64,
-        language="en",
-        method="api",
-        ts=now,
-        regime="gdpr",
-        granted=frozenset(granted),
-        denied=frozenset(),
-        gpc=False,
-    )
+    return consent_record(now, granted, method="api")
 
 
 def two_nodes(

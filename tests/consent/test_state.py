@@ -16,7 +16,7 @@ from consent.state import (
     resolve,
     text_hash,
 )
-from tests.consent.sample import sample_config
+from tests.consent.sample import consent_record, sample_config
 
 CFG = sample_config()
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -34,15 +34,14 @@ def record(
     gpc: bool = False,
     override: bool = False,
 ) -> ConsentRecord:
-    return ConsentRecord(
+    return consent_record(
+        NOW - timedelta(days=age_days),
+        granted,
+        denied,
         policy_version=version,
         text_hash=text_hash("shown"),
-        language="en",
-        method=method,  # type: ignore[arg-type]
-        ts=NOW - timedelta(days=age_days),
+        method=method,
         regime=regime,
-        granted=frozenset(granted),
-        denied=frozenset(denied),
         gpc=gpc,
         gpc_confirmed_override=override,
     )

@@ -14,20 +14,11 @@ from consent.pseudonyms import new_visitor_id
 from consent.state import ConsentRecord
 from consent.store import ConsentStore, SubjectGone
 from storage.store import open_store
+from tests.consent.sample import consent_record
 
 
 def record(now: datetime) -> ConsentRecord:
-    return ConsentRecord(
-        policy_version="1",
-        text_hash="0" * 64,
-        language="en",
-        method="api",
-        ts=now,
-        regime="gdpr",
-        granted=frozenset({"analytics"}),
-        denied=frozenset(),
-        gpc=False,
-    )
+    return consent_record(now, {"analytics"}, method="api")
 
 
 def test_append_after_erasure_raises_subject_gone(store_url: str) -> None:

@@ -23,6 +23,7 @@ from personalization_rules.profile_store import ProfileStore, cg_events, cg_prof
 from policies.models import DsrSettings, RetentionSettings
 from storage.store import Store, open_store
 from tests.audit.audit_stores import write_config
+from tests.consent.sample import consent_record
 from tests.gateway.dsr_scenario import run_cli
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -30,16 +31,8 @@ OLD = NOW - timedelta(days=800)
 
 
 def record(ts: datetime, granted: set[str]) -> ConsentRecord:
-    return ConsentRecord(
-        "v1",
-        "ab" * 32,
-        "en",
-        "banner",
-        ts,
-        "gdpr",
-        frozenset(granted),
-        frozenset({"analytics", "marketing"}) - granted,
-    )
+    denied = {"analytics", "marketing"} - granted
+    return consent_record(ts, granted, denied, policy_version="v1", text_hash="ab" * 32)
 
 
 @pytest.mark.parametrize(
