@@ -9,6 +9,8 @@ The rewriter's own tests run on the native scanner when it is built (it is in CI
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -68,6 +70,13 @@ def test_skip_ends_where_the_regex_does(
         assert fast(data, pos, end) == regex(data, pos, end), (data, pos, end)
 
 
+def on_img(doc: bytes, url_attr: str = "src", attrs: frozenset[str] = frozenset()) -> Any:
+    """An example of `doc` at 0 where the finder looks at `img` and its `url_attr` only."""
+    return example(
+        doc, frozenset(), frozenset(), frozenset({"img"}), frozenset({url_attr}), attrs, 0
+    )
+
+
 @native
 @settings(max_examples=max(settings().max_examples * 20, 1000))
 @given(
@@ -79,43 +88,15 @@ def test_skip_ends_where_the_regex_does(
     st.frozensets(st.sampled_from(ATTRS)),
     st.integers(0, 200),
 )
-@example(
-    b'<img src="/a.jpg">',
-    frozenset(),
-    frozenset(),
-    frozenset({"img"}),
-    frozenset({"src"}),
-    frozenset(),
-    0,
-)
+@on_img(b'<img src="/a.jpg">')
 # A `//` inside a path is still same-origin; only a leading one is scheme-relative (found by
 # a 100,000-case comparison: the native scanner first refused `//` anywhere).
-@example(
-    b"<img src=a?//x>",
-    frozenset(),
-    frozenset(),
-    frozenset({"img"}),
-    frozenset({"src"}),
-    frozenset(),
-    0,
-)
-@example(
-    b"<img src=//evil/x.gif>",
-    frozenset(),
-    frozenset(),
-    frozenset({"img"}),
-    frozenset({"src"}),
-    frozenset(),
-    0,
-)
-@example(
+@on_img(b"<img src=a?//x>")
+@on_img(b"<img src=//evil/x.gif>")
+@on_img(
     b'<img srcset="/a.jpg 1x, /b.jpg 2x" data-consent=x>',
-    frozenset(),
-    frozenset(),
-    frozenset({"img"}),
-    frozenset({"srcset"}),
-    frozenset({"data-consent"}),
-    0,
+    url_attr="srcset",
+    attrs=frozenset({"data-consent"}),
 )
 def test_stop_is_where_the_regex_finds_it(
     data: bytes,
