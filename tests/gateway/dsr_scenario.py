@@ -191,7 +191,7 @@ def sqlite_files(world: DemoWorld) -> list[Path]:
     return [p for p in world.data_dir.glob("consentgate.db*") if p.is_file()]
 
 
-async def _pg_data_files(store_url: str) -> list[Path]:
+async def _pg_data_files(store_url: str, wal: bool) -> list[Path]:
     database = re.sub(r".*/", "", store_url)
     conn = await asyncpg.connect(f"{SERVER}/postgres")
     try:
@@ -201,12 +201,14 @@ async def _pg_data_files(store_url: str) -> list[Path]:
         oid = await conn.fetchval("SELECT oid FROM pg_database WHERE datname = $1", database)
     finally:
         await conn.close()
-    return [p for p in (data_dir / "base" / str(oid)).iterdir() if p.is_file()]
+    folders = [data_dir / "base" / str(oid), *([data_dir / "pg_wal"] if wal else [])]
+    return [p for folder in folders for p in folder.iterdir() if p.is_file()]
 
 
-def pg_data_files(store_url: str) -> list[Path]:
-    """The database's own data files (heap, index, TOAST) under base/<oid>."""
-    return asyncio.run(_pg_data_files(store_url))
+def pg_data_files(store_url: str, wal: bool = False) -> list[Path]:
+    """The database's own data files (heap, index, TOAST) under base/<oid>; with `wal`, the
+    server's write-ahead log too."""
+    return asyncio.run(_pg_data_files(store_url, wal))
 
 
 async def _rows_naming(store_url: str, subject_id: str) -> dict[str, int]:

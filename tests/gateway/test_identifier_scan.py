@@ -9,18 +9,16 @@ ids (the cookie values), the user-agent strings and an e-mail address the visito
 
 from __future__ import annotations
 
-import asyncio
-import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
 from tests.demo_world import start_world
-from tests.stores import SERVER, postgres_database
+from tests.gateway.dsr_scenario import pg_data_files, scan
+from tests.stores import postgres_database
 
 pytestmark = pytest.mark.e2e
 
@@ -69,16 +67,6 @@ def needles(ips: list[str], ids: list[str], token: str) -> dict[str, bytes]:
     return found
 
 
-def scan(files: list[Path], wanted: dict[str, bytes]) -> list[str]:
-    leaks = []
-    for path in files:
-        data = path.read_bytes()
-        for label, needle in wanted.items():
-            if needle in data:
-                leaks.append(f"{label} in {path}")
-    return leaks
-
-
 @pytest.fixture
 def token() -> str:
     return secrets.token_hex(6)
@@ -95,22 +83,6 @@ def test_sqlite_files_and_logs_hold_no_raw_identifiers(tmp_path: Path, token: st
     assert leaks == []
 
 
-async def _pg_files(database: str) -> list[Path]:
-    conn = await asyncpg.connect(f"{SERVER}/postgres")
-    try:
-        await conn.execute("CHECKPOINT")
-        data_dir = Path(await conn.fetchval("SHOW data_directory"))
-        oid = await conn.fetchval("SELECT oid FROM pg_database WHERE datname = $1", database)
-    finally:
-        await conn.close()
-    return [
-        p
-        for folder in (data_dir / "base" / str(oid), data_dir / "pg_wal")
-        for p in folder.iterdir()
-        if p.is_file()
-    ]
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     with postgres_database() as url:
@@ -125,8 +97,7 @@ def test_postgresql_files_and_logs_hold_no_raw_identifiers(
     with start_world(tmp_path / "demo", store_url=pg_url) as world:
         ids = drive(world.url, ips, token)
         log = world.server.log_path
-        database = re.sub(r".*/", "", pg_url)
-        files = asyncio.run(_pg_files(database))
+        files = pg_data_files(pg_url, wal=True)
         assert files, "found no PostgreSQL files to scan"
         leaks = scan([*files, log], needles(ips, ids, token))
     assert leaks == []

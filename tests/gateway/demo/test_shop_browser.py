@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests import procs
-from tests.environment import needs
+from tests.browser import MARKS
 
-pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
-CHROMIUM = shutil.which("chromium")
+pytestmark = MARKS
+
 SCREENSHOT = procs.REPO / "docs" / "demo-home.png"
-# No network on CI machines: keep Chromium from phoning home while it starts.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -43,28 +37,23 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             procs.stop(process)
 
 
-@needs(CHROMIUM, "chromium is not installed (apt install chromium)")
-def test_home_shows_product_grid(demo: str) -> None:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            # "domcontentloaded": the offline tracker hosts may keep the load event waiting.
-            response = page.goto(f"{demo}/", wait_until="domcontentloaded")
-            assert response is not None and response.status == 200
-            grid = page.locator("[data-product-grid] article.card")
-            grid.first.wait_for(state="visible")
-            assert grid.count() == 8
-            assert page.locator('[data-slot="hero-banner"]').is_visible()
-            assert page.locator('[data-slot="recommendations"] article.card').count() >= 1
-            # The stylesheet applied: the grid is laid out in columns, not stacked.
-            columns = page.eval_on_selector(
-                "[data-product-grid]", "el => getComputedStyle(el).gridTemplateColumns"
-            )
-            assert len(columns.split()) >= 3
-            SCREENSHOT.parent.mkdir(exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=False)
-        finally:
-            browser.close()
+def test_home_shows_product_grid(demo: str, browser: Browser) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        # "domcontentloaded": the offline tracker hosts may keep the load event waiting.
+        response = page.goto(f"{demo}/", wait_until="domcontentloaded")
+        assert response is not None and response.status == 200
+        grid = page.locator("[data-product-grid] article.card")
+        grid.first.wait_for(state="visible")
+        assert grid.count() == 8
+        assert page.locator('[data-slot="hero-banner"]').is_visible()
+        assert page.locator('[data-slot="recommendations"] article.card').count() >= 1
+        # The stylesheet applied: the grid is laid out in columns, not stacked.
+        columns = page.eval_on_selector(
+            "[data-product-grid]", "el => getComputedStyle(el).gridTemplateColumns"
+        )
+        assert len(columns.split()) >= 3
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=False)
+    finally:
+        page.close()
