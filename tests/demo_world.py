@@ -42,18 +42,10 @@ def start_demo(data_dir: Path) -> Iterator[DemoWorld]:
     url = f"http://127.0.0.1:{port}"
     with procs.log_file("demo") as (log, log_path):
         process = procs.spawn(
-            [
-                sys.executable,
-                "-m",
-                "gateway",
-                "demo",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir),
-            ],
+            [sys.executable, "-m", "gateway", "demo", "--port", str(port), "--data-dir",
+             str(data_dir)],
             log,
-        )
+        )  # fmt: skip
         try:
             # A first start writes the demo's month of history before the gateway starts.
             procs.wait_http(f"{url}/_privacy/healthz", process, log_path, timeout=120)
@@ -88,22 +80,10 @@ def start_world(
         config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with procs.log_file("shop") as (log, log_path):
         shop = procs.spawn(
-            [
-                sys.executable,
-                "-m",
-                "granian",
-                "--interface",
-                "asgi",
-                "--no-ws",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(shop_port),
-                "--no-access-log",
-                "gateway.demo.shop:app",
-            ],
+            [sys.executable, "-m", "granian", "--interface", "asgi", "--no-ws", "--host",
+             "127.0.0.1", "--port", str(shop_port), "--no-access-log", "gateway.demo.shop:app"],
             log,
-        )
+        )  # fmt: skip
         try:
             procs.wait_http(f"http://127.0.0.1:{shop_port}/", shop, log_path)
             with procs.start_gateway(config) as gateway:

@@ -44,17 +44,8 @@ def start_dsr_world(data_dir: Path, store_url: str | None = None) -> Iterator[De
         data["storage"]["url"] = store_url
         config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     url = f"http://127.0.0.1:{port}"
-    granian = [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--no-ws",
-        "--host",
-        "127.0.0.1",
-        "--no-access-log",
-    ]
+    granian = [sys.executable, "-m", "granian", "--interface", "asgi", "--no-ws", "--host",
+               "127.0.0.1", "--no-access-log"]  # fmt: skip
     with procs.log_file("shop") as (shop_log, shop_log_path):
         shop = procs.spawn([*granian, "--port", str(shop_port), "gateway.demo.shop:app"], shop_log)
         try:

@@ -52,9 +52,8 @@ def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 def add_user(config: Path, name: str, role: str, password: str = PASSWORD) -> None:
     """`consentgate admin add-user NAME --role ROLE`, the password on stdin; must succeed."""
-    result = cli(
-        "admin", "add-user", name, "--role", role, "--config", str(config), stdin=password + "\n"
-    )
+    result = cli("admin", "add-user", name, "--role", role, "--config", str(config),
+                 stdin=password + "\n")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -65,28 +64,13 @@ def start_console(config: Path) -> Iterator[procs.Server]:
     url = f"http://127.0.0.1:{port}"
     with procs.log_file("console") as (log, log_path):
         process = procs.spawn(
-            [
-                sys.executable,
-                "-m",
-                "granian",
-                "--interface",
-                "asgi",
-                "--factory",
-                "--no-ws",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "gateway.app:factory",
-            ],
+            [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--no-ws",
+             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+             "gateway.app:factory"],
             log,
-            {
-                "CONSENTGATE_RESOLVED_CONFIG": str(config),
-                "CONSENTGATE_OVERRIDES": "{}",
-                "CONSENTGATE_MASTER_KEY": MASTER_KEY_B64,
-            },
-        )
+            {"CONSENTGATE_RESOLVED_CONFIG": str(config), "CONSENTGATE_OVERRIDES": "{}",
+             "CONSENTGATE_MASTER_KEY": MASTER_KEY_B64},
+        )  # fmt: skip
         try:
             procs.wait_http(f"{url}/_privacy/healthz", process, log_path)
             yield procs.Server(url, port, process, log_path)

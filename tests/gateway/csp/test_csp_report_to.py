@@ -114,25 +114,10 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, procs.
     directory = tmp_path_factory.mktemp("tls")
     certificate, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(certificate),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(certificate), "-days", "1", "-subj", "/CN=127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
     pages = tmp_path_factory.mktemp("pages")
     head = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n"
     (pages / "page").write_bytes(
@@ -140,10 +125,9 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, procs.
     )
     with procs.start_raw_upstream(pages) as upstream:
         path = procs.write_config(
-            tmp_path_factory.mktemp("gateway"),
-            upstream=upstream.url,
+            tmp_path_factory.mktemp("gateway"), upstream=upstream.url,
             trusted_proxies=["127.0.0.1/32"],
-        )
+        )  # fmt: skip
         data = yaml.safe_load(path.read_text())
         data.update(procs.demo_purposes())
         data["csp"] = {"mode": "enforce"}

@@ -38,18 +38,9 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = procs.free_port()
     log_path = tmp_path_factory.mktemp("shop") / "shop.log"
     argv = [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--no-ws",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "gateway.demo.shop:app",
-    ]
+        sys.executable, "-m", "granian", "--interface", "asgi", "--no-ws",
+        "--host", "127.0.0.1", "--port", str(port), "gateway.demo.shop:app",
+    ]  # fmt: skip
     with log_path.open("wb") as log:
         process = procs.spawn(argv, log)
         try:

@@ -150,10 +150,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         shutil.chown(data, "postgres", "postgres")
     subprocess.run(
         [*_as_postgres(), str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
     found = Cluster(data, procs.free_port())
     found.ctl("start")
     try:
@@ -161,10 +159,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         subprocess.run(
             [*_as_postgres(), str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+            capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
         shutil.rmtree(base, ignore_errors=True)
 
 
