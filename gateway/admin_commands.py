@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from gateway.config_files import load_config
 from gateway.console.auth import ConsoleUsers, UserError, check_name
 from gateway.console.passwords import PasswordError, hash_password
-from policies.loader import ConfigInvalid, load_config
+from policies.loader import ConfigInvalid
 from storage.store import SchemaError, StoreUnavailable, open_store
 
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2

@@ -30,6 +30,7 @@ from consent.state import ConsentRecord
 from consent.store import ConsentStore
 from gateway import dsr_page
 from gateway.audit_commands import build_audit_log
+from gateway.config_files import load_config
 from gateway.console.routes import ConsoleApi
 from gateway.csp.report_api import CspReportApi
 from gateway.csp.reports import CspViolations
@@ -53,7 +54,7 @@ from gateway.visitor import VisitorResolver
 from personalization_rules.geo import GeoDatabaseError, GeoReader
 from personalization_rules.profile_store import ProfileStore
 from personalization_rules.weather import provider_from_settings
-from policies.loader import LoadedConfig, load_config
+from policies.loader import LoadedConfig
 from policies.models import GeoSettings
 from policies.purposes import gpc_purposes
 from storage.store import Store, open_store

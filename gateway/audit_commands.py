@@ -32,7 +32,8 @@ from audit.sinks import CheckpointSink, FileSink, WebhookSink, latest_note
 from audit.store import EntryFilter, iter_records, load_notes, load_records
 from audit.subject_crypto import is_subject_id
 from audit.verify import verify_log
-from policies.loader import ConfigInvalid, load_config
+from gateway.config_files import load_config
+from policies.loader import ConfigInvalid
 from policies.models import AuditSettings, Config
 from storage.store import SchemaError, Store, StoreUnavailable, open_store
 

@@ -14,10 +14,11 @@ import asyncio
 import sys
 from pathlib import Path
 
+from gateway.config_files import load_config
 from personalization_rules.experiment_stats import format_report, report
 from personalization_rules.profile_store import ProfileStore
 from personalization_rules.rules import load_rules
-from policies.loader import ConfigInvalid, LoadedConfig, load_config
+from policies.loader import ConfigInvalid, LoadedConfig
 from storage.store import SchemaError, StoreUnavailable, open_store
 
 

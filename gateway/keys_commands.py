@@ -17,8 +17,9 @@ from pathlib import Path
 import audit.store  # noqa: F401  (registers the audit tables, so open_store migrates them)
 from consent.store import ConsentStore
 from gateway.audit_commands import build_audit_log
+from gateway.config_files import load_config
 from gateway.master_key import load_master_key
-from policies.loader import ConfigInvalid, load_config
+from policies.loader import ConfigInvalid
 from storage.store import open_store
 
 ACTION = "keys.rotated"

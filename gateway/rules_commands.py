@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from consent.state import resolve
+from gateway.config_files import load_config
 from personalization_rules.attributes import (
     VISITOR_TYPES,
     AttributeBuilder,
@@ -33,7 +34,6 @@ from personalization_rules.rules import Rule, load_rules
 from personalization_rules.weather_codes import condition_for
 from policies.config_errors import ConfigInvalid
 from policies.jurisdictions import location_from_headers, normalize_country, regime_for
-from policies.loader import load_config
 from policies.models import Config
 
 USAGE_ERROR = 2

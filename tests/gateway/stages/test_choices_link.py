@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from consent.choices_link import ROOT_ID, render_choices_link
+from gateway.config_files import load_config
 from gateway.enforcement import choices_link_regimes
 from gateway.html import HtmlRewriter
 from gateway.stages.choices_link import ChoicesLink
-from policies.loader import load_config
 
 LINK = '<div id="consentgate-choices">L</div>'
 EXAMPLE = Path(__file__).resolve().parents[3] / "policies.yaml"
