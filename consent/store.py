@@ -31,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    func,
     insert,
     select,
     update,
@@ -38,12 +39,20 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ColumnElement
 
 from audit.subject_crypto import new_subject_id
 from consent.cache import LookupCache
 from consent.pseudonyms import Keyring, new_subject_ref
 from consent.state import ConsentRecord, Method
-from storage.schema import Migration, create_tables, register_component
+from storage.schema import (
+    Migration,
+    Retention,
+    create_tables,
+    not_personal,
+    personal,
+    register_component,
+)
 from storage.store import Store
 
 metadata = MetaData()
@@ -134,11 +143,28 @@ def _create_epoch(connection: Connection) -> None:
             )
 
 
+def _superseded(records: Table) -> ColumnElement[bool]:
+    # GDPR Art. 7(1): each subject's latest record is the choice in force; keep its proof.
+    latest = select(func.max(records.c.id)).group_by(records.c.subject_id)
+    return records.c.id.not_in(latest)
+
+
 CONSENT = register_component(
     "consent",
     [
         Migration("keyring, subjects, visitors, records", create_tables(*_FIRST_TABLES)),
         Migration("change counter for the lookup cache", _create_epoch),
+    ],
+    [
+        not_personal(cg_keyring, "the sealed pseudonym keys, the same for every visitor"),
+        personal(cg_subjects, "id", reindex=True),
+        personal(cg_visitors, "subject_id", reindex=True),
+        personal(
+            cg_consent_records,
+            "subject_id",
+            Retention("consent_records", "ts", "consent_records", _superseded),
+        ),
+        not_personal(cg_consent_epoch, "a change counter"),
     ],
 )
 

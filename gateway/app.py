@@ -50,6 +50,7 @@ from gateway.privacy_api import PrivacyApi
 from gateway.profile_tracking import ProfileTracking
 from gateway.proxy import Proxy
 from gateway.retention import RetentionScheduler
+from gateway.schema_components import components
 from gateway.visitor import VisitorResolver
 from personalization_rules.geo import GeoDatabaseError, GeoReader
 from personalization_rules.profile_store import ProfileStore
@@ -287,7 +288,7 @@ class Gateway:
 
     async def _open_store(self) -> None:
         config = self.loaded.config
-        store = await open_store(config.storage.url)
+        store = await open_store(config.storage.url, components=components())
         try:
             consent = await ConsentStore.open(store, self.master_key)
             audit = build_audit_log(store, config.audit, self.master_key)

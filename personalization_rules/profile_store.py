@@ -61,7 +61,7 @@ from personalization_rules.engine import SlotDecision
 from personalization_rules.experiment_stats import VariantCounts
 from personalization_rules.frequency import period_key
 from personalization_rules.profile import ProfileFacts, ShopEvent, Thresholds, visitor_profile
-from storage.schema import Migration, create_tables, register_component
+from storage.schema import Migration, Retention, create_tables, personal, register_component
 from storage.store import Store
 
 metadata = MetaData()
@@ -173,6 +173,15 @@ PERSONALIZATION = register_component(
     [
         Migration("profiles, events, decisions, exposures", create_tables(*metadata.sorted_tables)),
         Migration("frequency cap counters", create_tables(cg_impressions)),
+    ],
+    [
+        personal(cg_profiles, "subject_id", Retention("profiles", "updated_at", "profiles")),
+        personal(cg_events, "subject_id", Retention("events", "ts", "events")),
+        personal(cg_decisions, "subject_id", Retention("decisions", "last_ts", "decisions")),
+        # An exposure is the start of the events that follow it: it goes with them.
+        personal(cg_exposures, "subject_id", Retention("events", "first_ts", "exposures")),
+        # One row per subject and capped rule, reset each period: nothing accumulates.
+        personal(cg_impressions, "subject_id"),
     ],
 )
 

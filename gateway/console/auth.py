@@ -46,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from gateway.console.lockout import LoginState, after_failure, after_success
-from storage.schema import Migration, create_tables, register_component
+from storage.schema import Migration, create_tables, not_personal, register_component
 from storage.store import Store
 
 Role = Literal["officer", "operator"]
@@ -88,6 +88,10 @@ cg_console_sessions = Table(
 CONSOLE = register_component(
     "console",
     [Migration("console users and sessions", create_tables(cg_console_users, cg_console_sessions))],
+    [
+        not_personal(cg_console_users, "the operator's staff accounts, no visitor data"),
+        not_personal(cg_console_sessions, "staff sessions, no visitor data"),
+    ],
 )
 
 
