@@ -47,7 +47,6 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    delete,
     inspect,
     select,
 )
@@ -229,19 +228,6 @@ async def subject_key(store: Store, master_key: bytes, subject: str) -> SubjectK
     """Read-only lookup of a subject's key (to open its entries' ``data``)."""
     async with store.engine.connect() as conn:
         return await get_subject_key(conn, master_key, subject)
-
-
-async def destroy_subject_key(store: Store, subject: str) -> bool:
-    """Delete the subject's key row (crypto-shredding); True if there was one.
-
-    Afterwards every ``data`` sealed under it is unreadable. Call ``Store.checkpoint()``
-    after the erasure so SQLite's WAL no longer holds the old page either.
-    """
-    async with store.write() as conn:
-        result = await conn.execute(
-            delete(cg_subject_keys).where(cg_subject_keys.c.subject == subject)
-        )
-    return bool(result.rowcount)
 
 
 # --- entries and checkpoints --------------------------------------------------------------------

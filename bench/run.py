@@ -1,4 +1,4 @@
-"""Side-by-side benchmark: nginx with `sub_filter` (the anchor) vs consentgate (issue 6).
+"""Side-by-side benchmark: nginx with `sub_filter` (the anchor) vs consentgate.
 
 One command starts, in one run and on loopback:
 

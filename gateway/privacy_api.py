@@ -205,7 +205,7 @@ class PrivacyApi:
     def _parse_json(self, body: bytes, request: Request, visitor: Visitor) -> dict[str, Any]:
         try:
             data = json.loads(body)
-        # Nesting past the recursion limit raises RecursionError, not ValueError (issue 7).
+        # Nesting past the recursion limit raises RecursionError, not ValueError.
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise BadRequest(400, "body is not valid JSON") from None
         if not isinstance(data, dict):
@@ -344,7 +344,7 @@ class PrivacyApi:
             ) from None
         except (*STORE_FAULTS, AuditError) as exc:
             # Locked by another process, disk full, connection lost: a refusal the visitor can
-            # retry, never a confirmation (issue 7: faults against real processes).
+            # retry, never a confirmation (tests/gateway/faults provoke each against a server).
             log.warning("consent choice not confirmed: %s", type(exc).__name__)
             raise BadRequest(503, NOT_CONFIRMED) from None
         visitor.latest = record

@@ -6,8 +6,8 @@ explicitly as well). What is stored:
 
 - `cg_profiles`: one row per subject, the `ProfileFacts` summary as JSON.
 - `cg_events`: behaviour events (view, add_to_cart, purchase). Only consented events reach
-  this module: callers record only under the purpose covering behaviour data (issue 4:
-  "profile updates happen only under the purpose that covers them"). Aggregates
+  this module: callers record only under the purpose covering behaviour data (profile
+  updates happen only under the purpose that covers them). Aggregates
   (`personalization_rules.aggregates`) and conversions are counted from these rows.
 - `cg_decisions`: which rule used which purposes for the subject, first and last time and
   how often: one row per subject and rule, upserted (not a row per request). Only decisions

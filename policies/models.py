@@ -182,7 +182,7 @@ class RulesSettings(Section):
     directory: Path = Path("rules")
 
 
-# --- Consent: policy, regimes, jurisdiction, purposes (issue 3) ---------------------------------
+# --- Consent: policy, regimes, jurisdiction, purposes ---------------------------------------------
 
 Mechanism = Literal["opt_in", "opt_out", "notice_only"]
 LegalBasis = Literal["consent", "legitimate_interests", "contract", "legal_obligation"]
@@ -585,7 +585,7 @@ class RetentionSettings(Section):
     events_days: Annotated[int, Field(ge=1, le=36_500)] | None = 395
     profiles_days: Annotated[int, Field(ge=1, le=36_500)] | None = 395
     decisions_days: Annotated[int, Field(ge=1, le=36_500)] | None = 395
-    # Issue 5: the request log itself is kept 24 months; only completed requests are purged.
+    # The request log itself is kept 24 months; only completed requests are purged.
     dsr_requests_days: Annotated[int, Field(ge=1, le=36_500)] | None = 730
     # The gateway purges on this schedule (and `consentgate retention purge` on demand).
     purge_every_hours: Annotated[float, Field(gt=0, le=8_760)] = 24.0
@@ -627,7 +627,7 @@ def check_consent_mode(settings: ConsentModeSettings, purposes: list[Purpose]) -
     _raise_at("consent_mode", problems)
 
 
-# --- Content-Security-Policy: the browser's own wall ----------------------------------------
+# --- Content-Security-Policy: the browser's own wall ----------------------------------------------
 
 CspMode = Literal["off", "report-only", "enforce"]
 
@@ -697,7 +697,7 @@ def check_csp(settings: CspSettings, purposes: list[Purpose]) -> None:
     _raise_at("csp", problems)
 
 
-# --- Personalization (issue 4) ----------------------------------------------------------------
+# --- Personalization ------------------------------------------------------------------------------
 
 _SLOT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CATEGORY = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
@@ -802,7 +802,7 @@ class Config(Section):
     weather: WeatherSettings = WeatherSettings()
     rules: RulesSettings = RulesSettings()
     catalog: Path | None = None
-    # Consent (issue 3). Order matters: each validator below reads the sections before it.
+    # Consent. Order matters: each validator below reads the sections before it.
     policy: PolicySettings = PolicySettings()
     regimes: dict[str, RegimeSettings] = Field(default_factory=_default_regimes)
     jurisdiction: JurisdictionSettings = JurisdictionSettings()

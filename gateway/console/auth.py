@@ -301,10 +301,3 @@ class ConsoleUsers:
                     cg_console_sessions.c.token_hash == _token_hash(token)
                 )
             )
-
-    async def close_sessions_of(self, name: str) -> None:
-        """End every session of a user (e.g. after a lockout)."""
-        async with self.store.write() as conn:
-            await conn.execute(
-                delete(cg_console_sessions).where(cg_console_sessions.c.user_name == name)
-            )
