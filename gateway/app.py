@@ -53,7 +53,6 @@ from gateway.retention import RetentionScheduler
 from gateway.schema_components import components
 from gateway.visitor import VisitorResolver
 from personalization_rules.geo import GeoDatabaseError, GeoReader
-from personalization_rules.profile_store import ProfileStore
 from personalization_rules.weather import provider_from_settings
 from policies.loader import LoadedConfig
 from policies.models import GeoSettings
@@ -299,7 +298,9 @@ class Gateway:
         self.resolver.consent = consent
         await self.tracking.start(store)
         self.audit = audit
-        sources = [ProfileStore(store)]
+        # The tracker's own ProfileStore: its facts cache must see the erasures too.
+        assert self.tracking.store is not None  # set by start()
+        sources = [self.tracking.store]
         self.dsr = build_service(config, store, consent, audit, self.master_key, sources)
         self.retention = RetentionScheduler(store, config.retention, audit)
         self.retention.start()

@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,29 +57,13 @@ from consent.store import cg_subjects
 from personalization_rules.attributes import VisitorProfile
 from personalization_rules.engine import SlotDecision
 from personalization_rules.experiment_stats import VariantCounts
+from personalization_rules.facts_cache import FactsCache
 from personalization_rules.frequency import period_key
 from personalization_rules.profile import ProfileFacts, ShopEvent, Thresholds, visitor_profile
 from storage.schema import Migration, Retention, create_tables, personal, register_component
 from storage.store import Store
 
 metadata = MetaData()
-
-#: How long a subject's facts are remembered in process (see `ProfileStore.facts`).
-FACTS_TTL_S = 2.0
-FACTS_CACHE = 65_536
-_FACTS: dict[tuple[int, str], tuple[float, ProfileFacts | None]] = {}
-# Bumped when a write of a subject's profile starts: a read or write that began under an older
-# value must not put what it saw into `_FACTS` (a newer write may have committed meanwhile).
-_GENERATION: dict[tuple[int, str], int] = {}
-_GENERATION_RESETS = [0]  # how often `_GENERATION` was cleared (bounded like `_FACTS`)
-# The facts the current task's write transaction saved (`ProfileStore._writing`).
-_SAVED: ContextVar[dict[str, ProfileFacts] | None] = ContextVar("_SAVED", default=None)
-
-
-def _remember(key: tuple[int, str], facts: ProfileFacts | None) -> None:
-    if len(_FACTS) >= FACTS_CACHE:
-        _FACTS.clear()
-    _FACTS[key] = (time.monotonic() + FACTS_TTL_S, facts)
 
 
 def _subject_fk() -> Column[str]:
@@ -247,70 +229,63 @@ def _iso(ts: datetime) -> str:
     return _utc(ts).isoformat()
 
 
-class ProfileStore:
-    """Profiles, events, decisions and exposures of subjects (module docstring)."""
+@dataclass
+class _Write:
+    """A write transaction and the facts it saved, per subject."""
 
-    def __init__(self, store: Store, thresholds: Thresholds | None = None) -> None:
+    conn: AsyncConnection
+    saved: dict[str, ProfileFacts] = field(default_factory=dict)
+
+
+class ProfileStore:
+    """Profiles, events, decisions and exposures of subjects (module docstring).
+
+    One instance per store in a process: its `FactsCache` is exact only against the writes
+    that go through it.
+    """
+
+    def __init__(
+        self, store: Store, thresholds: Thresholds | None = None, cache: FactsCache | None = None
+    ) -> None:
         self.store = store
         self.thresholds = thresholds or Thresholds()
+        self.cache = cache or FactsCache()
 
     # -- reads ---------------------------------------------------------------------------------
 
     async def facts(self, subject_id: str) -> ProfileFacts | None:
         """The subject's stored facts, or None when nothing was recorded.
 
-        Remembered for `FACTS_TTL_S` per process: a write through any `ProfileStore` of this
-        process leaves what it saved as the remembered facts once it commits (or forgets the
-        subject, see `_writing`), and a read that overlapped a write remembers nothing, so
-        this node sees its own changes at once; another node's or worker's show within the
-        TTL. Only the page's personalization reads this, and only under a consent state that is
-        always fresh (an erased subject has no lookup, a withdrawn purpose no profile read).
+        Remembered in `self.cache` (`personalization_rules.facts_cache`): this store's own
+        writes show at once; another node's or worker's within the cache's TTL. Only the page's
+        personalization reads this, and only under a consent state that is always fresh (an
+        erased subject has no lookup, a withdrawn purpose no profile read).
         """
-        key = (id(self.store), subject_id)
-        hit = _FACTS.get(key)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        generation = (_GENERATION_RESETS[0], _GENERATION.get(key, 0))
+        hit = self.cache.get(subject_id)
+        if hit is not None:
+            return hit.facts
+        before = self.cache.epoch(subject_id)
         async with self.store.engine.connect() as conn:
             raw = await conn.scalar(
                 select(cg_profiles.c.facts).where(cg_profiles.c.subject_id == subject_id)
             )
         facts = ProfileFacts.from_json(json.loads(raw)) if raw is not None else None
-        if (_GENERATION_RESETS[0], _GENERATION.get(key, 0)) == generation:
-            # No write of this process began meanwhile: what was read is still the latest.
-            _remember(key, facts)
+        self.cache.read(subject_id, facts, before)
         return facts
 
     @contextlib.asynccontextmanager
-    async def _writing(self, subject_ids: Iterable[str]) -> AsyncIterator[AsyncConnection]:
-        """`store.write()`; once it commits, the facts it saved are what this process
-        remembers for their subjects (unless a later write of one began meanwhile: then, as
-        on failure, the subject is forgotten and read afresh)."""
-        if len(_GENERATION) > FACTS_CACHE:
-            _GENERATION.clear()  # a missing generation never matches: forgotten, not stale
-            _GENERATION_RESETS[0] += 1
-        started = {}
-        for subject_id in subject_ids:
-            key = (id(self.store), subject_id)
-            _GENERATION[key] = _GENERATION.get(key, 0) + 1
-            # With the reset count: after a clear, numbering starts over for every key.
-            started[key] = (_GENERATION_RESETS[0], _GENERATION[key])
+    async def _writing(self, subject_ids: Iterable[str]) -> AsyncIterator[_Write]:
+        """`store.write()`; once it commits, the facts it saved are what the cache remembers
+        for their subjects (`FactsCache.end_write`)."""
+        started = self.cache.begin_write(subject_ids)
         saved: dict[str, ProfileFacts] = {}
-        token = _SAVED.set(saved)
         committed = False
         try:
             async with self.store.write() as conn:
-                yield conn
+                yield _Write(conn, saved)
             committed = True
         finally:
-            _SAVED.reset(token)
-            for key, generation in started.items():
-                facts = saved.get(key[1])
-                current = (_GENERATION_RESETS[0], _GENERATION.get(key))
-                if committed and facts is not None and current == generation:
-                    _remember(key, facts)
-                else:
-                    _FACTS.pop(key, None)
+            self.cache.end_write(started, saved, committed)
 
     async def profile(self, subject_id: str, now: datetime) -> VisitorProfile:
         """The subject's `VisitorProfile` at `now` (`new` when nothing was recorded)."""
@@ -340,7 +315,8 @@ class ProfileStore:
         """
         if not events:
             return 0
-        async with self._writing([subject_id]) as conn:
+        async with self._writing([subject_id]) as write:
+            conn = write.conn
             if not await _existing(conn, [subject_id]):
                 return 0
             orders = {e.order_id for e in events if e.type == "purchase" and e.order_id}
@@ -363,7 +339,7 @@ class ProfileStore:
                 facts = facts.apply(event, self.thresholds.session_gap)
                 rows.append(_event_row(subject_id, event))
             await conn.execute(insert(cg_events), rows)
-            await self._save_facts(conn, {subject_id: facts}, max(e.ts for e in events))
+            await self._save_facts(write, {subject_id: facts}, max(e.ts for e in events))
         return len(rows)
 
     async def record_decisions(
@@ -382,13 +358,13 @@ class ProfileStore:
     async def set_customer(self, subject_id: str, pseudonym: str, now: datetime) -> bool:
         """Keep the keyed pseudonym of the shop's customer identity; False for an unknown
         subject."""
-        async with self._writing([subject_id]) as conn:
-            if not await _existing(conn, [subject_id]):
+        async with self._writing([subject_id]) as write:
+            if not await _existing(write.conn, [subject_id]):
                 return False
-            facts = (await _facts(conn, [subject_id])).get(subject_id, ProfileFacts())
+            facts = (await _facts(write.conn, [subject_id])).get(subject_id, ProfileFacts())
             facts = facts.touched(_utc(now), self.thresholds.session_gap)
             facts = replace(facts, customer=pseudonym)
-            await self._save_facts(conn, {subject_id: facts}, _utc(now))
+            await self._save_facts(write, {subject_id: facts}, _utc(now))
         return True
 
     async def apply(self, observations: Sequence[Observation]) -> None:
@@ -396,21 +372,22 @@ class ProfileStore:
         longer exist (erased meanwhile) are dropped, never re-create data."""
         if not observations:
             return
-        async with self._writing({o.subject_id for o in observations}) as conn:
+        async with self._writing({o.subject_id for o in observations}) as write:
+            conn = write.conn
             alive = await _existing(conn, sorted({o.subject_id for o in observations}))
             batch = [o for o in observations if o.subject_id in alive]
             if not batch:
                 return
             active = [o for o in batch if o.view is not None or o.seen]
             if active:
-                await self._apply_activity(conn, active)
+                await self._apply_activity(write, active)
             await self._apply_decisions(conn, batch)
             await self._apply_exposures(conn, batch)
             await self._apply_impressions(conn, batch)
 
-    async def _apply_activity(self, conn: AsyncConnection, batch: Sequence[Observation]) -> None:
+    async def _apply_activity(self, write: _Write, batch: Sequence[Observation]) -> None:
         subjects = sorted({o.subject_id for o in batch})
-        facts = await _facts(conn, subjects)
+        facts = await _facts(write.conn, subjects)
         rows = []
         gap = self.thresholds.session_gap
         for obs in sorted(batch, key=lambda o: o.ts):
@@ -425,9 +402,9 @@ class ProfileStore:
             facts[obs.subject_id] = current.apply(event, gap)
             rows.append(_event_row(obs.subject_id, event))
         if rows:
-            await conn.execute(insert(cg_events), rows)
+            await write.conn.execute(insert(cg_events), rows)
         latest = max(_utc(o.ts) for o in batch)
-        await self._save_facts(conn, {s: facts[s] for s in subjects}, latest)
+        await self._save_facts(write, {s: facts[s] for s in subjects}, latest)
 
     async def _apply_decisions(self, conn: AsyncConnection, batch: Sequence[Observation]) -> None:
         # (subject, rule) -> [purposes, first, last, count], merged in memory then upserted.
@@ -540,22 +517,20 @@ class ProfileStore:
             }
 
     async def _save_facts(
-        self, conn: AsyncConnection, facts: Mapping[str, ProfileFacts], now: datetime
+        self, write: _Write, facts: Mapping[str, ProfileFacts], now: datetime
     ) -> None:
         dialect_insert = pg_insert if self.store.dialect == "postgresql" else sqlite_insert
         rows = [
             {"subject_id": s, "facts": json.dumps(f.to_json(), sort_keys=True), "updated_at": now}
             for s, f in sorted(facts.items())
         ]
-        pending = _SAVED.get()
-        if pending is not None:
-            pending.update(facts)
+        write.saved.update(facts)
         statement = dialect_insert(cg_profiles)
         statement = statement.on_conflict_do_update(
             index_elements=[cg_profiles.c.subject_id],
             set_={"facts": statement.excluded.facts, "updated_at": statement.excluded.updated_at},
         )
-        await conn.execute(statement, rows)
+        await write.conn.execute(statement, rows)
 
     # -- erasure, withdrawal, access ------------------------------------------------------------
 
@@ -565,16 +540,16 @@ class ProfileStore:
         Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign_keys on, and an
         erasure must not depend on a connection setting.
         """
-        async with self._writing([subject_id]) as conn:
+        async with self._writing([subject_id]) as write:
             for table in (cg_events, cg_decisions, cg_exposures, cg_impressions, cg_profiles):
-                await conn.execute(delete(table).where(table.c.subject_id == subject_id))
+                await write.conn.execute(delete(table).where(table.c.subject_id == subject_id))
 
     async def delete_behaviour(self, subject_id: str) -> None:
         """Drop the profile, events and exposures after the covering purpose is withdrawn
         (GDPR Art. 7(3)); the decision log stays as the record of what was done under it."""
-        async with self._writing([subject_id]) as conn:
+        async with self._writing([subject_id]) as write:
             for table in (cg_events, cg_exposures, cg_impressions, cg_profiles):
-                await conn.execute(delete(table).where(table.c.subject_id == subject_id))
+                await write.conn.execute(delete(table).where(table.c.subject_id == subject_id))
 
     async def export_subject(self, subject_id: str) -> dict[str, Any]:
         """The `profile`, `decisions` and `events` parts of the data-subject bundle."""
