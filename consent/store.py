@@ -207,6 +207,18 @@ class SubjectGone(Exception):
     """The subject a write was meant for no longer exists (it was erased meanwhile)."""
 
 
+async def _load_keyring(
+    conn: AsyncConnection, master_key: bytes, rand: Random
+) -> tuple[Keyring, bool]:
+    """The stored keyring, or a new one stored now (then True); inside a write transaction."""
+    sealed = await conn.scalar(select(cg_keyring.c.sealed).where(cg_keyring.c.id == 1))
+    if sealed is not None:
+        return Keyring.open(sealed, master_key), False
+    keyring = Keyring.generate(rand)
+    await conn.execute(insert(cg_keyring).values(id=1, sealed=keyring.seal(master_key, rand)))
+    return keyring, True
+
+
 class ConsentStore:
     """Subjects and their consent records, looked up by the visitor's pseudonym."""
 
@@ -233,14 +245,7 @@ class ConsentStore:
         """Load the sealed keyring, creating it on first start (under the write lock, so two
         nodes starting together agree on one keyring)."""
         async with store.write() as conn:
-            sealed = await conn.scalar(select(cg_keyring.c.sealed).where(cg_keyring.c.id == 1))
-            if sealed is None:
-                keyring = Keyring.generate(rand)
-                await conn.execute(
-                    insert(cg_keyring).values(id=1, sealed=keyring.seal(master_key, rand))
-                )
-            else:
-                keyring = Keyring.open(sealed, master_key)
+            keyring, _ = await _load_keyring(conn, master_key, rand)
         return cls(store, keyring, rand, master_key)
 
     @staticmethod
@@ -248,14 +253,10 @@ class ConsentStore:
         """`consentgate keys rotate`: add a key version; existing visitors are re-keyed lazily
         on their next visit (`find_subject` looks up every version, newest first)."""
         async with store.write() as conn:
-            sealed = await conn.scalar(select(cg_keyring.c.sealed).where(cg_keyring.c.id == 1))
-            if sealed is None:
-                keyring = Keyring.generate(rand)
-                await conn.execute(
-                    insert(cg_keyring).values(id=1, sealed=keyring.seal(master_key, rand))
-                )
+            keyring, created = await _load_keyring(conn, master_key, rand)
+            if created:
                 return keyring
-            keyring = Keyring.open(sealed, master_key).rotate(rand)
+            keyring = keyring.rotate(rand)
             await conn.execute(
                 update(cg_keyring)
                 .where(cg_keyring.c.id == 1)

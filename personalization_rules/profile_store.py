@@ -66,25 +66,21 @@ from storage.store import Store
 metadata = MetaData()
 
 
-def _subject_fk() -> Column[str]:
+def _subject_fk(*, primary_key: bool = False) -> Column[str]:
     # A Column object (not "cg_subjects.id") because cg_subjects lives in consent's MetaData.
     return Column(
         "subject_id",
         String(64),
         ForeignKey(cg_subjects.c.id, ondelete="CASCADE"),
         nullable=False,
+        primary_key=primary_key,
     )
 
 
 cg_profiles = Table(
     "cg_profiles",
     metadata,
-    Column(
-        "subject_id",
-        String(64),
-        ForeignKey(cg_subjects.c.id, ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _subject_fk(primary_key=True),
     Column("facts", Text, nullable=False),  # ProfileFacts.to_json()
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -107,12 +103,7 @@ cg_events = Table(
 cg_decisions = Table(
     "cg_decisions",
     metadata,
-    Column(
-        "subject_id",
-        String(64),
-        ForeignKey(cg_subjects.c.id, ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _subject_fk(primary_key=True),
     Column("rule_id", String(64), primary_key=True),
     Column("purposes", Text, nullable=False),  # JSON list of purpose ids relied on
     Column("first_ts", DateTime(timezone=True), nullable=False),
@@ -123,12 +114,7 @@ cg_exposures = Table(
     "cg_exposures",
     metadata,
     Column("experiment", String(64), primary_key=True),
-    Column(
-        "subject_id",
-        String(64),
-        ForeignKey(cg_subjects.c.id, ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _subject_fk(primary_key=True),
     Column("variant", String(64), nullable=False),
     Column("first_ts", DateTime(timezone=True), nullable=False),
     Index("ix_cg_exposures_subject", "subject_id"),
@@ -139,12 +125,7 @@ counters_metadata = MetaData()
 cg_impressions = Table(
     "cg_impressions",
     counters_metadata,
-    Column(
-        "subject_id",
-        String(64),
-        ForeignKey(cg_subjects.c.id, ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _subject_fk(primary_key=True),
     Column("rule_id", String(64), primary_key=True),
     Column("period", String(16), nullable=False),  # frequency.period_key of the count
     Column("count", Integer, nullable=False),
@@ -557,34 +538,16 @@ class ProfileStore:
             raw = await conn.scalar(
                 select(cg_profiles.c.facts).where(cg_profiles.c.subject_id == subject_id)
             )
-            decisions = (
-                await conn.execute(
-                    select(cg_decisions)
-                    .where(cg_decisions.c.subject_id == subject_id)
-                    .order_by(cg_decisions.c.rule_id)
-                )
-            ).all()
-            events = (
-                await conn.execute(
-                    select(cg_events)
-                    .where(cg_events.c.subject_id == subject_id)
-                    .order_by(cg_events.c.ts, cg_events.c.id)
-                )
-            ).all()
-            exposures = (
-                await conn.execute(
-                    select(cg_exposures)
-                    .where(cg_exposures.c.subject_id == subject_id)
-                    .order_by(cg_exposures.c.experiment)
-                )
-            ).all()
-            counters = (
-                await conn.execute(
-                    select(cg_impressions)
-                    .where(cg_impressions.c.subject_id == subject_id)
-                    .order_by(cg_impressions.c.rule_id)
-                )
-            ).all()
+
+            async def rows(table: Table, *order: str) -> Sequence[Any]:
+                where = table.c.subject_id == subject_id
+                ordered = [table.c[name] for name in order]
+                return (await conn.execute(select(table).where(where).order_by(*ordered))).all()
+
+            decisions = await rows(cg_decisions, "rule_id")
+            events = await rows(cg_events, "ts", "id")
+            exposures = await rows(cg_exposures, "experiment")
+            counters = await rows(cg_impressions, "rule_id")
         facts = ProfileFacts.from_json(json.loads(raw)) if raw is not None else None
         profile: dict[str, Any] | None = None
         if facts is not None:

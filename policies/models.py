@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -792,6 +793,18 @@ def check_personalization(settings: PersonalizationSettings, purposes: list[Purp
     _raise_at("personalization", problems)
 
 
+# The checks of a section against the sections before it: the section, the ones it reads, the
+# check (which raises the section's validation error).
+_CROSS_CHECKS: dict[str, tuple[tuple[str, ...], Callable[..., None]]] = {
+    "regimes": ((), check_regimes),
+    "jurisdiction": (("regimes",), check_jurisdiction),
+    "purposes": (("regimes", "policy"), check_purposes),
+    "consent_mode": (("purposes",), check_consent_mode),
+    "personalization": (("purposes",), check_personalization),
+    "csp": (("purposes",), check_csp),
+}
+
+
 class Config(Section):
     """The whole of `policies.yaml`."""
 
@@ -816,47 +829,13 @@ class Config(Section):
     personalization: PersonalizationSettings = PersonalizationSettings()
     csp: CspSettings = CspSettings()
 
-    @field_validator("regimes")
+    @field_validator(*_CROSS_CHECKS)
     @classmethod
-    def _regimes(cls, value: dict[str, RegimeSettings]) -> dict[str, RegimeSettings]:
-        check_regimes(value)
-        return value
-
-    @field_validator("jurisdiction")
-    @classmethod
-    def _jurisdiction(
-        cls, value: JurisdictionSettings, info: ValidationInfo
-    ) -> JurisdictionSettings:
-        if "regimes" in info.data:
-            check_jurisdiction(value, info.data["regimes"])
-        return value
-
-    @field_validator("purposes")
-    @classmethod
-    def _purposes(cls, value: list[Purpose], info: ValidationInfo) -> list[Purpose]:
-        if "regimes" in info.data and "policy" in info.data:
-            check_purposes(value, info.data["regimes"], info.data["policy"])
-        return value
-
-    @field_validator("consent_mode")
-    @classmethod
-    def _consent_mode(cls, value: ConsentModeSettings, info: ValidationInfo) -> ConsentModeSettings:
-        if "purposes" in info.data:
-            check_consent_mode(value, info.data["purposes"])
-        return value
-
-    @field_validator("personalization")
-    @classmethod
-    def _personalization(
-        cls, value: PersonalizationSettings, info: ValidationInfo
-    ) -> PersonalizationSettings:
-        if "purposes" in info.data:
-            check_personalization(value, info.data["purposes"])
-        return value
-
-    @field_validator("csp")
-    @classmethod
-    def _csp(cls, value: CspSettings, info: ValidationInfo) -> CspSettings:
-        if "purposes" in info.data:
-            check_csp(value, info.data["purposes"])
+    def _cross_check(cls, value: object, info: ValidationInfo) -> object:
+        # A section whose earlier sections failed is not checked against them: their own
+        # errors say what is wrong.
+        assert info.field_name is not None
+        needs, check = _CROSS_CHECKS[info.field_name]
+        if all(name in info.data for name in needs):
+            check(value, *(info.data[name] for name in needs))
         return value
