@@ -1,1 +1,1 @@
-"""Audit: the tamper-evident log, checkpoints and data-subject requests (issue 5)."""
+"""Audit: the tamper-evident log, checkpoints and data-subject requests."""

@@ -241,6 +241,11 @@ class AuditLog:
 
     # --- appending ------------------------------------------------------------------------------
 
+    def _probe(self, build: Callable[..., Entry], **fields: object) -> None:
+        # Build the entry once at a placeholder position, so a bad field (subject id, action,
+        # details) fails the caller with EnvelopeError instead of the writer task.
+        build(chain=self.chain, seq=0, prev_hash=GENESIS_PREV_HASH, **fields)
+
     def _validate(
         self,
         actor: str,
@@ -250,16 +255,8 @@ class AuditLog:
         public: Mapping[str, object] | None,
     ) -> datetime:
         now = self._clock()
-        build_entry(
-            chain=self.chain,
-            seq=0,
-            prev_hash=GENESIS_PREV_HASH,
-            now=now,
-            actor=actor,
-            action=action,
-            subject=subject,
-            public=public,
-        )
+        fields = {"actor": actor, "action": action, "subject": subject, "public": public}
+        self._probe(build_entry, now=now, **fields)
         if action == ERASURE_ACTION:
             raise EnvelopeError("record an erasure with erase_subject(), which destroys the key")
         if details is not None:
@@ -332,15 +329,7 @@ class AuditLog:
         (so it still verifies) but their ``data`` can no longer be opened.
         """
         now = self._clock()
-        # Validate here so a bad subject id fails the caller, not the writer.
-        tombstone(
-            chain=self.chain,
-            seq=0,
-            prev_hash=GENESIS_PREV_HASH,
-            now=now,
-            actor=actor,
-            subject=subject,
-        )
+        self._probe(tombstone, now=now, actor=actor, subject=subject)
         future: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
         await self._put(_Pending("erasure", now, actor, ERASURE_ACTION, subject, None, future))
         entry = await future

@@ -27,7 +27,7 @@ from audit.dsr import (
     ref_mac,
     request_log_key,
 )
-from storage.schema import Migration, create_tables, register_component
+from storage.schema import Migration, Retention, create_tables, personal, register_component
 from storage.store import Store
 
 Random = Callable[[int], bytes]
@@ -53,7 +53,19 @@ cg_dsr_requests = Table(
 )
 
 DSR = register_component(
-    "dsr", [Migration("data-subject request log", create_tables(cg_dsr_requests))]
+    "dsr",
+    [Migration("data-subject request log", create_tables(cg_dsr_requests))],
+    [
+        # Keyed by a MAC of the reference, not the subject id: the log outlives an erasure as
+        # its proof; only completed requests expire.
+        personal(
+            cg_dsr_requests,
+            None,
+            Retention(
+                "dsr_requests", "received_at", "dsr_requests", lambda t: t.c.status == "completed"
+            ),
+        ),
+    ],
 )
 
 

@@ -32,6 +32,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NotRequired, TypedDict
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -46,7 +47,6 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    delete,
     inspect,
     select,
 )
@@ -54,12 +54,41 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from audit.envelope import Entry, canonical_json, format_ts
+from audit.merkle import HASH_SIZE
 from audit.subject_crypto import KEY_BYTES, NONCE_BYTES, SubjectKey
-from storage.schema import Migration, create_tables, execute, register_component
+from storage.schema import (
+    Migration,
+    create_tables,
+    execute,
+    kept,
+    not_personal,
+    personal,
+    register_component,
+)
 from storage.store import Store
 
 Random = Callable[[int], bytes]
-Record = dict[str, object]
+
+
+class Record(TypedDict):
+    """A stored entry as ``Entry.to_record()`` gives it (JSON-bound: bundles, verification).
+
+    ``data`` and ``public`` are the parsed JSON, or the stored text when it does not parse
+    (verification then reports the entry); a version-1 entry has no ``public``.
+    """
+
+    seq: int
+    ts: str
+    chain: str
+    prev_hash: str
+    hash: str
+    actor: str
+    action: str
+    subject: str | None
+    data: object
+    public: NotRequired[object]
+    v: int
+
 
 SEALED_KEY_MAGIC = b"CGSK1"
 DEFAULT_KID = "1"
@@ -120,6 +149,13 @@ AUDIT = register_component(
             "envelope v2: public (non-personal) details of an entry",
             execute("ALTER TABLE cg_audit_entries ADD COLUMN public TEXT"),
         ),
+    ],
+    [
+        # The chain's proof: deleting entries would break it. An entry names only the random
+        # subject id, and its data is sealed under the subject key that erasure destroys.
+        kept(cg_audit_entries, "subject", "the audit chain; erasure shreds the subject's key"),
+        not_personal(cg_audit_checkpoints, "signed tree heads"),
+        personal(cg_subject_keys, "subject"),
     ],
 )
 
@@ -194,19 +230,6 @@ async def subject_key(store: Store, master_key: bytes, subject: str) -> SubjectK
         return await get_subject_key(conn, master_key, subject)
 
 
-async def destroy_subject_key(store: Store, subject: str) -> bool:
-    """Delete the subject's key row (crypto-shredding); True if there was one.
-
-    Afterwards every ``data`` sealed under it is unreadable. Call ``Store.checkpoint()``
-    after the erasure so SQLite's WAL no longer holds the old page either.
-    """
-    async with store.write() as conn:
-        result = await conn.execute(
-            delete(cg_subject_keys).where(cg_subject_keys.c.subject == subject)
-        )
-    return bool(result.rowcount)
-
-
 # --- entries and checkpoints --------------------------------------------------------------------
 
 
@@ -228,33 +251,36 @@ def entry_row(entry: Entry) -> dict[str, object]:
     }
 
 
-_RECORD_COLUMNS = (
-    "seq",
-    "ts",
-    "chain",
-    "prev_hash",
-    "hash",
-    "actor",
-    "action",
-    "subject",
-    "data",
-    "public",
-    "v",
-)
+_RECORD_COLUMNS = tuple(Record.__annotations__)
+
+
+def _json_or_text(text: str | None) -> object:
+    # A corrupt text is passed on as a string so that verification reports the entry instead
+    # of this function crashing.
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _record(row: object) -> Record:
-    """A stored row as an entry record; a corrupt ``data`` text is passed on as a string so
-    that verification reports the entry instead of this function crashing."""
+    """A stored row as an entry record."""
     m = row._mapping  # type: ignore[attr-defined]
-    record: Record = {name: m[name] for name in _RECORD_COLUMNS}
-    for name in ("data", "public"):
-        text = m[name]
-        if text is not None:
-            try:
-                record[name] = json.loads(text)
-            except ValueError:
-                record[name] = text
+    record = Record(
+        seq=int(m["seq"]),
+        ts=m["ts"],
+        chain=m["chain"],
+        prev_hash=m["prev_hash"],
+        hash=m["hash"],
+        actor=m["actor"],
+        action=m["action"],
+        subject=m["subject"],
+        data=_json_or_text(m["data"]),
+        public=_json_or_text(m["public"]),
+        v=int(m["v"]),
+    )
     if m["v"] == 1 and m["public"] is None:
         del record["public"]  # exactly ``Entry.to_record()`` of a version-1 entry
     return record
@@ -305,6 +331,33 @@ async def iter_records(
 async def load_records(store: Store, chain: str) -> list[Record]:
     """Every entry record of ``chain`` in seq order, as ``audit.verify.verify_log`` takes them."""
     return [record async for record in iter_records(store, chain)]
+
+
+async def latest_note(store: Store, chain: str) -> str | None:
+    """The chain's most recent signed checkpoint, or None."""
+    t = cg_audit_checkpoints.c
+    async with store.engine.connect() as conn:
+        note: str | None = await conn.scalar(
+            select(t.note).where(t.chain == chain).order_by(t.idx.desc()).limit(1)
+        )
+        return note
+
+
+async def leaf_hashes(store: Store, chain: str, size: int) -> list[bytes]:
+    """The chain's stored leaf hashes, seq 0 .. size-1, to be checked against a signed root:
+    a stored hash that is not hex reads as zeros, which fails that check."""
+    t = cg_audit_entries.c
+    leaves: list[bytes] = []
+    async with store.engine.connect() as conn:
+        result = await conn.stream(
+            select(t.leaf_hash).where(t.chain == chain, t.seq < size).order_by(t.seq)
+        )
+        async for row in result:
+            try:
+                leaves.append(bytes.fromhex(row.leaf_hash))
+            except ValueError:
+                leaves.append(bytes(HASH_SIZE))
+    return leaves
 
 
 async def load_notes(store: Store, chain: str) -> list[str]:

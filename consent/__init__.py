@@ -1,1 +1,1 @@
-"""Consent: what each visitor agreed to, recorded with proof (issue 3)."""
+"""Consent: what each visitor agreed to, recorded with proof."""

@@ -20,21 +20,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
 from consent.activation import activation_script
 from consent.language import direction
+from consent.templates_env import template
 from consent.texts import UI
 
-_ENV = Environment(
-    loader=PackageLoader("consent", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_BANNER = _ENV.get_template("banner.html")
+_BANNER = template("banner.html")
 
 
 @dataclass(frozen=True)
@@ -142,7 +135,7 @@ def _rendered(
     return head, tail
 
 
-_PREFERENCES = _ENV.get_template("preferences.html")
+_PREFERENCES = template("preferences.html")
 #: The preference center's one inline style, exactly as the page carries it: the gateway's CSP
 #: allows it by its hash (CSP3 hash-source), so the page needs no `'unsafe-inline'`.
 PREFERENCES_STYLE = (

@@ -14,19 +14,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
 from consent.language import direction
+from consent.templates_env import template
 from consent.texts import UI
 
-_ENV = Environment(
-    loader=PackageLoader("consent", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_LINK = _ENV.get_template("choices_link.html")
+_LINK = template("choices_link.html")
 
 #: The root element's id (the banner's is `consentgate-banner`).
 ROOT_ID = "consentgate-choices"

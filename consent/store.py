@@ -31,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    func,
     insert,
     select,
     update,
@@ -38,12 +39,20 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ColumnElement
 
 from audit.subject_crypto import new_subject_id
 from consent.cache import LookupCache
 from consent.pseudonyms import Keyring, new_subject_ref
 from consent.state import ConsentRecord, Method
-from storage.schema import Migration, create_tables, register_component
+from storage.schema import (
+    Migration,
+    Retention,
+    create_tables,
+    not_personal,
+    personal,
+    register_component,
+)
 from storage.store import Store
 
 metadata = MetaData()
@@ -134,11 +143,28 @@ def _create_epoch(connection: Connection) -> None:
             )
 
 
+def _superseded(records: Table) -> ColumnElement[bool]:
+    # GDPR Art. 7(1): each subject's latest record is the choice in force; keep its proof.
+    latest = select(func.max(records.c.id)).group_by(records.c.subject_id)
+    return records.c.id.not_in(latest)
+
+
 CONSENT = register_component(
     "consent",
     [
         Migration("keyring, subjects, visitors, records", create_tables(*_FIRST_TABLES)),
         Migration("change counter for the lookup cache", _create_epoch),
+    ],
+    [
+        not_personal(cg_keyring, "the sealed pseudonym keys, the same for every visitor"),
+        personal(cg_subjects, "id", reindex=True),
+        personal(cg_visitors, "subject_id", reindex=True),
+        personal(
+            cg_consent_records,
+            "subject_id",
+            Retention("consent_records", "ts", "consent_records", _superseded),
+        ),
+        not_personal(cg_consent_epoch, "a change counter"),
     ],
 )
 
@@ -181,6 +207,18 @@ class SubjectGone(Exception):
     """The subject a write was meant for no longer exists (it was erased meanwhile)."""
 
 
+async def _load_keyring(
+    conn: AsyncConnection, master_key: bytes, rand: Random
+) -> tuple[Keyring, bool]:
+    """The stored keyring, or a new one stored now (then True); inside a write transaction."""
+    sealed = await conn.scalar(select(cg_keyring.c.sealed).where(cg_keyring.c.id == 1))
+    if sealed is not None:
+        return Keyring.open(sealed, master_key), False
+    keyring = Keyring.generate(rand)
+    await conn.execute(insert(cg_keyring).values(id=1, sealed=keyring.seal(master_key, rand)))
+    return keyring, True
+
+
 class ConsentStore:
     """Subjects and their consent records, looked up by the visitor's pseudonym."""
 
@@ -207,14 +245,7 @@ class ConsentStore:
         """Load the sealed keyring, creating it on first start (under the write lock, so two
         nodes starting together agree on one keyring)."""
         async with store.write() as conn:
-            sealed = await conn.scalar(select(cg_keyring.c.sealed).where(cg_keyring.c.id == 1))
-            if sealed is None:
-                keyring = Keyring.generate(rand)
-                await conn.execute(
-                    insert(cg_keyring).values(id=1, sealed=keyring.seal(master_key, rand))
-                )
-            else:
-                keyring = Keyring.open(sealed, master_key)
+            keyring, _ = await _load_keyring(conn, master_key, rand)
         return cls(store, keyring, rand, master_key)
 
     @staticmethod
@@ -222,14 +253,10 @@ class ConsentStore:
         """`consentgate keys rotate`: add a key version; existing visitors are re-keyed lazily
         on their next visit (`find_subject` looks up every version, newest first)."""
         async with store.write() as conn:
-            sealed = await conn.scalar(select(cg_keyring.c.sealed).where(cg_keyring.c.id == 1))
-            if sealed is None:
-                keyring = Keyring.generate(rand)
-                await conn.execute(
-                    insert(cg_keyring).values(id=1, sealed=keyring.seal(master_key, rand))
-                )
+            keyring, created = await _load_keyring(conn, master_key, rand)
+            if created:
                 return keyring
-            keyring = Keyring.open(sealed, master_key).rotate(rand)
+            keyring = keyring.rotate(rand)
             await conn.execute(
                 update(cg_keyring)
                 .where(cg_keyring.c.id == 1)

@@ -15,9 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from gateway.config_files import load_config
 from gateway.console.auth import ConsoleUsers, UserError, check_name
 from gateway.console.passwords import PasswordError, hash_password
-from policies.loader import ConfigInvalid, load_config
+from gateway.schema_components import components
+from policies.loader import ConfigInvalid
 from storage.store import SchemaError, StoreUnavailable, open_store
 
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
@@ -33,7 +35,7 @@ def read_password(stdin: TextIO) -> str:
 
 async def _add(config_path: Path, name: str, role: str, password_hash: str) -> None:
     config = load_config(config_path).config
-    store = await open_store(config.storage.url)
+    store = await open_store(config.storage.url, components=components())
     try:
         await ConsoleUsers(store).add(name, role, password_hash, datetime.now(UTC))
     finally:

@@ -30,6 +30,7 @@ from consent.state import ConsentRecord
 from consent.store import ConsentStore
 from gateway import dsr_page
 from gateway.audit_commands import build_audit_log
+from gateway.config_files import load_config
 from gateway.console.routes import ConsoleApi
 from gateway.csp.report_api import CspReportApi
 from gateway.csp.reports import CspViolations
@@ -49,11 +50,11 @@ from gateway.privacy_api import PrivacyApi
 from gateway.profile_tracking import ProfileTracking
 from gateway.proxy import Proxy
 from gateway.retention import RetentionScheduler
+from gateway.schema_components import components
 from gateway.visitor import VisitorResolver
 from personalization_rules.geo import GeoDatabaseError, GeoReader
-from personalization_rules.profile_store import ProfileStore
 from personalization_rules.weather import provider_from_settings
-from policies.loader import LoadedConfig, load_config
+from policies.loader import LoadedConfig
 from policies.models import GeoSettings
 from policies.purposes import gpc_purposes
 from storage.store import Store, open_store
@@ -297,7 +298,7 @@ class Gateway:
 
     async def _open_store(self) -> None:
         config = self.loaded.config
-        store = await open_store(config.storage.url)
+        store = await open_store(config.storage.url, components=components())
         try:
             consent = await ConsentStore.open(store, self.master_key)
             audit = build_audit_log(store, config.audit, self.master_key)
@@ -308,7 +309,9 @@ class Gateway:
         self.resolver.consent = consent
         await self.tracking.start(store)
         self.audit = audit
-        sources = [ProfileStore(store)]
+        # The tracker's own ProfileStore: its facts cache must see the erasures too.
+        assert self.tracking.store is not None  # set by start()
+        sources = [self.tracking.store]
         self.dsr = build_service(config, store, consent, audit, self.master_key, sources)
         self.retention = RetentionScheduler(store, config.retention, audit)
         self.retention.start()

@@ -32,7 +32,9 @@ from audit.sinks import CheckpointSink, FileSink, WebhookSink, latest_note
 from audit.store import EntryFilter, iter_records, load_notes, load_records
 from audit.subject_crypto import is_subject_id
 from audit.verify import verify_log
-from policies.loader import ConfigInvalid, load_config
+from gateway.config_files import load_config
+from gateway.schema_components import components
+from policies.loader import ConfigInvalid
 from policies.models import AuditSettings, Config
 from storage.store import SchemaError, Store, StoreUnavailable, open_store
 
@@ -123,7 +125,7 @@ def _config(config_path: Path) -> Config:
 
 async def _open(config: Config) -> Store:
     try:
-        return await open_store(config.storage.url)
+        return await open_store(config.storage.url, components=components())
     except (ValueError, StoreUnavailable, SchemaError) as exc:
         raise CommandError(f"audit: {exc}") from None
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from policies.loader import ConfigInvalid, load_config
+from gateway.config_files import load_config
+from policies.loader import ConfigInvalid
 
 
 def check(config_path: Path) -> int:

@@ -195,7 +195,7 @@ def _parse_confirm(request: Request, body: bytes) -> tuple[bool, str | None, boo
     if ctype == "application/json":
         try:
             data: Any = json.loads(body or b"{}")
-        # Nesting past the recursion limit raises RecursionError, not ValueError (issue 7).
+        # Nesting past the recursion limit raises RecursionError, not ValueError.
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise BadRequest(400, "body is not valid JSON") from None
         if not isinstance(data, dict):

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from policies.loader import ConfigInvalid, load_config
+from gateway.config_files import load_config
+from policies.loader import ConfigInvalid
 from policies.models import Config, RetentionSettings
 from storage.store import SchemaError, StoreUnavailable
 

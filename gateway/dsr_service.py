@@ -18,12 +18,15 @@ the same reference (the reference is removed last):
    tombstone, sign a checkpoint covering it (the irreversible step comes first);
 3. each ``SubjectDataSource.delete_subject`` (profile, events, decisions, exposures);
 4. ``ConsentStore.delete_subject`` (subject, visitor links, consent records);
-5. complete the request;
-6. ``compact``: deleted rows must leave no bytes behind. SQLite has ``secure_delete`` on
+5. every table a schema component declares as erased (``storage.schema.erased``): the
+   subject's rows go, so a table added later cannot be forgotten here;
+6. complete the request;
+7. ``compact``: deleted rows must leave no bytes behind. SQLite has ``secure_delete`` on
    (freed cells and pages are zeroed); REINDEX rebuilds the indexes keyed by identifiers
-   (an interior b-tree page can keep a deleted key as a divider) and ``Store.checkpoint()``
-   truncates the WAL. PostgreSQL keeps dead tuples (and plain VACUUM leaves their bytes in
-   the page), so the tables that held the subject are rewritten with ``VACUUM FULL``
+   (an interior b-tree page can keep a deleted key as a divider; the components declare
+   which, ``TableUse.reindex``) and ``Store.checkpoint()`` truncates the WAL. PostgreSQL keeps
+   dead tuples (and plain VACUUM leaves their bytes in the page), so the tables that held the
+   subject (the erased ones) are rewritten with ``VACUUM FULL``
    (``dsr.vacuum_full_on_erase``, default on; a short ACCESS EXCLUSIVE lock per table).
    PostgreSQL's WAL segments and any backups still hold old rows until recycled or expired:
    the operator's WAL archive retention must not exceed the erasure deadline.
@@ -43,7 +46,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from audit import merkle
 from audit.checkpoint import NoteError, NoteVerifier, open_checkpoint
@@ -59,10 +62,11 @@ from audit.log import AuditLog
 from audit.requests_store import RequestsStore
 from audit.store import (
     EntryFilter,
+    Record,
     SubjectKeyError,
-    cg_audit_checkpoints,
-    cg_audit_entries,
     iter_records,
+    latest_note,
+    leaf_hashes,
     subject_key,
 )
 from audit.subject_crypto import DataUnreadable, SealedData, open_sealed
@@ -70,29 +74,15 @@ from consent.pseudonyms import parse_subject_ref
 from consent.state import ConsentRecord
 from consent.store import ConsentStore, Subject
 from gateway.console.request_queue import QueuedRequest
+from gateway.schema_components import components
 from policies.models import Config, DsrSettings
+from storage.schema import Component, erased
 from storage.store import Store
 
 log = logging.getLogger("consentgate.dsr")
 
 Clock = Callable[[], datetime]
 Via = Literal["self-service", "officer", "cli"]
-
-# Tables that hold a subject's personal data (consent and personalization); rewritten on
-# PostgreSQL after an erasure. Never the audit chain: it keeps only sealed data.
-PERSONAL_TABLES = (
-    "cg_subjects",
-    "cg_visitors",
-    "cg_consent_records",
-    "cg_subject_keys",
-    "cg_profiles",
-    "cg_events",
-    "cg_decisions",
-    "cg_exposures",
-    "cg_impressions",
-)
-# SQLite indexes keyed by linking identifiers (the reference, the visitor pseudonym).
-SQLITE_REINDEX = ("cg_subjects", "cg_visitors")
 
 
 class SubjectDataSource(Protocol):
@@ -163,6 +153,7 @@ class DsrService:
     unknown_regime: str
     sources: Sequence[SubjectDataSource] = ()
     clock: Clock = _utcnow
+    schema: Sequence[Component] = components()
 
     async def subject(self, subject_ref: str) -> Subject | None:
         """The subject a customer's reference names, or None. References are ``CG-`` and
@@ -207,24 +198,20 @@ class DsrService:
         head = await self._head()
         proofs: dict[int, dict[str, object]] = {}
         if head is not None and records:
-            leaves = await _leaves(self.store, chain, head.checkpoint.size)
+            leaves = await leaf_hashes(self.store, chain, head.checkpoint.size)
             try:
-                proofs = inclusion_proofs(leaves, head, [int(str(r["seq"])) for r in records])
+                proofs = inclusion_proofs(leaves, head, [r["seq"] for r in records])
             except merkle.ProofError as exc:
                 log.error("no inclusion proofs for an export (%s); run `audit verify`", exc)
         key = await self._key(subject_id)
         items = []
         for record in records:
             data, status = self._open(record, key, subject_id)
-            items.append(audit_item(record, data, status, proofs.get(int(str(record["seq"])))))
+            items.append(audit_item(record, data, status, proofs.get(record["seq"])))
         return items
 
     async def _head(self) -> SignedHead | None:
-        t = cg_audit_checkpoints.c
-        async with self.store.engine.connect() as conn:
-            note = await conn.scalar(
-                select(t.note).where(t.chain == self.audit.chain).order_by(t.idx.desc()).limit(1)
-            )
+        note = await latest_note(self.store, self.audit.chain)
         if note is None:
             return None
         try:
@@ -242,9 +229,9 @@ class DsrService:
             return None
 
     def _open(
-        self, record: Mapping[str, object], key: Any, subject_id: str
+        self, record: Record, key: Any, subject_id: str
     ) -> tuple[dict[str, object] | None, Literal["none", "decrypted", "erased", "unreadable"]]:
-        raw = record.get("data")
+        raw = record["data"]
         if raw is None:
             return None, "none"
         if key is None:
@@ -255,7 +242,7 @@ class DsrService:
                 key,
                 sealed,
                 chain=self.audit.chain,
-                seq=int(str(record["seq"])),
+                seq=record["seq"],
                 subject=subject_id,
             )
         except (DataUnreadable, ValueError):
@@ -274,32 +261,28 @@ class DsrService:
         for source in self.sources:
             await source.delete_subject(subject.id)
         await self.consent.delete_subject(subject.id)
+        await erase_rows(self.store, self.schema, subject.id)
         await self.requests.complete(request.id, actor, self.clock())
-        await compact(self.store, vacuum_full=self.settings.vacuum_full_on_erase)
+        await compact(self.store, self.schema, vacuum_full=self.settings.vacuum_full_on_erase)
 
 
-async def _leaves(store: Store, chain: str, size: int) -> list[bytes]:
-    """The chain's stored leaf hashes, seq 0 .. size-1 (checked against the signed root)."""
-    t = cg_audit_entries.c
-    leaves: list[bytes] = []
-    async with store.engine.connect() as conn:
-        result = await conn.stream(
-            select(t.leaf_hash).where(t.chain == chain, t.seq < size).order_by(t.seq)
-        )
-        async for row in result:
-            try:
-                leaves.append(bytes.fromhex(row.leaf_hash))
-            except ValueError:
-                leaves.append(bytes(merkle.HASH_SIZE))  # fails the root check: logged
-    return leaves
+async def erase_rows(store: Store, schema: Sequence[Component], subject_id: str) -> None:
+    """Delete the subject's rows from every table declared as erased (module docstring, 5)."""
+    async with store.write() as conn:
+        for use in erased(schema):
+            assert use.subject is not None  # `erased` yields only tables naming a subject
+            await conn.execute(use.table.delete().where(use.table.c[use.subject] == subject_id))
 
 
-async def compact(store: Store, *, vacuum_full: bool = True) -> None:
-    """Make deleted rows' bytes leave the store's files (module docstring, step 6)."""
+async def compact(
+    store: Store, schema: Sequence[Component] = components(), *, vacuum_full: bool = True
+) -> None:
+    """Make deleted rows' bytes leave the store's files (module docstring, step 7)."""
     if store.dialect == "sqlite":
         async with store.write() as conn:
-            for table in SQLITE_REINDEX:
-                await conn.execute(text(f"REINDEX {table}"))
+            for use in erased(schema):
+                if use.reindex:
+                    await conn.execute(text(f"REINDEX {use.table.name}"))
         await store.checkpoint()
         return
     if not vacuum_full:
@@ -307,10 +290,10 @@ async def compact(store: Store, *, vacuum_full: bool = True) -> None:
     async with store.engine.connect() as conn:
         # VACUUM cannot run inside a transaction block (PostgreSQL docs, VACUUM).
         auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        for table in PERSONAL_TABLES:
-            exists = await auto.scalar(text("SELECT to_regclass(:t)"), {"t": table})
+        for use in erased(schema):
+            exists = await auto.scalar(text("SELECT to_regclass(:t)"), {"t": use.table.name})
             if exists is not None:
-                await auto.execute(text(f"VACUUM FULL {table}"))
+                await auto.execute(text(f"VACUUM FULL {use.table.name}"))
 
 
 # --- the console's request queue ----------------------------------------------------------------
@@ -386,16 +369,13 @@ def build_service(
 @contextlib.asynccontextmanager
 async def standalone(config: Config) -> AsyncIterator[DsrService]:
     """A service with its own store and audit log, for the command line."""
-    # Importing registers each schema component, so open_store migrates all their tables.
-    import audit.requests_store  # noqa: F401
-    import audit.store  # noqa: F401
     from gateway.audit_commands import build_audit_log
     from gateway.master_key import load_master_key
     from personalization_rules.profile_store import ProfileStore
     from storage.store import open_store
 
     master_key = load_master_key(config.keys.master_key_file)
-    store = await open_store(config.storage.url)
+    store = await open_store(config.storage.url, components=components())
     try:
         consent = await ConsentStore.open(store, master_key, os.urandom)
         audit_log = build_audit_log(store, config.audit, master_key)

@@ -14,10 +14,12 @@ import asyncio
 import sys
 from pathlib import Path
 
+from gateway.config_files import load_config
+from gateway.schema_components import components
 from personalization_rules.experiment_stats import format_report, report
 from personalization_rules.profile_store import ProfileStore
 from personalization_rules.rules import load_rules
-from policies.loader import ConfigInvalid, LoadedConfig, load_config
+from policies.loader import ConfigInvalid, LoadedConfig
 from storage.store import SchemaError, StoreUnavailable, open_store
 
 
@@ -34,7 +36,7 @@ def variant_order(loaded: LoadedConfig) -> dict[str, list[str]]:
 async def _report(config_path: Path) -> str:
     loaded = load_config(config_path)
     order = variant_order(loaded)
-    store = await open_store(loaded.config.storage.url)
+    store = await open_store(loaded.config.storage.url, components=components())
     try:
         counts = await ProfileStore(store).experiment_counts()
     finally:

@@ -92,7 +92,8 @@ def client_address(peer: str, forwarded_for: Sequence[str], trusted: TrustedProx
     Walks the entries right to left and returns the first one that is not a trusted proxy. An
     empty or malformed entry on that walk means the chain is unreliable: fall back to `peer`
     (uvicorn's rule for `" , "` and `", , 9.9.9.9, , "`). If every entry is trusted, the
-    leftmost is the client (a client on a proxy host, uvicorn issue 1068).
+    leftmost is the client (a client on a proxy host,
+    https://github.com/encode/uvicorn/issues/1068).
     """
     if peer not in trusted:
         return peer

@@ -14,11 +14,12 @@ import asyncio
 import sys
 from pathlib import Path
 
-import audit.store  # noqa: F401  (registers the audit tables, so open_store migrates them)
 from consent.store import ConsentStore
 from gateway.audit_commands import build_audit_log
+from gateway.config_files import load_config
 from gateway.master_key import load_master_key
-from policies.loader import ConfigInvalid, load_config
+from gateway.schema_components import components
+from policies.loader import ConfigInvalid
 from storage.store import open_store
 
 ACTION = "keys.rotated"
@@ -27,7 +28,7 @@ ACTION = "keys.rotated"
 async def _rotate(config_path: Path) -> int:
     loaded = load_config(config_path)
     master = load_master_key(loaded.config.keys.master_key_file)
-    store = await open_store(loaded.config.storage.url)
+    store = await open_store(loaded.config.storage.url, components=components())
     try:
         keyring = await ConsentStore.rotate(store, master)
         log = build_audit_log(store, loaded.config.audit, master)

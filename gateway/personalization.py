@@ -13,7 +13,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 from starlette.types import Scope
 
@@ -26,7 +26,6 @@ from personalization_rules.attributes import (
     RequestFacts,
     VisitorProfile,
     VisitorType,
-    Weather,
     local_time,
 )
 from personalization_rules.engine import (
@@ -40,6 +39,7 @@ from personalization_rules.engine import (
 from personalization_rules.preview import PreviewGrant
 from personalization_rules.recommender import CatalogRecommender, Recommender, load_products
 from personalization_rules.rules import load_rules
+from personalization_rules.weather_codes import Weather
 from policies.loader import LoadedConfig
 
 log = logging.getLogger("consentgate.personalization")
@@ -50,7 +50,7 @@ MAX_HEADER = 1024  # user agents, referrers: longer values are cut before rules 
 class WeatherSource(Protocol):
     """Current weather within the provider's budget; None when unknown."""
 
-    async def current(self, latitude: float, longitude: float) -> Any: ...
+    async def current(self, latitude: float, longitude: float) -> Weather | None: ...
 
 
 # The visitor's profile (None: unknown); called only when its purpose is granted.
@@ -83,19 +83,6 @@ class Outcome:
     html: Mapping[str, str]
 
 
-def _weather(value: Any) -> Weather | None:
-    if value is None:
-        return None
-    if isinstance(value, Weather):
-        return value
-    # personalization_rules.weather.Weather (provider) → the attribute view.
-    return Weather(
-        code=getattr(value, "code", None),
-        temperature=getattr(value, "temperature_c", getattr(value, "temperature", None)),
-        feels_like=getattr(value, "feels_like_c", getattr(value, "feels_like", None)),
-    )
-
-
 class Personalization:
     """Built once per app from the loaded config."""
 
@@ -124,11 +111,8 @@ class Personalization:
         self.tracker = tracker
         self.impressions = impressions
         self.shown = shown
-        # Rule id -> frequency period, for the rules with a cap (issue 4: `frequency`).
+        # Rule id -> frequency period, for the rules with a cap (`frequency`).
         self.caps = {r.id: r.frequency.per for r in self.rules if r.frequency is not None}
-        self.personal_purposes = frozenset(
-            pid for pid in config.personalization.data_purposes.values() if pid
-        )
         self._random = random.Random()
 
     @property
@@ -144,8 +128,9 @@ class Personalization:
         place = visitor.place
         if self.weather is not None and place and place.latitude is not None:
             try:
-                raw = await self.weather.current(place.latitude, place.longitude or 0.0)
-                prepared.weather = _weather(raw)
+                prepared.weather = await self.weather.current(
+                    place.latitude, place.longitude or 0.0
+                )
             except Exception as exc:  # fails open: rules see weather "unknown"
                 log.warning("weather lookup failed: %s", type(exc).__name__)
         granted = visitor.state.granted

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
+from gateway.config_files import load_config
 from gateway.master_key import load_master_key
 from personalization_rules.attributes import VISITOR_TYPES
 from personalization_rules.preview import PARAM, PreviewGrant, mint, parse_ttl, preview_key
 from personalization_rules.rules import Rule, load_rules
 from policies.config_errors import ConfigInvalid
-from policies.loader import load_config
 
 USAGE_ERROR = 2
 MAX_TTL_SECONDS = 30 * 86400  # a month: a preview link is for checking a page, not a campaign

@@ -9,11 +9,12 @@ origin, then a token).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import parse_qs, quote
 
 from starlette.requests import ClientDisconnect, Request
@@ -44,7 +45,22 @@ log = logging.getLogger("consentgate.privacy")
 MAX_BODY = 16 * 1024
 MAX_RETURN_TO = 2048
 GPC_LAST_UPDATE = "2026-11-23"
-_FORM_METHODS: frozenset[str] = frozenset({"banner", "preferences"})
+_FORM_METHODS: dict[str | None, Method] = {"banner": "banner", "preferences": "preferences"}
+
+
+@dataclass(frozen=True)
+class ChoiceRequest:
+    """A consent choice as posted, JSON or form, checked and normalized."""
+
+    choices: Mapping[str, bool]  # purpose id -> granted
+    method: Method
+    confirm: bool  # the visitor confirmed a choice that overrides GPC
+    return_to: str | None  # redirect there after recording; None answers JSON
+    back: str  # the preference center's "Back to the shop" target
+    token: str | None  # the CSRF token sent with it
+    language: str  # of the banner or page the choice was made on
+
+
 _SAME_SITE = frozenset({"same-origin", "none"})
 # RFC 9110 §10.2.3: a 503 says when to try again; the store retries every few seconds.
 RETRY_AFTER_SECONDS = 5
@@ -193,8 +209,8 @@ class PrivacyApi:
             raise BadRequest(400, "the body was cut short") from None
         return body
 
-    def _parse(self, request: Request, body: bytes, visitor: Visitor) -> dict[str, Any]:
-        """Normalize a JSON or form post to {choices, method, confirm, return_to, token, form}."""
+    def _parse(self, request: Request, body: bytes, visitor: Visitor) -> ChoiceRequest:
+        """A JSON or form post as a `ChoiceRequest`; `BadRequest` says what is wrong."""
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype == "application/json":
             return self._parse_json(body, request, visitor)
@@ -202,10 +218,10 @@ class PrivacyApi:
             return self._parse_form(body, visitor)
         raise BadRequest(415, "send application/json or a form (application/x-www-form-urlencoded)")
 
-    def _parse_json(self, body: bytes, request: Request, visitor: Visitor) -> dict[str, Any]:
+    def _parse_json(self, body: bytes, request: Request, visitor: Visitor) -> ChoiceRequest:
         try:
             data = json.loads(body)
-        # Nesting past the recursion limit raises RecursionError, not ValueError (issue 7).
+        # Nesting past the recursion limit raises RecursionError, not ValueError.
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise BadRequest(400, "body is not valid JSON") from None
         if not isinstance(data, dict):
@@ -227,15 +243,15 @@ class PrivacyApi:
             ):
                 raise BadRequest(400, "purposes must map purpose ids to true/false")
             choices = purposes
-        return {
-            "choices": choices,
-            "method": "api",
-            "confirm": confirm,
-            "return_to": None,
-            "back": "/",
-            "token": request.headers.get("x-csrf-token"),
-            "language": visitor.language,
-        }
+        return ChoiceRequest(
+            choices=choices,
+            method="api",
+            confirm=confirm,
+            return_to=None,
+            back="/",
+            token=request.headers.get("x-csrf-token"),
+            language=visitor.language,
+        )
 
     def _action(self, action: object, visitor: Visitor) -> dict[str, bool]:
         if action in ("accept_all", "reject_all"):
@@ -246,7 +262,7 @@ class PrivacyApi:
             return {pid: False for pid in gpc_purposes(self.config) if pid in switchable}
         raise BadRequest(400, "action must be accept_all, reject_all or opt_out_sale_sharing")
 
-    def _parse_form(self, body: bytes, visitor: Visitor) -> dict[str, Any]:
+    def _parse_form(self, body: bytes, visitor: Visitor) -> ChoiceRequest:
         try:
             form = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
         except (UnicodeDecodeError, ValueError):
@@ -268,15 +284,15 @@ class PrivacyApi:
             choices = self._action(action, visitor)
         method = one("method")
         language = one("lang")
-        return {
-            "choices": choices,
-            "method": method if method in _FORM_METHODS else "banner",
-            "confirm": one("confirm_gpc_override") == "1",
-            "return_to": safe_return_to(one("return_to")),
-            "back": shop_return(one("back"), self.prefix),
-            "token": one("csrf"),
-            "language": language if language in ("en", "ar", "th") else visitor.language,
-        }
+        return ChoiceRequest(
+            choices=choices,
+            method=_FORM_METHODS.get(method, "banner"),
+            confirm=one("confirm_gpc_override") == "1",
+            return_to=safe_return_to(one("return_to")),
+            back=shop_return(one("back"), self.prefix),
+            token=one("csrf"),
+            language=language if language in ("en", "ar", "th") else visitor.language,
+        )
 
     async def post_consent(self, request: Request) -> Response:
         """Record a choice (append-only), durable before the response confirms it."""
@@ -286,11 +302,11 @@ class PrivacyApi:
             if visitor.degraded:
                 raise BadRequest(503, "consent store unavailable; nothing was recorded")
             parsed = self._parse(request, await self._body(request), visitor)
-            self._check_origin(request, visitor, parsed["token"])
+            self._check_origin(request, visitor, parsed.token)
             if "application/json" in request.headers.get("accept", ""):
                 # The banner's script posts the form with fetch: answer JSON, not a redirect
                 # the browser would follow (a second, needless page load through the shop).
-                parsed = {**parsed, "return_to": None}
+                parsed = dataclasses.replace(parsed, return_to=None)
             return await self._record(visitor, parsed)
         except RateLimited as exc:
             return exc.response()
@@ -308,25 +324,25 @@ class PrivacyApi:
         if wait > 0:
             raise RateLimited(wait, "too many consent choices from your address; try again later")
 
-    async def _record(self, visitor: Visitor, parsed: Mapping[str, Any]) -> Response:
+    async def _record(self, visitor: Visitor, parsed: ChoiceRequest) -> Response:
         now = datetime.now(UTC)
-        language: str = parsed["language"]
+        language = parsed.language
         shown = self.enforcement.banner_view(
-            _in_language(visitor, language), parsed["return_to"] or "/"
+            _in_language(visitor, language), parsed.return_to or "/"
         )
-        method: Method = parsed["method"]
+        method = parsed.method
         try:
             record = choice_record(
                 self.config,
                 visitor.regime,
                 visitor.latest,
-                parsed["choices"],
+                parsed.choices,
                 method=method,
                 shown_text_hash=text_hash(shown),
                 language=language,
                 gpc=visitor.gpc,
                 now=now,
-                confirmed_gpc_override=parsed["confirm"],
+                confirmed_gpc_override=parsed.confirm,
             )
         except ValueError as exc:
             raise BadRequest(400, str(exc)) from None
@@ -345,23 +361,23 @@ class PrivacyApi:
             ) from None
         except (*STORE_FAULTS, AuditError) as exc:
             # Locked by another process, disk full, connection lost: a refusal the visitor can
-            # retry, never a confirmation (issue 7: faults against real processes).
+            # retry, never a confirmation (tests/gateway/faults provoke each against a server).
             log.warning("consent choice not confirmed: %s", type(exc).__name__)
             raise BadRequest(503, NOT_CONFIRMED) from None
         visitor.latest = record
         visitor.state = resolve(self.config, visitor.regime, record, visitor.gpc, now, subject.ref)
-        if parsed["return_to"] is not None:
-            target = parsed["return_to"]
+        if parsed.return_to is not None:
+            target = parsed.return_to
             if method == "preferences":
                 target = f"{self.prefix}/preferences?saved=1"
-                if parsed["back"] != "/":
+                if parsed.back != "/":
                     # Keeps "Back to the shop" pointing where the visitor came from.
-                    target += "&return_to=" + quote(parsed["back"], safe="/")
+                    target += "&return_to=" + quote(parsed.back, safe="/")
             # 303: the browser follows with a GET (RFC 9110 §15.4.4).
             return self._with_cookie(RedirectResponse(target, status_code=303), visitor)
         body: dict[str, object] = visitor.state.to_json()
-        pending = gpc_conflicts(self.config, parsed["choices"], visitor.gpc)
-        if pending and not parsed["confirm"]:
+        pending = gpc_conflicts(self.config, parsed.choices, visitor.gpc)
+        if pending and not parsed.confirm:
             # 11 CCR §7025(c)(3): a choice that conflicts with GPC needs the visitor's
             # confirmation; until then GPC wins.
             body["gpc_confirmation_required"] = sorted(pending)

@@ -10,8 +10,8 @@ and `.recommendations`. Per HTML request:
   sticky experiment exposures. It never awaits: the page does not wait for bookkeeping.
 
 Both act only for a visitor with a subject and the purpose covering `behavior.profile`
-granted (issue 4: "profile updates happen only under the purpose that covers them, and only
-for visitors who have a subject"); otherwise nothing is read and nothing is recorded.
+granted (profile updates happen only under the purpose that covers them, and only for
+visitors who have a subject); otherwise nothing is read and nothing is recorded.
 
 `start(store)` opens the profile store, starts the queue's writer and one refresh loop
 (aggregates every `personalization.aggregates_refresh_seconds`, the catalog file's mtime

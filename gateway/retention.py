@@ -1,7 +1,8 @@
 """Retention: delete what outlived its period (config ``retention:``), on a schedule and on
 demand (`consentgate retention purge`).
 
-Per data category (``policies.models.RetentionSettings``; None keeps it):
+Per data category (``policies.models.RetentionSettings``; None keeps it), as each table's
+owner declares it (``storage.schema.Retention``, collected by ``gateway.schema_components``):
 
 * consent records older than ``consent_records_days``, except each subject's latest (the
   choice still in force; GDPR Art. 7(1) needs its proof while it is relied on);
@@ -22,17 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Table, delete, func, select
-
 from audit.log import AuditLog
-from audit.requests_store import cg_dsr_requests
-from consent.store import cg_consent_records
-from personalization_rules.profile_store import cg_decisions, cg_events, cg_exposures, cg_profiles
+from gateway.schema_components import components
 from policies.models import RetentionSettings
+from storage.schema import Component, table_uses
 from storage.store import Store
 
 log = logging.getLogger("consentgate.retention")
@@ -50,6 +48,16 @@ class Cutoffs:
     profiles: datetime | None
     decisions: datetime | None
     dsr_requests: datetime | None
+
+    def of(self, period: str) -> datetime | None:
+        """The cutoff of a `storage.schema.Retention.period`; `KeyError` for an unknown one."""
+        return {
+            "consent_records": self.consent_records,
+            "events": self.events,
+            "profiles": self.profiles,
+            "decisions": self.decisions,
+            "dsr_requests": self.dsr_requests,
+        }[period]
 
 
 def cutoffs(settings: RetentionSettings, now: datetime) -> Cutoffs:
@@ -84,39 +92,21 @@ class PurgeCounts:
         return sum(asdict(self).values())
 
 
-async def purge(store: Store, limits: Cutoffs) -> PurgeCounts:
-    """Delete every expired row in one transaction; returns the counts."""
+async def purge(
+    store: Store, limits: Cutoffs, schema: Sequence[Component] | None = None
+) -> PurgeCounts:
+    """Delete every expired row of every table that declares a retention (`schema`, default
+    the gateway's components) in one transaction; returns the counts."""
     counts: dict[str, int] = {}
     async with store.write() as conn:
-
-        async def drop(name: str, table: Table, *where: object) -> None:
-            result = await conn.execute(delete(table).where(*where))  # type: ignore[arg-type]
-            counts[name] = int(result.rowcount or 0)
-
-        if limits.consent_records is not None:
-            t = cg_consent_records.c
-            latest = select(func.max(t.id)).group_by(t.subject_id)
-            await drop(
-                "consent_records",
-                cg_consent_records,
-                t.ts < limits.consent_records,
-                t.id.not_in(latest),
-            )
-        if limits.events is not None:
-            await drop("events", cg_events, cg_events.c.ts < limits.events)
-            await drop("exposures", cg_exposures, cg_exposures.c.first_ts < limits.events)
-        if limits.profiles is not None:
-            await drop("profiles", cg_profiles, cg_profiles.c.updated_at < limits.profiles)
-        if limits.decisions is not None:
-            await drop("decisions", cg_decisions, cg_decisions.c.last_ts < limits.decisions)
-        if limits.dsr_requests is not None:
-            r = cg_dsr_requests.c
-            await drop(
-                "dsr_requests",
-                cg_dsr_requests,
-                r.status == "completed",
-                r.received_at < limits.dsr_requests,
-            )
+        for use in table_uses(components() if schema is None else schema):
+            if use.retention is None:
+                continue
+            cutoff = limits.of(use.retention.period)
+            if cutoff is not None:
+                result = await conn.execute(use.retention.expired(use.table, cutoff))
+                name = use.retention.counted_as
+                counts[name] = counts.get(name, 0) + int(result.rowcount or 0)
     if sum(counts.values()):
         await store.checkpoint()
     return PurgeCounts(**counts)

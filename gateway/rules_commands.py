@@ -17,23 +17,22 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from consent.state import resolve
+from gateway.config_files import load_config
 from personalization_rules.attributes import (
     VISITOR_TYPES,
     AttributeBuilder,
     RequestFacts,
     VisitorProfile,
     VisitorType,
-    Weather,
     local_time,
 )
 from personalization_rules.engine import Decision, Engine, Visit, recommend_context, render
 from personalization_rules.geo import GeoDatabaseError, GeoPlace, GeoReader
 from personalization_rules.recommender import CatalogRecommender, load_products
 from personalization_rules.rules import Rule, load_rules
-from personalization_rules.weather_codes import condition_for
+from personalization_rules.weather_codes import Weather, condition_for
 from policies.config_errors import ConfigInvalid
 from policies.jurisdictions import location_from_headers, normalize_country, regime_for
-from policies.loader import load_config
 from policies.models import Config
 
 USAGE_ERROR = 2
@@ -200,10 +199,12 @@ def offline_weather(config: Config, place: GeoPlace | None) -> Weather | None:
     current = entry.get("current") if isinstance(entry, dict) else None
     if not isinstance(current, dict):
         return None
+    code = _int(current.get("weather_code"))
     return Weather(
-        code=_int(current.get("weather_code")),
-        temperature=_float(current.get("temperature_2m")),
-        feels_like=_float(current.get("apparent_temperature")),
+        condition=condition_for(code),
+        temperature_c=_float(current.get("temperature_2m")),
+        feels_like_c=_float(current.get("apparent_temperature")),
+        code=code,
     )
 
 
@@ -244,11 +245,11 @@ class Report:
         if weather is None:
             self.line("weather: unknown")
         else:
-            text = f"weather: {condition_for(weather.code)}"
-            if weather.temperature is not None:
-                text += f", {weather.temperature:g} °C"
-            if weather.feels_like is not None:
-                text += f" (feels like {weather.feels_like:g} °C)"
+            text = f"weather: {weather.condition}"
+            if weather.temperature_c is not None:
+                text += f", {weather.temperature_c:g} °C"
+            if weather.feels_like_c is not None:
+                text += f" (feels like {weather.feels_like_c:g} °C)"
             self.line(text)
 
     def consent(self, config: Config, granted: frozenset[str], source: str) -> None:

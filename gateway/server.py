@@ -12,7 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-from policies.loader import ConfigInvalid, load_config
+from gateway.config_files import load_config
+from policies.loader import ConfigInvalid
 
 log = logging.getLogger("consentgate")
 

@@ -54,7 +54,7 @@ from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from personalization_rules.geo import GeoPlace
-from personalization_rules.weather_codes import CONDITIONS, condition_for
+from personalization_rules.weather_codes import CONDITIONS, Weather
 from policies.models import NamedPlace, PersonalizationSettings
 
 CONTEXTUAL: Final = "contextual"
@@ -191,15 +191,6 @@ class DataPolicy:
 
 
 # -- inputs ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Weather:
-    """Current weather at the visitor's place (Open-Meteo `current` fields)."""
-
-    code: int | None
-    temperature: float | None
-    feels_like: float | None
 
 
 @dataclass(frozen=True)
@@ -414,7 +405,7 @@ def weather_attributes(weather: Weather | None) -> dict[str, Any]:
     if weather is None:
         return {"condition": "unknown"}
     return {
-        "condition": condition_for(weather.code),
-        "temperature": weather.temperature,
-        "feels_like": weather.feels_like,
+        "condition": weather.condition,
+        "temperature": weather.temperature_c,
+        "feels_like": weather.feels_like_c,
     }

@@ -4,8 +4,8 @@ A rule's `frequency: {max: N, per: day|week|month|ever}` shows it at most N time
 subject per period. Counters are kept per subject, rule and period key (one row, reset when the
 period changes: `profile_store.cg_impressions`), never a row per request. Periods are UTC
 calendar periods: a day runs 00:00-24:00 UTC, a week is an ISO 8601 week (Monday first).
-Caps exist only where state may be kept (a subject and the purpose covering behaviour data,
-issue 4): without consent there is no counter, hence no cap.
+Caps exist only where state may be kept (a subject and the purpose covering behaviour
+data): without consent there is no counter, hence no cap.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Signed preview links: `?cg_preview=TOKEN` forces experiment arms or a visitor type for one
-request, so an operator can check a page before a rule goes live (issue 4, "Decisions and
-preview"). Pure: keys, `now` and the path come in as arguments.
+request, so an operator can check a page before a rule goes live. Pure: keys, `now` and the
+path come in as arguments.
 
 Key: `preview_key(master_key)` = HKDF-SHA256(ikm=master key, salt=none,
 info=b"consentgate preview-link v1", length=32) (RFC 5869). The label is used for nothing

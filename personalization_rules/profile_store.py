@@ -6,8 +6,8 @@ explicitly as well). What is stored:
 
 - `cg_profiles`: one row per subject, the `ProfileFacts` summary as JSON.
 - `cg_events`: behaviour events (view, add_to_cart, purchase). Only consented events reach
-  this module: callers record only under the purpose covering behaviour data (issue 4:
-  "profile updates happen only under the purpose that covers them"). Aggregates
+  this module: callers record only under the purpose covering behaviour data (profile
+  updates happen only under the purpose that covers them). Aggregates
   (`personalization_rules.aggregates`) and conversions are counted from these rows.
 - `cg_decisions`: which rule used which purposes for the subject, first and last time and
   how often: one row per subject and rule, upserted (not a row per request). Only decisions
@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,50 +57,30 @@ from consent.store import cg_subjects
 from personalization_rules.attributes import VisitorProfile
 from personalization_rules.engine import SlotDecision
 from personalization_rules.experiment_stats import VariantCounts
+from personalization_rules.facts_cache import FactsCache
 from personalization_rules.frequency import period_key
 from personalization_rules.profile import ProfileFacts, ShopEvent, Thresholds, visitor_profile
-from storage.schema import Migration, create_tables, register_component
+from storage.schema import Migration, Retention, create_tables, personal, register_component
 from storage.store import Store
 
 metadata = MetaData()
 
-#: How long a subject's facts are remembered in process (see `ProfileStore.facts`).
-FACTS_TTL_S = 2.0
-FACTS_CACHE = 65_536
-_FACTS: dict[tuple[int, str], tuple[float, ProfileFacts | None]] = {}
-# Bumped when a write of a subject's profile starts: a read or write that began under an older
-# value must not put what it saw into `_FACTS` (a newer write may have committed meanwhile).
-_GENERATION: dict[tuple[int, str], int] = {}
-_GENERATION_RESETS = [0]  # how often `_GENERATION` was cleared (bounded like `_FACTS`)
-# The facts the current task's write transaction saved (`ProfileStore._writing`).
-_SAVED: ContextVar[dict[str, ProfileFacts] | None] = ContextVar("_SAVED", default=None)
 
-
-def _remember(key: tuple[int, str], facts: ProfileFacts | None) -> None:
-    if len(_FACTS) >= FACTS_CACHE:
-        _FACTS.clear()
-    _FACTS[key] = (time.monotonic() + FACTS_TTL_S, facts)
-
-
-def _subject_fk() -> Column[str]:
+def _subject_fk(*, primary_key: bool = False) -> Column[str]:
     # A Column object (not "cg_subjects.id") because cg_subjects lives in consent's MetaData.
     return Column(
         "subject_id",
         String(64),
         ForeignKey(cg_subjects.c.id, ondelete="CASCADE"),
         nullable=False,
+        primary_key=primary_key,
     )
 
 
 cg_profiles = Table(
     "cg_profiles",
     metadata,
-    Column(
-        "subject_id",
-        String(64),
-        ForeignKey(cg_subjects.c.id, ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _subject_fk(primary_key=True),
     Column("facts", Text, nullable=False),  # ProfileFacts.to_json()
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -125,12 +103,7 @@ cg_events = Table(
 cg_decisions = Table(
     "cg_decisions",
     metadata,
-    Column(
-        "subject_id",
-        String(64),
-        ForeignKey(cg_subjects.c.id, ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _subject_fk(primary_key=True),
     Column("rule_id", String(64), primary_key=True),
     Column("purposes", Text, nullable=False),  # JSON list of purpose ids relied on
     Column("first_ts", DateTime(timezone=True), nullable=False),
@@ -141,12 +114,7 @@ cg_exposures = Table(
     "cg_exposures",
     metadata,
     Column("experiment", String(64), primary_key=True),
-    Column(
-        "subject_id",
-        String(64),
-        ForeignKey(cg_subjects.c.id, ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _subject_fk(primary_key=True),
     Column("variant", String(64), nullable=False),
     Column("first_ts", DateTime(timezone=True), nullable=False),
     Index("ix_cg_exposures_subject", "subject_id"),
@@ -157,12 +125,7 @@ counters_metadata = MetaData()
 cg_impressions = Table(
     "cg_impressions",
     counters_metadata,
-    Column(
-        "subject_id",
-        String(64),
-        ForeignKey(cg_subjects.c.id, ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _subject_fk(primary_key=True),
     Column("rule_id", String(64), primary_key=True),
     Column("period", String(16), nullable=False),  # frequency.period_key of the count
     Column("count", Integer, nullable=False),
@@ -173,6 +136,15 @@ PERSONALIZATION = register_component(
     [
         Migration("profiles, events, decisions, exposures", create_tables(*metadata.sorted_tables)),
         Migration("frequency cap counters", create_tables(cg_impressions)),
+    ],
+    [
+        personal(cg_profiles, "subject_id", Retention("profiles", "updated_at", "profiles")),
+        personal(cg_events, "subject_id", Retention("events", "ts", "events")),
+        personal(cg_decisions, "subject_id", Retention("decisions", "last_ts", "decisions")),
+        # An exposure is the start of the events that follow it: it goes with them.
+        personal(cg_exposures, "subject_id", Retention("events", "first_ts", "exposures")),
+        # One row per subject and capped rule, reset each period: nothing accumulates.
+        personal(cg_impressions, "subject_id"),
     ],
 )
 
@@ -238,70 +210,63 @@ def _iso(ts: datetime) -> str:
     return _utc(ts).isoformat()
 
 
-class ProfileStore:
-    """Profiles, events, decisions and exposures of subjects (module docstring)."""
+@dataclass
+class _Write:
+    """A write transaction and the facts it saved, per subject."""
 
-    def __init__(self, store: Store, thresholds: Thresholds | None = None) -> None:
+    conn: AsyncConnection
+    saved: dict[str, ProfileFacts] = field(default_factory=dict)
+
+
+class ProfileStore:
+    """Profiles, events, decisions and exposures of subjects (module docstring).
+
+    One instance per store in a process: its `FactsCache` is exact only against the writes
+    that go through it.
+    """
+
+    def __init__(
+        self, store: Store, thresholds: Thresholds | None = None, cache: FactsCache | None = None
+    ) -> None:
         self.store = store
         self.thresholds = thresholds or Thresholds()
+        self.cache = cache or FactsCache()
 
     # -- reads ---------------------------------------------------------------------------------
 
     async def facts(self, subject_id: str) -> ProfileFacts | None:
         """The subject's stored facts, or None when nothing was recorded.
 
-        Remembered for `FACTS_TTL_S` per process: a write through any `ProfileStore` of this
-        process leaves what it saved as the remembered facts once it commits (or forgets the
-        subject, see `_writing`), and a read that overlapped a write remembers nothing, so
-        this node sees its own changes at once; another node's or worker's show within the
-        TTL. Only the page's personalization reads this, and only under a consent state that is
-        always fresh (an erased subject has no lookup, a withdrawn purpose no profile read).
+        Remembered in `self.cache` (`personalization_rules.facts_cache`): this store's own
+        writes show at once; another node's or worker's within the cache's TTL. Only the page's
+        personalization reads this, and only under a consent state that is always fresh (an
+        erased subject has no lookup, a withdrawn purpose no profile read).
         """
-        key = (id(self.store), subject_id)
-        hit = _FACTS.get(key)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        generation = (_GENERATION_RESETS[0], _GENERATION.get(key, 0))
+        hit = self.cache.get(subject_id)
+        if hit is not None:
+            return hit.facts
+        before = self.cache.epoch(subject_id)
         async with self.store.engine.connect() as conn:
             raw = await conn.scalar(
                 select(cg_profiles.c.facts).where(cg_profiles.c.subject_id == subject_id)
             )
         facts = ProfileFacts.from_json(json.loads(raw)) if raw is not None else None
-        if (_GENERATION_RESETS[0], _GENERATION.get(key, 0)) == generation:
-            # No write of this process began meanwhile: what was read is still the latest.
-            _remember(key, facts)
+        self.cache.read(subject_id, facts, before)
         return facts
 
     @contextlib.asynccontextmanager
-    async def _writing(self, subject_ids: Iterable[str]) -> AsyncIterator[AsyncConnection]:
-        """`store.write()`; once it commits, the facts it saved are what this process
-        remembers for their subjects (unless a later write of one began meanwhile: then, as
-        on failure, the subject is forgotten and read afresh)."""
-        if len(_GENERATION) > FACTS_CACHE:
-            _GENERATION.clear()  # a missing generation never matches: forgotten, not stale
-            _GENERATION_RESETS[0] += 1
-        started = {}
-        for subject_id in subject_ids:
-            key = (id(self.store), subject_id)
-            _GENERATION[key] = _GENERATION.get(key, 0) + 1
-            # With the reset count: after a clear, numbering starts over for every key.
-            started[key] = (_GENERATION_RESETS[0], _GENERATION[key])
+    async def _writing(self, subject_ids: Iterable[str]) -> AsyncIterator[_Write]:
+        """`store.write()`; once it commits, the facts it saved are what the cache remembers
+        for their subjects (`FactsCache.end_write`)."""
+        started = self.cache.begin_write(subject_ids)
         saved: dict[str, ProfileFacts] = {}
-        token = _SAVED.set(saved)
         committed = False
         try:
             async with self.store.write() as conn:
-                yield conn
+                yield _Write(conn, saved)
             committed = True
         finally:
-            _SAVED.reset(token)
-            for key, generation in started.items():
-                facts = saved.get(key[1])
-                current = (_GENERATION_RESETS[0], _GENERATION.get(key))
-                if committed and facts is not None and current == generation:
-                    _remember(key, facts)
-                else:
-                    _FACTS.pop(key, None)
+            self.cache.end_write(started, saved, committed)
 
     async def profile(self, subject_id: str, now: datetime) -> VisitorProfile:
         """The subject's `VisitorProfile` at `now` (`new` when nothing was recorded)."""
@@ -335,7 +300,8 @@ class ProfileStore:
         """
         if not events:
             return 0
-        async with self._writing([subject_id]) as conn:
+        async with self._writing([subject_id]) as write:
+            conn = write.conn
             if not await _existing(conn, [subject_id]):
                 return 0
             orders = {e.order_id for e in events if e.type == "purchase" and e.order_id}
@@ -358,7 +324,7 @@ class ProfileStore:
                 facts = facts.apply(event, self.thresholds.session_gap)
                 rows.append(_event_row(subject_id, event))
             await conn.execute(insert(cg_events), rows)
-            await self._save_facts(conn, {subject_id: facts}, max(e.ts for e in events))
+            await self._save_facts(write, {subject_id: facts}, max(e.ts for e in events))
         return len(rows)
 
     async def record_decisions(
@@ -377,13 +343,13 @@ class ProfileStore:
     async def set_customer(self, subject_id: str, pseudonym: str, now: datetime) -> bool:
         """Keep the keyed pseudonym of the shop's customer identity; False for an unknown
         subject."""
-        async with self._writing([subject_id]) as conn:
-            if not await _existing(conn, [subject_id]):
+        async with self._writing([subject_id]) as write:
+            if not await _existing(write.conn, [subject_id]):
                 return False
-            facts = (await _facts(conn, [subject_id])).get(subject_id, ProfileFacts())
+            facts = (await _facts(write.conn, [subject_id])).get(subject_id, ProfileFacts())
             facts = facts.touched(_utc(now), self.thresholds.session_gap)
             facts = replace(facts, customer=pseudonym)
-            await self._save_facts(conn, {subject_id: facts}, _utc(now))
+            await self._save_facts(write, {subject_id: facts}, _utc(now))
         return True
 
     async def apply(self, observations: Sequence[Observation]) -> None:
@@ -391,21 +357,22 @@ class ProfileStore:
         longer exist (erased meanwhile) are dropped, never re-create data."""
         if not observations:
             return
-        async with self._writing({o.subject_id for o in observations}) as conn:
+        async with self._writing({o.subject_id for o in observations}) as write:
+            conn = write.conn
             alive = await _existing(conn, sorted({o.subject_id for o in observations}))
             batch = [o for o in observations if o.subject_id in alive]
             if not batch:
                 return
             active = [o for o in batch if o.view is not None or o.seen]
             if active:
-                await self._apply_activity(conn, active)
+                await self._apply_activity(write, active)
             await self._apply_decisions(conn, batch)
             await self._apply_exposures(conn, batch)
             await self._apply_impressions(conn, batch)
 
-    async def _apply_activity(self, conn: AsyncConnection, batch: Sequence[Observation]) -> None:
+    async def _apply_activity(self, write: _Write, batch: Sequence[Observation]) -> None:
         subjects = sorted({o.subject_id for o in batch})
-        facts = await _facts(conn, subjects)
+        facts = await _facts(write.conn, subjects)
         rows = []
         gap = self.thresholds.session_gap
         for obs in sorted(batch, key=lambda o: o.ts):
@@ -420,9 +387,9 @@ class ProfileStore:
             facts[obs.subject_id] = current.apply(event, gap)
             rows.append(_event_row(obs.subject_id, event))
         if rows:
-            await conn.execute(insert(cg_events), rows)
+            await write.conn.execute(insert(cg_events), rows)
         latest = max(_utc(o.ts) for o in batch)
-        await self._save_facts(conn, {s: facts[s] for s in subjects}, latest)
+        await self._save_facts(write, {s: facts[s] for s in subjects}, latest)
 
     async def _apply_decisions(self, conn: AsyncConnection, batch: Sequence[Observation]) -> None:
         # (subject, rule) -> [purposes, first, last, count], merged in memory then upserted.
@@ -535,22 +502,20 @@ class ProfileStore:
             }
 
     async def _save_facts(
-        self, conn: AsyncConnection, facts: Mapping[str, ProfileFacts], now: datetime
+        self, write: _Write, facts: Mapping[str, ProfileFacts], now: datetime
     ) -> None:
         dialect_insert = pg_insert if self.store.dialect == "postgresql" else sqlite_insert
         rows = [
             {"subject_id": s, "facts": json.dumps(f.to_json(), sort_keys=True), "updated_at": now}
             for s, f in sorted(facts.items())
         ]
-        pending = _SAVED.get()
-        if pending is not None:
-            pending.update(facts)
+        write.saved.update(facts)
         statement = dialect_insert(cg_profiles)
         statement = statement.on_conflict_do_update(
             index_elements=[cg_profiles.c.subject_id],
             set_={"facts": statement.excluded.facts, "updated_at": statement.excluded.updated_at},
         )
-        await conn.execute(statement, rows)
+        await write.conn.execute(statement, rows)
 
     # -- erasure, withdrawal, access ------------------------------------------------------------
 
@@ -560,16 +525,16 @@ class ProfileStore:
         Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign_keys on, and an
         erasure must not depend on a connection setting.
         """
-        async with self._writing([subject_id]) as conn:
+        async with self._writing([subject_id]) as write:
             for table in (cg_events, cg_decisions, cg_exposures, cg_impressions, cg_profiles):
-                await conn.execute(delete(table).where(table.c.subject_id == subject_id))
+                await write.conn.execute(delete(table).where(table.c.subject_id == subject_id))
 
     async def delete_behaviour(self, subject_id: str) -> None:
         """Drop the profile, events and exposures after the covering purpose is withdrawn
         (GDPR Art. 7(3)); the decision log stays as the record of what was done under it."""
-        async with self._writing([subject_id]) as conn:
+        async with self._writing([subject_id]) as write:
             for table in (cg_events, cg_exposures, cg_impressions, cg_profiles):
-                await conn.execute(delete(table).where(table.c.subject_id == subject_id))
+                await write.conn.execute(delete(table).where(table.c.subject_id == subject_id))
 
     async def export_subject(self, subject_id: str) -> dict[str, Any]:
         """The `profile`, `decisions` and `events` parts of the data-subject bundle."""
@@ -577,34 +542,16 @@ class ProfileStore:
             raw = await conn.scalar(
                 select(cg_profiles.c.facts).where(cg_profiles.c.subject_id == subject_id)
             )
-            decisions = (
-                await conn.execute(
-                    select(cg_decisions)
-                    .where(cg_decisions.c.subject_id == subject_id)
-                    .order_by(cg_decisions.c.rule_id)
-                )
-            ).all()
-            events = (
-                await conn.execute(
-                    select(cg_events)
-                    .where(cg_events.c.subject_id == subject_id)
-                    .order_by(cg_events.c.ts, cg_events.c.id)
-                )
-            ).all()
-            exposures = (
-                await conn.execute(
-                    select(cg_exposures)
-                    .where(cg_exposures.c.subject_id == subject_id)
-                    .order_by(cg_exposures.c.experiment)
-                )
-            ).all()
-            counters = (
-                await conn.execute(
-                    select(cg_impressions)
-                    .where(cg_impressions.c.subject_id == subject_id)
-                    .order_by(cg_impressions.c.rule_id)
-                )
-            ).all()
+
+            async def rows(table: Table, *order: str) -> Sequence[Any]:
+                where = table.c.subject_id == subject_id
+                ordered = [table.c[name] for name in order]
+                return (await conn.execute(select(table).where(where).order_by(*ordered))).all()
+
+            decisions = await rows(cg_decisions, "rule_id")
+            events = await rows(cg_events, "ts", "id")
+            exposures = await rows(cg_exposures, "experiment")
+            counters = await rows(cg_impressions, "rule_id")
         facts = ProfileFacts.from_json(json.loads(raw)) if raw is not None else None
         profile: dict[str, Any] | None = None
         if facts is not None:

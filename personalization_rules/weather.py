@@ -29,14 +29,13 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import httpx
 
-from personalization_rules.weather_codes import WeatherCondition, condition_for
+from personalization_rules.weather_codes import Weather, condition_for
 from policies.models import WeatherSettings
 
 log = logging.getLogger("consentgate.weather")
@@ -65,18 +64,6 @@ CACHE_MAX_ENTRIES = 10_000
 
 class WeatherError(Exception):
     """A weather answer or fixture that cannot be used (the message says why)."""
-
-
-@dataclass(frozen=True)
-class Weather:
-    """Current weather at one place, as rules see it."""
-
-    condition: WeatherCondition
-    temperature_c: float | None
-    feels_like_c: float | None
-    is_day: bool | None
-    code: int | None  # WMO 4677 weather interpretation code
-    observed_at: datetime | None  # timezone-aware
 
 
 # -- parsing (pure) ----------------------------------------------------------------------------

@@ -17,6 +17,8 @@ Anything else (a code outside that list, no code at all) is `unknown`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Final, Literal
 
 WeatherCondition = Literal["clear", "cloudy", "fog", "rain", "snow", "storm", "unknown"]
@@ -42,6 +44,18 @@ _GROUPS: Final[dict[WeatherCondition, tuple[int, ...]]] = {
 _BY_CODE: Final[dict[int, WeatherCondition]] = {
     code: group for group, codes in _GROUPS.items() for code in codes
 }
+
+
+@dataclass(frozen=True)
+class Weather:
+    """Current weather at one place, as providers report it and rules see it."""
+
+    condition: WeatherCondition
+    temperature_c: float | None
+    feels_like_c: float | None
+    is_day: bool | None = None
+    code: int | None = None  # WMO 4677 weather interpretation code
+    observed_at: datetime | None = None  # timezone-aware
 
 
 def condition_for(code: object) -> WeatherCondition:

@@ -6,13 +6,16 @@ of them are raised together as `ConfigInvalid`: YAML syntax, duplicate keys, unk
 patterns (URL, CIDR, cookie glob, host), and files that are missing (on the line of the key
 naming them) or do not parse. Relative paths are resolved against the config file's directory,
 so the app only ever sees absolute paths. Nothing here reads the environment.
+
+The rule schema belongs to `personalization_rules`, which builds on these models; the caller
+passes its checker in (`check_rules`), so `policies` imports no other package of ours.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -21,7 +24,6 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from personalization_rules.rules import check_rule_files
 from policies.catalog_file import check_catalog
 from policies.config_errors import ConfigError, ConfigInvalid, ConfigWarning
 from policies.config_warnings import config_warnings
@@ -36,6 +38,7 @@ __all__ = [
     "ConfigWarning",
     "LoadedConfig",
     "OVERRIDABLE",
+    "RuleCheck",
     "load_config",
 ]
 
@@ -44,6 +47,9 @@ OVERRIDABLE = ("upstream", "host", "port", "workers")
 DEFAULT_RULES_DIRECTORY = "rules"
 
 _Model = TypeVar("_Model", bound=BaseModel)
+
+# Every problem in the rule files, given the validated config (slots, purposes, data uses).
+RuleCheck = Callable[[Sequence[RuleFile], Config], list[ConfigError]]
 
 
 @dataclass(frozen=True)
@@ -65,11 +71,14 @@ class LoadedConfig:
     warnings: tuple[ConfigWarning, ...] = ()
 
 
-def load_config(path: Path, overrides: Mapping[str, object] | None = None) -> LoadedConfig:
+def load_config(
+    path: Path, overrides: Mapping[str, object] | None = None, *, check_rules: RuleCheck
+) -> LoadedConfig:
     """Read and validate `path` and the files it names; raise `ConfigInvalid` with all errors.
 
     `overrides` (keys from `OVERRIDABLE`; None values are ignored) replace `gateway.*` keys and
     go through the same validation; their errors name the flag (`--upstream`) on line 0.
+    `check_rules` reports the rule files' schema errors once the config itself is valid.
     """
     path = Path(path)
     try:
@@ -87,15 +96,22 @@ def load_config(path: Path, overrides: Mapping[str, object] | None = None) -> Lo
     errors = [ConfigError(path, p.line, p.message) for p in parsed.problems]
     if parsed.document is None:
         raise ConfigInvalid(errors)
-    loading = _Loading(path, parsed.document, errors)
+    loading = _Loading(path, parsed.document, errors, check_rules)
     return loading.run({k: v for k, v in (overrides or {}).items() if v is not None}, raw)
 
 
 class _Loading:
     """One run of `load_config` once the config file parsed: validate, resolve, check files."""
 
-    def __init__(self, path: Path, document: YamlDocument, errors: list[ConfigError]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        document: YamlDocument,
+        errors: list[ConfigError],
+        check_rules: RuleCheck,
+    ) -> None:
         self.path = path
+        self.check_rule_schema = check_rules
         self.document = document
         self.errors = errors
         # Relative paths in the config mean "next to the config file", never the CWD.
@@ -117,9 +133,9 @@ class _Loading:
         parts: list[tuple[str, bytes]] = [("config", raw)]
         rule_files = self.check_rules(parts)
         if config is not None:
-            # The rule schema lives with the rules; it needs the validated config (slots,
-            # purposes, data_purposes), so it runs only once the config itself is valid.
-            self.errors.extend(check_rule_files(rule_files, config))
+            # The rule schema needs the validated config (slots, purposes, data_purposes),
+            # so it runs only once the config itself is valid.
+            self.errors.extend(self.check_rule_schema(rule_files, config))
         self.check_catalog(parts)
         self.check_local_files()
         self.check_storage_url()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -183,7 +184,7 @@ class RulesSettings(Section):
     directory: Path = Path("rules")
 
 
-# --- Consent: policy, regimes, jurisdiction, purposes (issue 3) ---------------------------------
+# --- Consent: policy, regimes, jurisdiction, purposes ---------------------------------------------
 
 Mechanism = Literal["opt_in", "opt_out", "notice_only"]
 LegalBasis = Literal["consent", "legitimate_interests", "contract", "legal_obligation"]
@@ -591,7 +592,7 @@ class RetentionSettings(Section):
     events_days: Annotated[int, Field(ge=1, le=36_500)] | None = 395
     profiles_days: Annotated[int, Field(ge=1, le=36_500)] | None = 395
     decisions_days: Annotated[int, Field(ge=1, le=36_500)] | None = 395
-    # Issue 5: the request log itself is kept 24 months; only completed requests are purged.
+    # The request log itself is kept 24 months; only completed requests are purged.
     dsr_requests_days: Annotated[int, Field(ge=1, le=36_500)] | None = 730
     # The gateway purges on this schedule (and `consentgate retention purge` on demand).
     purge_every_hours: Annotated[float, Field(gt=0, le=8_760)] = 24.0
@@ -633,7 +634,7 @@ def check_consent_mode(settings: ConsentModeSettings, purposes: list[Purpose]) -
     _raise_at("consent_mode", problems)
 
 
-# --- Content-Security-Policy: the browser's own wall ----------------------------------------
+# --- Content-Security-Policy: the browser's own wall ----------------------------------------------
 
 CspMode = Literal["off", "report-only", "enforce"]
 
@@ -703,7 +704,7 @@ def check_csp(settings: CspSettings, purposes: list[Purpose]) -> None:
     _raise_at("csp", problems)
 
 
-# --- Personalization (issue 4) ----------------------------------------------------------------
+# --- Personalization ------------------------------------------------------------------------------
 
 _SLOT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CATEGORY = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
@@ -798,6 +799,18 @@ def check_personalization(settings: PersonalizationSettings, purposes: list[Purp
     _raise_at("personalization", problems)
 
 
+# The checks of a section against the sections before it: the section, the ones it reads, the
+# check (which raises the section's validation error).
+_CROSS_CHECKS: dict[str, tuple[tuple[str, ...], Callable[..., None]]] = {
+    "regimes": ((), check_regimes),
+    "jurisdiction": (("regimes",), check_jurisdiction),
+    "purposes": (("regimes", "policy"), check_purposes),
+    "consent_mode": (("purposes",), check_consent_mode),
+    "personalization": (("purposes",), check_personalization),
+    "csp": (("purposes",), check_csp),
+}
+
+
 class Config(Section):
     """The whole of `policies.yaml`."""
 
@@ -808,7 +821,7 @@ class Config(Section):
     weather: WeatherSettings = WeatherSettings()
     rules: RulesSettings = RulesSettings()
     catalog: Path | None = None
-    # Consent (issue 3). Order matters: each validator below reads the sections before it.
+    # Consent. Order matters: each validator below reads the sections before it.
     policy: PolicySettings = PolicySettings()
     regimes: dict[str, RegimeSettings] = Field(default_factory=_default_regimes)
     jurisdiction: JurisdictionSettings = JurisdictionSettings()
@@ -822,47 +835,13 @@ class Config(Section):
     personalization: PersonalizationSettings = PersonalizationSettings()
     csp: CspSettings = CspSettings()
 
-    @field_validator("regimes")
+    @field_validator(*_CROSS_CHECKS)
     @classmethod
-    def _regimes(cls, value: dict[str, RegimeSettings]) -> dict[str, RegimeSettings]:
-        check_regimes(value)
-        return value
-
-    @field_validator("jurisdiction")
-    @classmethod
-    def _jurisdiction(
-        cls, value: JurisdictionSettings, info: ValidationInfo
-    ) -> JurisdictionSettings:
-        if "regimes" in info.data:
-            check_jurisdiction(value, info.data["regimes"])
-        return value
-
-    @field_validator("purposes")
-    @classmethod
-    def _purposes(cls, value: list[Purpose], info: ValidationInfo) -> list[Purpose]:
-        if "regimes" in info.data and "policy" in info.data:
-            check_purposes(value, info.data["regimes"], info.data["policy"])
-        return value
-
-    @field_validator("consent_mode")
-    @classmethod
-    def _consent_mode(cls, value: ConsentModeSettings, info: ValidationInfo) -> ConsentModeSettings:
-        if "purposes" in info.data:
-            check_consent_mode(value, info.data["purposes"])
-        return value
-
-    @field_validator("personalization")
-    @classmethod
-    def _personalization(
-        cls, value: PersonalizationSettings, info: ValidationInfo
-    ) -> PersonalizationSettings:
-        if "purposes" in info.data:
-            check_personalization(value, info.data["purposes"])
-        return value
-
-    @field_validator("csp")
-    @classmethod
-    def _csp(cls, value: CspSettings, info: ValidationInfo) -> CspSettings:
-        if "purposes" in info.data:
-            check_csp(value, info.data["purposes"])
+    def _cross_check(cls, value: object, info: ValidationInfo) -> object:
+        # A section whose earlier sections failed is not checked against them: their own
+        # errors say what is wrong.
+        assert info.field_name is not None
+        needs, check = _CROSS_CHECKS[info.field_name]
+        if all(name in info.data for name in needs):
+            check(value, *(info.data[name] for name in needs))
         return value

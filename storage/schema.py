@@ -7,16 +7,23 @@ Design
   `Migration`s. Its version is the number of migrations; the table `cg_schema` holds one row
   (component, version) per component, so components evolve independently and a module that
   adds tables never edits another's list.
-- `register_component(name, migrations)` adds a component to the process-wide registry that
-  `open_store` migrates (in registration order, "core" first). Call it at import time of the
-  module that owns the tables, e.g.::
+- A component also declares what its tables hold (`tables`): for each table, the column that
+  names a data subject, whether erasure deletes its rows, its retention (which
+  `RetentionSettings` period, on which column), or that it holds nothing personal and why.
+  Erasure, the PostgreSQL rewrite after it and the retention purge iterate these declarations,
+  so a new personal table is erased and purged once declared, and a test fails until it is.
+- `register_component(name, migrations, tables)` adds a component to the process-wide
+  registry that `open_store` migrates by default (in registration order, "core" first), e.g.::
 
       consent_records = Table("cg_consent", metadata, ...)
-      CONSENT = register_component("consent", [
-          Migration("consent records", create_tables(consent_records)),
-      ])
+      CONSENT = register_component(
+          "consent",
+          [Migration("consent records", create_tables(consent_records))],
+          [personal(consent_records, "subject_id", Retention("consent_records", "ts"))],
+      )
 
-  Tests and tools can pass an explicit list of components to `migrate` instead.
+  The gateway passes its components to `open_store` explicitly (`gateway.schema_components`); the
+  registry is the default for tools and tests that open a store directly.
 - A migration is a plain synchronous callable taking a SQLAlchemy `Connection` (run through
   `AsyncConnection.run_sync`), so it can use `Table.create`, `text(...)` or dialect checks.
   Released migrations are frozen: never edit or reorder them, append a new one. When a later
@@ -40,11 +47,25 @@ module's tables separate.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Text, select, text
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Delete,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.schema import sort_tables
 
 # Key of the PostgreSQL advisory lock that serializes schema migrations between processes:
 # the bytes "cgschema" as a signed 64-bit integer; any constant works as long as it never changes.
@@ -86,11 +107,83 @@ class Migration:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """Rows of a table expire `period` days (a `RetentionSettings` category) after `column`.
+
+    `counted_as` names the count in a purge's summary; `only` narrows which rows may expire
+    (e.g. not a subject's latest consent record, not an open request).
+    """
+
+    period: str
+    column: str
+    counted_as: str
+    only: Callable[[Table], ColumnElement[bool]] | None = field(default=None, compare=False)
+
+    def expired(self, table: Table, cutoff: object) -> Delete:
+        """The statement deleting `table`'s rows that expired before `cutoff`."""
+        where = [table.c[self.column] < cutoff]
+        if self.only is not None:
+            where.append(self.only(table))
+        return delete(table).where(*where)
+
+
+@dataclass(frozen=True)
+class TableUse:
+    """What one table holds, as the component that owns it declares it.
+
+    `subject` is the column naming a data subject (None: no such column). `erase`: an erasure
+    deletes the subject's rows. `personal`: it holds personal data (so the PostgreSQL rewrite
+    after an erasure covers it when `erase`). `reindex`: SQLite rebuilds its indexes after an
+    erasure (they are keyed by linking identifiers). `why` says why a table is kept or is not
+    personal.
+    """
+
+    table: Table
+    personal: bool
+    subject: str | None = None
+    erase: bool = False
+    retention: Retention | None = None
+    reindex: bool = False
+    why: str = ""
+
+
+def personal(
+    table: Table,
+    subject: str | None,
+    retention: Retention | None = None,
+    *,
+    reindex: bool = False,
+) -> TableUse:
+    """A table of personal data; with a `subject` column, erasure deletes the subject's rows."""
+    if subject is not None and subject not in table.c:
+        raise ValueError(f"{table.name} has no column {subject!r}")
+    if retention is not None and retention.column not in table.c:
+        raise ValueError(f"{table.name} has no column {retention.column!r}")
+    return TableUse(table, True, subject, subject is not None, retention, reindex)
+
+
+def kept(table: Table, subject: str, why: str) -> TableUse:
+    """A table naming subjects that erasure deliberately leaves in place (`why`)."""
+    if subject not in table.c:
+        raise ValueError(f"{table.name} has no column {subject!r}")
+    return TableUse(table, True, subject, why=why)
+
+
+def not_personal(table: Table, why: str) -> TableUse:
+    """A table that holds nothing about a data subject (`why`)."""
+    return TableUse(table, False, why=why)
+
+
+@dataclass(frozen=True)
 class Component:
-    """A named, ordered list of migrations; its version is how many there are."""
+    """A named, ordered list of migrations; its version is how many there are.
+
+    `tables` declares what each of the component's tables holds (`TableUse`).
+    """
 
     name: str
     migrations: tuple[Migration, ...]
+    tables: tuple[TableUse, ...] = ()
 
     @property
     def version(self) -> int:
@@ -118,27 +211,38 @@ def execute(*statements: str) -> Callable[[Connection], None]:
     return apply
 
 
-def component(name: str, migrations: Sequence[Migration]) -> Component:
+def component(
+    name: str, migrations: Sequence[Migration], tables: Iterable[TableUse] = ()
+) -> Component:
     """Build a component after checking its name (lowercase identifier, at most 32 chars)."""
     if not _NAME.match(name):
         raise ValueError(f"component name {name!r} must match {_NAME.pattern}")
     if not migrations:
         raise ValueError(f"component {name!r} needs at least one migration")
-    return Component(name, tuple(migrations))
+    return Component(name, tuple(migrations), tuple(tables))
 
 
-CORE = component("core", [Migration("cg_meta key/value table", create_tables(cg_meta))])
+CORE = component(
+    "core",
+    [Migration("cg_meta key/value table", create_tables(cg_meta))],
+    [
+        not_personal(cg_schema, "schema versions"),
+        not_personal(cg_meta, "node-wide settings and the write probe"),
+    ],
+)
 
 _registry: dict[str, Component] = {CORE.name: CORE}
 
 
-def register_component(name: str, migrations: Sequence[Migration]) -> Component:
+def register_component(
+    name: str, migrations: Sequence[Migration], tables: Iterable[TableUse] = ()
+) -> Component:
     """Add a component to the registry that `open_store` migrates; returns it.
 
     Registering the same name again with the same migrations is a no-op (module reloads);
     a different list under a taken name is a `ValueError`.
     """
-    new = component(name, migrations)
+    new = component(name, migrations, tables)
     existing = _registry.get(name)
     if existing is not None:
         if existing != new:
@@ -151,6 +255,18 @@ def register_component(name: str, migrations: Sequence[Migration]) -> Component:
 def registered_components() -> tuple[Component, ...]:
     """Every registered component, "core" first, then in registration order."""
     return tuple(_registry.values())
+
+
+def table_uses(components: Iterable[Component]) -> tuple[TableUse, ...]:
+    """Every declared table of `components`, in their order."""
+    return tuple(use for comp in components for use in comp.tables)
+
+
+def erased(components: Iterable[Component]) -> tuple[TableUse, ...]:
+    """The tables an erasure deletes a subject's rows from, referencing tables first (so a
+    row goes before the row its foreign key points to)."""
+    uses = {use.table: use for use in table_uses(components) if use.erase}
+    return tuple(uses[t] for t in reversed(sort_tables(uses)))
 
 
 def plan(stored: dict[str, int], components: Sequence[Component]) -> list[tuple[Component, int]]:

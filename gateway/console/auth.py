@@ -46,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from gateway.console.lockout import LoginState, after_failure, after_success
-from storage.schema import Migration, create_tables, register_component
+from storage.schema import Migration, create_tables, not_personal, register_component
 from storage.store import Store
 
 Role = Literal["officer", "operator"]
@@ -88,6 +88,10 @@ cg_console_sessions = Table(
 CONSOLE = register_component(
     "console",
     [Migration("console users and sessions", create_tables(cg_console_users, cg_console_sessions))],
+    [
+        not_personal(cg_console_users, "the operator's staff accounts, no visitor data"),
+        not_personal(cg_console_sessions, "staff sessions, no visitor data"),
+    ],
 )
 
 
@@ -302,11 +306,4 @@ class ConsoleUsers:
                 delete(cg_console_sessions).where(
                     cg_console_sessions.c.token_hash == _token_hash(token)
                 )
-            )
-
-    async def close_sessions_of(self, name: str) -> None:
-        """End every session of a user (e.g. after a lockout)."""
-        async with self.store.write() as conn:
-            await conn.execute(
-                delete(cg_console_sessions).where(cg_console_sessions.c.user_name == name)
             )

@@ -181,15 +181,14 @@ async def write_history(
 ) -> HistorySummary | None:
     """Write the planned history into the config's store; None (nothing written) when the
     store already holds consent records or a history (a second start, or a store in use)."""
-    import audit.requests_store  # noqa: F401  (registers their tables: one migration run)
-    import audit.store  # noqa: F401
     from consent.store import ConsentStore, Subject, cg_consent_records
     from gateway.app import consent_action, consent_details
     from gateway.audit_commands import build_audit_log
+    from gateway.schema_components import components
     from policies.purposes import gpc_purposes
     from storage.store import open_store
 
-    store = await open_store(config.storage.url)
+    store = await open_store(config.storage.url, components=components())
     try:
         if await store.get_meta(META_KEY) is not None:
             return None

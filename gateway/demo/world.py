@@ -296,8 +296,8 @@ def ensure_history(config: Path, today: date) -> HistorySummary | None:
     None when the store already had one or any consent choice."""
     import asyncio
 
+    from gateway.config_files import load_config
     from gateway.master_key import load_master_key
-    from policies.loader import load_config
 
     loaded = load_config(config).config
     master_key = load_master_key(loaded.keys.master_key_file)

@@ -64,17 +64,6 @@ def consent_mode_defaults(config: Config) -> tuple[ConsentDefault, ...]:
     return tuple(out)
 
 
-def consent_mode_stage(config: Config, state: ConsentState) -> ConsentMode | None:
-    """The stage for this visitor, or None when consent mode is off in the config."""
-    if not config.consent_mode.enabled:
-        return None
-    return ConsentMode(
-        consent_mode_defaults(config),
-        consent_mode_settings(config, state),
-        wait_for_update=config.consent_mode.wait_for_update,
-    )
-
-
 def script_json(value: object) -> str:
     """JSON safe inside an HTML `<script>`: `<`, `>`, `&` and U+2028/2029 escaped (so no
     `</script>` or `<!--` can appear, and old JS parsers see no line terminator in strings)."""

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from gateway.audit_commands import build_audit_log
-from policies.loader import load_config
+from gateway.config_files import load_config
 from storage.store import open_store
 
 MASTER_KEY = bytes(range(32))

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from audit.envelope import Entry
 from gateway.audit_commands import build_audit_log
-from policies.loader import load_config
+from gateway.config_files import load_config
 from storage.store import open_store
 
 MASTER_KEY = bytes(range(32))

@@ -15,7 +15,6 @@ from audit.store import (
     SubjectKeyError,
     cg_audit_entries,
     create_subject_key,
-    destroy_subject_key,
     entry_row,
     load_notes,
     load_records,
@@ -82,9 +81,6 @@ def test_subject_key_lifecycle(store_url: str) -> None:
             assert found is not None and found.key == made.key == b"\x07" * 32
             with pytest.raises(SubjectKeyError):
                 await subject_key(store, b"\x0b" * 32, SUBJECT)
-            assert await destroy_subject_key(store, SUBJECT) is True
-            assert await subject_key(store, MASTER, SUBJECT) is None
-            assert await destroy_subject_key(store, SUBJECT) is False
         finally:
             await store.close()
 

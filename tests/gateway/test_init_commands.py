@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from policies.loader import load_config
+from gateway.config_files import load_config
 from tests import procs
 from tests.gateway.test_commands import run_cli
 

@@ -15,7 +15,6 @@ from personalization_rules.attributes import (
     PagePatterns,
     RequestFacts,
     VisitorProfile,
-    Weather,
     attribute_for,
     device_class,
     distance_km,
@@ -24,6 +23,7 @@ from personalization_rules.attributes import (
     utm_parameters,
 )
 from personalization_rules.geo import GeoPlace
+from personalization_rules.weather_codes import Weather
 from tests.personalization_rules.rule_sample import config
 
 LONDON = GeoPlace("EU", "GB", "GB-ENG", "London", 51.5142, -0.0931, "Europe/London")
@@ -127,10 +127,16 @@ def test_distance_km_known_pair() -> None:
 @pytest.mark.parametrize(
     ("weather", "expected"),
     [
-        (Weather(63, 9.0, 6.4), {"condition": "rain", "temperature": 9.0, "feels_like": 6.4}),
-        (Weather(45, 15.0, None), {"condition": "fog", "temperature": 15.0, "feels_like": None}),
         (
-            Weather(None, None, None),
+            Weather("rain", 9.0, 6.4, code=63),
+            {"condition": "rain", "temperature": 9.0, "feels_like": 6.4},
+        ),
+        (
+            Weather("fog", 15.0, None, code=45),
+            {"condition": "fog", "temperature": 15.0, "feels_like": None},
+        ),
+        (
+            Weather("unknown", None, None),
             {"condition": "unknown", "temperature": None, "feels_like": None},
         ),
         (None, {"condition": "unknown"}),

@@ -7,11 +7,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import Table, func, select
 
-from personalization_rules import profile_store
 from personalization_rules.engine import SlotDecision
+from personalization_rules.facts_cache import FactsCache
 from personalization_rules.profile import ShopEvent
 from personalization_rules.profile_store import (
     Observation,
@@ -256,15 +255,14 @@ def test_experiment_counts(store_url: str) -> None:
 
 
 def test_remembered_facts_give_way_to_this_processes_writes_at_once_and_others_in_the_ttl(
-    store_url: str, monkeypatch: pytest.MonkeyPatch
+    store_url: str,
 ) -> None:
-    monkeypatch.setattr(profile_store, "FACTS_TTL_S", 0.5)
-
     async def main() -> None:
         store, _, (subject,) = await store_with_subjects(store_url, 1)
         other_node = await open_store(store_url)
         try:
-            reader, writer = ProfileStore(store), ProfileStore(store)
+            # One store: `facts` is read while other work writes through the same instance.
+            reader = writer = ProfileStore(store, cache=FactsCache(ttl=0.5))
             assert await reader.facts(subject) is None  # remembered: nothing recorded
             await writer.record_view(subject, "RW-1", "rainwear", "GB", NOW)  # same process
             facts = await reader.facts(subject)
@@ -291,7 +289,7 @@ def test_a_write_leaves_what_it_saved_remembered_and_an_overlapping_read_remembe
         store, _, (subject,) = await store_with_subjects(store_url, 1)
         other_node = await open_store(store_url)
         try:
-            reader, writer = ProfileStore(store), ProfileStore(store)
+            reader = writer = ProfileStore(store)
             await writer.record_view(subject, "RW-1", "rainwear", "GB", NOW)
             # Changed behind this process's back (another node): the reader still answers
             # with what this process wrote, so it did not go back to the store for it.
@@ -300,7 +298,7 @@ def test_a_write_leaves_what_it_saved_remembered_and_an_overlapping_read_remembe
             assert remembered is not None and remembered.country == "GB"
             # A read that began before a write of this process and ends after it (held open
             # here until the write committed) must not leave its older view remembered.
-            profile_store._FACTS.clear()
+            reader.cache.clear()
             engine, release = store.engine, asyncio.Event()
 
             class Held:

@@ -2,13 +2,13 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config_files import load_config
 from policies.jurisdictions import (
     location_from_headers,
     normalize_country,
     normalize_subdivision,
     regime_for,
 )
-from policies.loader import load_config
 from policies.models import EdgeHeaders
 from tests.consent.sample import sample_config
 

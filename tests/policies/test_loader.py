@@ -7,7 +7,7 @@ import os
 import string
 import tempfile
 import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -15,9 +15,19 @@ import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from policies.loader import ConfigError, ConfigInvalid, LoadedConfig, load_config
+from personalization_rules.rules import check_rule_files
+from policies import loader
+from policies.loader import ConfigError, ConfigInvalid, LoadedConfig, RuleCheck
+from policies.models import Config
+from policies.rule_files import RuleFile
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def load_config(path: Path, overrides: Mapping[str, object] | None = None) -> LoadedConfig:
+    """The loader with the rule schema the gateway plugs in (`gateway.config_files`)."""
+    return loader.load_config(path, overrides, check_rules=check_rule_files)
+
 
 # A purpose that passes validation; cases splice one bad field into it.
 PURPOSE = """\
@@ -748,3 +758,23 @@ def test_embed_origins_are_normalised(tmp_path: Path) -> None:
     text = "gateway:\n  upstream: http://shop\n  embed_origins: [HTTPS://Shop.Example:8443, self]\n"
     loaded = load_config(write(tmp_path, {"policies.yaml": text}))
     assert loaded.config.gateway.embed_origins == ["https://shop.example:8443", "'self'"]
+
+
+def test_the_rule_check_is_the_callers_and_runs_on_a_valid_config(tmp_path: Path) -> None:
+    seen: list[tuple[str, ...]] = []
+
+    def check(files: Sequence[RuleFile], config: Config) -> list[ConfigError]:
+        seen.append(tuple(f.path.name for f in files))
+        return [ConfigError(files[0].path, 7, "checked")]
+
+    checker: RuleCheck = check
+    config = write(
+        tmp_path,
+        {"policies.yaml": "gateway: {upstream: http://shop}\n", "rules/a.yaml": "rules: []\n"},
+    )
+    with pytest.raises(ConfigInvalid) as caught:
+        loader.load_config(config, check_rules=checker)
+    assert seen == [("a.yaml",)]
+    assert [(e.file.name, e.line, e.message) for e in caught.value.errors] == [
+        ("a.yaml", 7, "checked")
+    ]

@@ -77,3 +77,26 @@ def test_registry_keeps_core_first_and_refuses_a_conflicting_component(
         register_component("core", migrations)
     names = [c.name for c in registered_components()]
     assert names[0] == "core" and "test_schema_registry" in names
+
+
+def test_erased_tables_come_before_the_tables_they_point_at() -> None:
+    from sqlalchemy import Column, ForeignKey, MetaData, String, Table
+
+    meta = MetaData()
+    parent = Table("parent", meta, Column("id", String, primary_key=True))
+    child = Table("child", meta, Column("pid", String, ForeignKey("parent.id")))
+    other = Table("other", meta, Column("id", String))
+    comp_ = component(
+        "t",
+        [Migration("t", noop)],
+        [
+            schema.personal(parent, "id"),
+            schema.personal(child, "pid"),
+            schema.not_personal(other, "nothing"),
+        ],
+    )
+    assert [u.table.name for u in schema.erased([comp_])] == ["child", "parent"]
+    with pytest.raises(ValueError, match="no column 'subject'"):
+        schema.personal(other, "subject")
+    with pytest.raises(ValueError, match="no column 'ts'"):
+        schema.personal(other, "id", schema.Retention("events", "ts", "events"))

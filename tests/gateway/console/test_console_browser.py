@@ -19,8 +19,8 @@ import pytest
 
 from audit.requests_store import RequestsStore
 from gateway.audit_commands import COLUMNS
+from gateway.config_files import load_config
 from gateway.dsr_service import deadline_policy
-from policies.loader import load_config
 from storage.store import open_store
 from tests.audit.audit_stores import MASTER_KEY, populate
 from tests.browser import MARKS

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.config_files import load_config
 from gateway.demo.world import (
     DemoPaths,
     default_data_dir,
@@ -26,7 +27,6 @@ from gateway.demo.world import (
     write_config,
 )
 from personalization_rules.geo import GeoReader
-from policies.loader import load_config
 from tests import procs
 from tests.cli import consentgate
 

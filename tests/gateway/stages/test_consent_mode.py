@@ -13,7 +13,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from consent.state import resolve
+from consent.state import ConsentState, resolve
 from gateway.html import HtmlRewriter, Stage
 from gateway.html.charset import prescan_meta
 from gateway.stages.consent_mode import (
@@ -21,7 +21,6 @@ from gateway.stages.consent_mode import (
     ConsentMode,
     consent_mode_defaults,
     consent_mode_settings,
-    consent_mode_stage,
     script_json,
     snippet,
 )
@@ -123,6 +122,14 @@ def test_bad_config_is_refused(consent_mode: dict[str, Any], message: str) -> No
     assert err.value.errors()[0]["loc"][0] == "consent_mode"
 
 
+def stage_for(state: ConsentState) -> ConsentMode:
+    return ConsentMode(
+        consent_mode_defaults(CONFIG),
+        consent_mode_settings(CONFIG, state),
+        wait_for_update=CONFIG.consent_mode.wait_for_update,
+    )
+
+
 def test_the_default_mapping_needs_no_purposes_while_off() -> None:
     cfg = Config.model_validate({"gateway": {"upstream": "http://127.0.0.1:9"}})
     assert cfg.consent_mode.enabled is False
@@ -130,12 +137,6 @@ def test_the_default_mapping_needs_no_purposes_while_off() -> None:
         Config.model_validate(
             {"gateway": {"upstream": "http://127.0.0.1:9"}, "consent_mode": {"enabled": True}}
         )
-
-
-def test_stage_only_when_enabled() -> None:
-    state = resolve(CONFIG, "gdpr", None, False, NOW, None)
-    assert isinstance(consent_mode_stage(CONFIG, state), ConsentMode)
-    assert consent_mode_stage(config(enabled=False), state) is None
 
 
 # --- the snippet ------------------------------------------------------------------------------
@@ -158,8 +159,7 @@ def test_snippet_shape() -> None:
 
 
 def test_snippet_from_config_defaults_then_update() -> None:
-    stage = consent_mode_stage(CONFIG, resolve(CONFIG, "us-optout", None, True, NOW, None))
-    assert stage is not None
+    stage = stage_for(resolve(CONFIG, "us-optout", None, True, NOW, None))
     found = calls(stage.html)
     assert [kind for kind, _ in found] == ["default", "default", "default", "update"]
     assert found[1][1]["region"] == list(GDPR_COUNTRIES)
@@ -240,8 +240,8 @@ def test_meta_charset_stays_in_the_first_1024_bytes() -> None:
     # HTML §4.2.5.4: the encoding declaration must fit in the first 1024 bytes; the full EU
     # snippet would push it out if it went straight after <head>.
     state = resolve(CONFIG, "gdpr", None, False, NOW, None)
-    stage = consent_mode_stage(CONFIG, state)
-    assert stage is not None and len(stage.html) > 1024
+    stage = stage_for(state)
+    assert len(stage.html) > 1024
     doc = b"<!doctype html><html><head><meta charset=windows-1252><script>x</script>"
     out = run(
         doc,
