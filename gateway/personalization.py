@@ -152,7 +152,7 @@ class Personalization:
         pairs = (
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in scope["headers"]
-            if k in (b"user-agent", b"referer")  # ASGI: lower-case names; all rules read
+            if k in (b"user-agent", b"referer")  # only these reach rules: decode no others
         )
         query = scope.get("query_string", b"").decode("latin-1")
         facts = RequestFacts(
