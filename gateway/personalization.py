@@ -108,7 +108,7 @@ class Personalization:
         self.tracker = tracker
         self.impressions = impressions
         self.shown = shown
-        # Rule id -> frequency period, for the rules with a cap (issue 4: `frequency`).
+        # Rule id -> frequency period, for the rules with a cap.
         self.caps = {r.id: r.frequency.per for r in self.rules if r.frequency is not None}
         self.personal_purposes = frozenset(
             pid for pid in config.personalization.data_purposes.values() if pid

@@ -9,9 +9,11 @@ resulting HTML. Nothing is stored and no state is changed.
 It runs the request path's own code, not a copy of it: the geo database as the app opens it,
 the edge headers and regime as `gateway.visitor` reads them (the operator wrote the headers, so
 they count as from a trusted proxy), the consent state `consent.state` resolves (a `--consent`
-choice becomes the record the consent API would store), the weather provider the config names,
-and `Personalizer.personalize` for attributes, decision and slot HTML. The one difference: the
-visitor has no subject, so an experiment shows its control (as a preview link does).
+choice becomes the record the consent API would store), `OfflineWeatherProvider` (a file it
+rejects is an error here, where the gateway starts without weather), and
+`Personalizer.personalize` for attributes, decision and slot HTML. The visitor is the one a
+preview link with `--visitor-type` makes: no subject and no stored profile, so an experiment
+shows its control (unless `personalization.anonymous_variant` draws an arm per request).
 """
 
 from __future__ import annotations
