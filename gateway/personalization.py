@@ -22,29 +22,19 @@ from gateway.html.stage import DocumentEnd, Stage, StartTag
 from gateway.visitor import Visitor
 from personalization_rules.attributes import (
     VISITOR_TYPES,
-    AttributeBuilder,
     RequestFacts,
     VisitorProfile,
     VisitorType,
-    local_time,
 )
-from personalization_rules.engine import (
-    Decision,
-    Engine,
-    SlotDecision,
-    Visit,
-    recommend_context,
-    render,
-)
+from personalization_rules.engine import Decision, SlotDecision
+from personalization_rules.geo import GeoPlace
+from personalization_rules.personalizer import Personalizer, rule_headers
 from personalization_rules.preview import PreviewGrant
-from personalization_rules.recommender import CatalogRecommender, Recommender, load_products
-from personalization_rules.rules import load_rules
+from personalization_rules.recommender import Recommender
 from personalization_rules.weather_codes import Weather
 from policies.loader import LoadedConfig
 
 log = logging.getLogger("consentgate.personalization")
-
-MAX_HEADER = 1024  # user agents, referrers: longer values are cut before rules see them
 
 
 class WeatherSource(Protocol):
@@ -83,6 +73,18 @@ class Outcome:
     html: Mapping[str, str]
 
 
+async def current_weather(source: WeatherSource, place: GeoPlace | None) -> Weather | None:
+    """The weather at the visitor's place as rules see it; None when the place has no
+    coordinates or the lookup fails (fails open: rules see weather "unknown")."""
+    if place is None or place.latitude is None:
+        return None
+    try:
+        return await source.current(place.latitude, place.longitude or 0.0)
+    except Exception as exc:
+        log.warning("weather lookup failed: %s", type(exc).__name__)
+        return None
+
+
 class Personalization:
     """Built once per app from the loaded config."""
 
@@ -98,14 +100,9 @@ class Personalization:
     ) -> None:
         config = loaded.config
         self.config = config
-        self.rules = load_rules(loaded.rule_files, config)
-        self.engine = Engine(self.rules, config.personalization)
-        products = load_products(config.catalog) if config.catalog else []
-        categories = {p.sku: p.category for p in products}
-        self.builder = AttributeBuilder(
-            config.personalization, [p.id for p in config.purposes], categories.get
-        )
-        self.recommender = recommender or CatalogRecommender(products)
+        self.personalizer = Personalizer(loaded, recommender)
+        self.rules = self.personalizer.rules
+        self.engine = self.personalizer.engine
         self.weather = weather
         self.profiles = profiles
         self.tracker = tracker
@@ -125,14 +122,8 @@ class Personalization:
         rules (only under the purpose covering them); a preview's forced visitor type stands
         in for the stored profile."""
         prepared = Prepared(preview=preview)
-        place = visitor.place
-        if self.weather is not None and place and place.latitude is not None:
-            try:
-                prepared.weather = await self.weather.current(
-                    place.latitude, place.longitude or 0.0
-                )
-            except Exception as exc:  # fails open: rules see weather "unknown"
-                log.warning("weather lookup failed: %s", type(exc).__name__)
+        if self.weather is not None:
+            prepared.weather = await current_weather(self.weather, visitor.place)
         granted = visitor.state.granted
         if preview is not None and preview.visitor_type in VISITOR_TYPES:
             # Synthetic, not the operator's own profile; still shown only under the purpose
@@ -155,50 +146,35 @@ class Personalization:
 
     def decide(self, visitor: Visitor, scope: Scope, prepared: Prepared) -> Outcome:
         """Rules for this request, and the slot HTML of the winners."""
-        now = datetime.now(UTC)
-        granted = visitor.state.granted
-        headers = {
-            k.decode("latin-1"): v.decode("latin-1")[:MAX_HEADER]
+        pairs = (
+            (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in scope["headers"]
-            if k in (b"user-agent", b"referer")
-        }
+            if k in (b"user-agent", b"referer")  # only these reach rules: decode no others
+        )
         query = scope.get("query_string", b"").decode("latin-1")
         facts = RequestFacts(
             path=scope["path"] + ("?" + query if query else ""),
-            now=now,
-            headers=headers,
+            now=datetime.now(UTC),
+            headers=rule_headers(pairs),
             place=visitor.place,
             weather=prepared.weather,
-            granted=granted,
+            granted=visitor.state.granted,
             profile=prepared.profile,
         )
-        attributes = self.builder.build(facts)
-        place = visitor.place
         preview = prepared.preview
         # A preview is not the operator's own visit: no subject, so no sticky arm, holdout or
         # cap applies; forced arms come from the signed link.
         subject = visitor.subject.id if visitor.subject is not None and preview is None else None
-        visit = Visit(
-            attributes=attributes,
-            granted=granted,
-            local_time=local_time(now, place.time_zone if place else None),
+        page = self.personalizer.personalize(
+            facts,
             subject=subject,
             impressions=prepared.impressions,
             request_bucket=self._random.random(),
-            forced_variants=preview.variants if preview is not None else {},
-        )
-        decision = self.engine.decide(visit)
-        personal = self.engine.personal_allowed(granted)
-        context = recommend_context(attributes, prepared.profile if personal else None)
-        html = render(
-            decision,
-            attributes,
-            self.recommender,
-            context,
+            forced_variants=preview.variants if preview is not None else None,
             language=visitor.language,
             styles=self.config.personalization.default_styles,
         )
-        return Outcome(decision, html)
+        return Outcome(page.decision, page.html)
 
     def stages(self, visitor: Visitor, scope: Scope, prepared: Prepared) -> list[Stage]:
         """The slot-filling stage for this page (empty when no rule won)."""

@@ -5,10 +5,20 @@ jurisdiction, weather (offline provider only: explain never calls out), the cons
 (`--consent` lists the granted purposes; without it, the regime's defaults before any
 choice), the attributes rules read, every rule with why it matched or not, and each slot's
 resulting HTML. Nothing is stored and no state is changed.
+
+It runs the request path's own code, not a copy of it: the geo database as the app opens it,
+the edge headers and regime as `gateway.visitor` reads them (the operator wrote the headers, so
+they count as from a trusted proxy), the consent state `consent.state` resolves (a `--consent`
+choice becomes the record the consent API would store), `OfflineWeatherProvider` (a file it
+rejects is an error here, where the gateway starts without weather), and
+`Personalizer.personalize` for attributes, decision and slot HTML. The visitor is the one a
+preview link with `--visitor-type` makes: no subject and no stored profile, so an experiment
+shows its control (unless `personalization.anonymous_variant` draws an arm per request).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -16,24 +26,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from consent.state import resolve
+from consent.language import negotiate_language
+from consent.signals import gpc_requested
+from consent.state import ConsentState, choice_record, resolve
 from gateway.config_files import load_config
+from gateway.personalization import current_weather
+from gateway.visitor import jurisdiction_location
 from personalization_rules.attributes import (
     VISITOR_TYPES,
-    AttributeBuilder,
     RequestFacts,
     VisitorProfile,
     VisitorType,
-    local_time,
 )
-from personalization_rules.engine import Decision, Engine, Visit, recommend_context, render
-from personalization_rules.geo import GeoDatabaseError, GeoPlace, GeoReader
-from personalization_rules.recommender import CatalogRecommender, load_products
-from personalization_rules.rules import Rule, load_rules
-from personalization_rules.weather_codes import Weather, condition_for
+from personalization_rules.engine import Decision, Engine
+from personalization_rules.geo import GeoDatabaseError, GeoPlace
+from personalization_rules.personalizer import Personalizer, rule_headers
+from personalization_rules.rules import Rule
+from personalization_rules.weather import WeatherError, provider_from_settings
+from personalization_rules.weather_codes import Weather
 from policies.config_errors import ConfigInvalid
-from policies.jurisdictions import location_from_headers, normalize_country, regime_for
-from policies.models import Config
+from policies.jurisdictions import normalize_country, normalize_subdivision, regime_for
+from policies.models import Config, WeatherSettings
 
 USAGE_ERROR = 2
 
@@ -52,7 +65,8 @@ def explain(
     out: TextIO | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Print the explanation for one request; 0 done, 1 bad config, 2 bad flag value."""
+    """Print the explanation for one request; 0 done, 1 bad config (or an unusable geo
+    database or weather file), 2 bad flag value."""
     out = out or sys.stdout
     try:
         loaded = load_config(config_path)
@@ -60,57 +74,44 @@ def explain(
         print(str(exc), file=sys.stderr)
         return 1
     config = loaded.config
+    now = now or datetime.now(UTC)
     try:
         header_map = parse_headers(headers)
         profile_type = parse_visitor_type(visitor_type)
-        place = locate(config, ip, header_map)
-    except (UsageError, GeoDatabaseError) as exc:
+        place = locate(config, ip)
+        country, subdivision = jurisdiction_location(config, place, header_map.items())
+        regime = regime_for(country, subdivision, config)
+        state, source = consent_state(config, regime, consent, header_map, now)
+        weather = asyncio.run(offline_weather(config.weather, place))
+    except (UsageError, GeoDatabaseError, WeatherError) as exc:
         print(f"consentgate rules explain: {exc}", file=sys.stderr)
         return USAGE_ERROR if isinstance(exc, UsageError) else 1
-    now = now or datetime.now(UTC)
-    regime = regime_for(
-        place.country if place else None, place.subdivision if place else None, config
-    )
-    try:
-        granted, source = consent_state(config, regime, consent, header_map, now)
-    except UsageError as exc:
-        print(f"consentgate rules explain: {exc}", file=sys.stderr)
-        return USAGE_ERROR
-    weather = offline_weather(config, place)
-    products = load_products(config.catalog) if config.catalog else []
-    categories = {p.sku: p.category for p in products}
-    builder = AttributeBuilder(
-        config.personalization, [p.id for p in config.purposes], categories.get
-    )
-    profile = VisitorProfile(type=profile_type)
+    granted = state.granted
+    # The type a preview link would force: the synthetic request carries no stored profile.
     facts = RequestFacts(
         path=url,
         now=now,
-        headers=header_map,
+        headers=rule_headers(header_map.items()),
         place=place,
         weather=weather,
         granted=granted,
-        profile=profile,
+        profile=VisitorProfile(type=profile_type),
     )
-    attributes = builder.build(facts)
-    rules = load_rules(loaded.rule_files, config)
-    engine = Engine(rules, config.personalization)
-    visit = Visit(
-        attributes=attributes,
-        granted=granted,
-        local_time=local_time(now, place.time_zone if place else None),
+    personalizer = Personalizer(loaded)
+    page = personalizer.personalize(
+        facts,
+        language=negotiate_language(header_map.get("accept-language")),
+        # Without the grid's stylesheet: it is the same on every page and would bury the
+        # content.
+        styles=False,
+        explain=True,
     )
-    decision = engine.decide(visit, explain=True)
-    personal = engine.personal_allowed(granted)
-    context = recommend_context(attributes, profile if personal else None)
-    # Without the grid's stylesheet: it is the same on every page and would bury the content.
-    html = render(decision, attributes, CatalogRecommender(products), context, styles=False)
     report = Report(out)
-    report.request(url, ip, place, regime, weather)
+    report.request(url, ip, shown_location(place, country, subdivision), regime, weather)
     report.consent(config, granted, source)
-    report.attributes(attributes)
-    report.rules(rules, decision)
-    report.slots(engine, decision, html)
+    report.attributes(page.attributes)
+    report.rules(personalizer.rules, page.decision)
+    report.slots(personalizer.engine, page.decision, page.html)
     return 0
 
 
@@ -134,29 +135,33 @@ def parse_visitor_type(value: str | None) -> VisitorType:
     return value  # type: ignore[return-value]  # checked against VISITOR_TYPES above
 
 
-def locate(config: Config, ip: str | None, headers: Mapping[str, str]) -> GeoPlace | None:
-    """The place of `ip` in the configured database, else the edge headers' country/region.
+def locate(config: Config, ip: str | None) -> GeoPlace | None:
+    """The place of `ip` in the geo database, opened as the gateway opens it (`open_geo`:
+    an unusable database is an error unless `geo.optional`)."""
+    from gateway.app import open_geo  # the app's wiring; imported only when explaining
 
-    The operator wrote these headers, so explain believes them as from a trusted proxy.
-    """
-    if ip is not None and config.geo.database is not None:
-        try:
-            with GeoReader(config.geo.database) as reader:
-                place = reader.lookup(ip)
-        except GeoDatabaseError:
-            if not config.geo.optional:
-                raise
-            place = None
-        if place is not None:
-            return place
-    country, region = location_from_headers(headers, config.jurisdiction.edge_headers)
+    if ip is None:
+        return None
+    geo = open_geo(config.geo)
+    if geo is None:
+        return None
+    try:
+        return geo.lookup(ip)
+    finally:
+        geo.close()
+
+
+def shown_location(
+    place: GeoPlace | None, country: str | None, subdivision: str | None
+) -> list[str]:
+    """The location line's parts: the geo place, else the edge headers' country/region."""
+    if place is not None:
+        parts = [place.country, place.subdivision, place.city, place.time_zone]
+        return [p for p in parts if p]
     code = normalize_country(country)
     if code is None:
-        return None
-    subdivision = None
-    if region:
-        subdivision = region.upper() if "-" in region else f"{code}-{region.upper()}"
-    return GeoPlace(None, code, subdivision, None, None, None, None)
+        return []
+    return [p for p in (code, normalize_subdivision(code, subdivision)) if p]
 
 
 def consent_state(
@@ -165,12 +170,16 @@ def consent_state(
     consent: str | None,
     headers: Mapping[str, str],
     now: datetime,
-) -> tuple[frozenset[str], str]:
-    """Granted purposes and where they came from: `--consent`, else the regime's defaults."""
-    gpc = headers.get("sec-gpc", "").strip() == "1"
+) -> tuple[ConsentState, str]:
+    """The consent state and where it came from: `--consent` as a choice recorded through the
+    consent API (granting the named purposes, refusing the others), else the regime's
+    defaults; a `Sec-GPC: 1` header counts as it does on a request."""
+    gpc = gpc_requested(headers.items())
+    with_gpc = " with Sec-GPC: 1" if gpc else ""
     if consent is None:
-        state = resolve(config, regime, None, gpc, now, None)
-        return state.granted, f"defaults of regime {regime}" + (" with Sec-GPC: 1" if gpc else "")
+        return resolve(
+            config, regime, None, gpc, now, None
+        ), f"defaults of regime {regime}{with_gpc}"
     ids = {p.id for p in config.purposes}
     named = {c.strip() for c in consent.split(",") if c.strip()}
     unknown = sorted(named - ids)
@@ -178,44 +187,31 @@ def consent_state(
         raise UsageError(
             f"--consent: unknown purpose {unknown[0]!r} (one of {', '.join(sorted(ids))})"
         )
-    always = {p.id for p in config.purposes if p.mechanism_in(regime) == "notice_only"}
-    return frozenset(named | always), "--consent"
+    # Strictly necessary purposes cannot be refused: a choice leaves them out.
+    choices = {
+        p.id: p.id in named for p in config.purposes if p.mechanism_in(regime) != "notice_only"
+    }
+    language = negotiate_language(headers.get("accept-language"))
+    record = choice_record(
+        config, regime, None, choices, method="api", shown_text_hash="", language=language,
+        gpc=gpc, now=now,
+    )  # fmt: skip
+    return resolve(config, regime, record, gpc, now, None), f"--consent{with_gpc}"
 
 
-def offline_weather(config: Config, place: GeoPlace | None) -> Weather | None:
-    """Weather from the offline file (Open-Meteo `current` responses keyed "LAT,LON")."""
-    settings = config.weather
-    if settings.provider != "offline" or settings.offline_file is None or place is None:
+async def offline_weather(settings: WeatherSettings, place: GeoPlace | None) -> Weather | None:
+    """The weather at `place` from the offline provider (explain never calls out); raises
+    `WeatherError` with the provider's own message when its file is unusable."""
+    if settings.provider != "offline":
         return None
-    if place.latitude is None or place.longitude is None:
+    provider = provider_from_settings(settings)
+    if provider is None:
         return None
+    await provider.start()
     try:
-        data = json.loads(settings.offline_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    entry = (
-        data.get(f"{place.latitude:.4f},{place.longitude:.4f}") if isinstance(data, dict) else None
-    )
-    current = entry.get("current") if isinstance(entry, dict) else None
-    if not isinstance(current, dict):
-        return None
-    code = _int(current.get("weather_code"))
-    return Weather(
-        condition=condition_for(code),
-        temperature_c=_float(current.get("temperature_2m")),
-        feels_like_c=_float(current.get("apparent_temperature")),
-        code=code,
-    )
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _float(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
+        return await current_weather(provider, place)
+    finally:
+        await provider.close()
 
 
 class Report:
@@ -231,16 +227,12 @@ class Report:
         self,
         url: str,
         ip: str | None,
-        place: GeoPlace | None,
+        location: Sequence[str],
         regime: str,
         weather: Weather | None,
     ) -> None:
         self.line(f"request: GET {url}" + (f" from {ip}" if ip else ""))
-        if place is None:
-            self.line("location: unknown")
-        else:
-            parts = [place.country, place.subdivision, place.city, place.time_zone]
-            self.line("location: " + ", ".join(p for p in parts if p))
+        self.line("location: " + (", ".join(location) if location else "unknown"))
         self.line(f"jurisdiction: {regime}")
         if weather is None:
             self.line("weather: unknown")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.cookies import SimpleCookie
@@ -75,6 +75,20 @@ def read_cookie(fields: list[Field], name: str) -> str | None:
     return None
 
 
+def jurisdiction_location(
+    config: Config, place: GeoPlace | None, edge: Iterable[tuple[str, str]] | None
+) -> tuple[str | None, str | None]:
+    """(country, subdivision) that choose the regime, raw for `regime_for`: the configured
+    edge headers among `edge` (the request's headers, None unless from a trusted proxy) when
+    they name a country, else the geo place's."""
+    names = config.jurisdiction.edge_headers
+    if edge is not None and (names.country or names.region):
+        edge_country, edge_region = location_from_headers(edge, names)
+        if edge_country:
+            return edge_country, edge_region
+    return (place.country, place.subdivision) if place else (None, None)
+
+
 async def _no_audit(
     visitor: Visitor, previous: ConsentRecord | None, record: ConsentRecord
 ) -> None:
@@ -114,15 +128,10 @@ class VisitorResolver:
     def locate(self, peer: str, view: View, fields: list[Field]) -> tuple[GeoPlace | None, str]:
         """(place, regime): trusted edge headers first, then the geo database."""
         place = self.geo.lookup(view.client) if self.geo is not None else None
-        country = place.country if place else None
-        subdivision = place.subdivision if place else None
+        edge: Iterable[tuple[str, str]] | None = None
         if peer in self.trusted:
-            edge = self.config.jurisdiction.edge_headers
-            if edge.country or edge.region:
-                pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in fields]
-                edge_country, edge_region = location_from_headers(pairs, edge)
-                if edge_country:
-                    country, subdivision = edge_country, edge_region
+            edge = ((k.decode("latin-1"), v.decode("latin-1")) for k, v in fields)
+        country, subdivision = jurisdiction_location(self.config, place, edge)
         return place, regime_for(country, subdivision, self.config)
 
     async def resolve(

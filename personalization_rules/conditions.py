@@ -304,7 +304,7 @@ class _Compiler:
                 return self.invalid(path, f"$exists expects true or false, got {_kind(arg)}")
             return _is_not_none if arg else _is_none
         if op == "$type":
-            if arg not in TYPE_NAMES:
+            if not isinstance(arg, str) or arg not in TYPE_NAMES:
                 return self.invalid(
                     path, f"$type expects one of {', '.join(sorted(TYPE_NAMES))}, got {arg!r}"
                 )

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from gateway.demo.world import prepare_data_dir, write_config
 from gateway.rules_commands import explain, parse_headers
+from personalization_rules.weather import OfflineWeatherProvider, WeatherError
 from tests.cli import consentgate
 from tests.demo_world import BANGKOK, LONDON, SAN_FRANCISCO
 
@@ -187,3 +192,67 @@ def test_invalid_config_exits_1(tmp_path: Path) -> None:
 )
 def test_parse_headers(headers: list[str], parsed: dict[str, str]) -> None:
     assert parse_headers(headers) == parsed
+
+
+DEMO_WEATHER = REPO / "gateway" / "demo" / "weather.json"
+LONDON_WEATHER = "51.5142,-0.0931"  # the demo weather file's key for London
+
+
+def with_weather(demo_config: Path, directory: Path, document: str) -> Path:
+    """A copy of the demo config whose offline weather file holds `document`."""
+    weather = directory / "weather.json"
+    weather.write_text(document, encoding="utf-8")
+    data = yaml.safe_load(demo_config.read_text(encoding="utf-8"))
+    data["weather"]["offline_file"] = str(weather)
+    config = directory / "policies.yaml"
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return config
+
+
+def demo_weather(change: Callable[[dict[str, Any]], object]) -> str:
+    """The demo weather file with London's entry changed in place by `change`."""
+    data = json.loads(DEMO_WEATHER.read_text(encoding="utf-8"))
+    change(data[LONDON_WEATHER])
+    return json.dumps(data)
+
+
+def provider_error(weather_file: Path) -> str:
+    """Why the offline weather provider (what the gateway starts) rejects the file."""
+    with pytest.raises(WeatherError) as rejected:
+        asyncio.run(OfflineWeatherProvider(weather_file).start())
+    return str(rejected.value)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "{",
+        "[]",
+        '{"london": {}}',
+        demo_weather(lambda london: london["current"].update(weather_code=120)),
+        demo_weather(lambda london: london["current"].pop("is_day")),
+        demo_weather(lambda london: london["current_units"].update(temperature_2m="°F")),
+        demo_weather(lambda london: london["current"].update(temperature_2m=float("nan"))),
+    ],
+    ids=["not-json", "not-an-object", "bad-key", "bad-code", "no-is-day", "fahrenheit", "nan"],
+)
+def test_a_weather_file_the_provider_rejects_is_rejected_with_its_message(
+    demo_config: Path, tmp_path: Path, document: str
+) -> None:
+    config = with_weather(demo_config, tmp_path, document)
+    message = provider_error(tmp_path / "weather.json")
+    result = run(config, "rules", "explain", "--url", "/", "--ip", LONDON)
+    assert result.returncode == 1, result.stdout
+    assert result.stderr == f"consentgate rules explain: {message}\n"
+    assert result.stdout == ""
+
+
+def test_weather_for_a_place_in_the_same_cell_as_a_fixture(
+    demo_config: Path, tmp_path: Path
+) -> None:
+    # The provider matches a place by its 0.1° cell when no key is exact, as on a request.
+    text = DEMO_WEATHER.read_text(encoding="utf-8")
+    moved = text.replace(f'"{LONDON_WEATHER}"', '"51.5101,-0.0902"')
+    assert moved != text
+    config = with_weather(demo_config, tmp_path, moved)
+    assert "weather: rain, 9 °C (feels like 6.4 °C)" in explained(config, "/", ip=LONDON)

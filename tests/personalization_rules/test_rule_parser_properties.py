@@ -198,6 +198,8 @@ def assert_clean(errors: list[ConfigError], text: str) -> None:
 # Shrunk by the deep profile: a NEL inside a quoted key is a YAML line break, so the error's
 # line lies past the last "\n" count (the test counted lines wrongly, the parser was right).
 @example({"rules": [{"description": {"\x85      ": None, "0\x85      ": None}}, {}]})
+# An unhashable `$type` argument is an error in the file, not a TypeError in the checker.
+@example({"rules": [{"when": {"device": {"$type": []}}}]})
 def test_any_rule_file_compiles_or_fails_cleanly(document: Any) -> None:
     text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
     assert_clean(read_and_compile(text.encode("utf-8")), text)
