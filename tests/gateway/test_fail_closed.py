@@ -13,19 +13,22 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import yaml
 
-from gateway.demo.geodb import build_geo_database
 from tests import procs
+from tests.browser import VISITORS, load, visitors_config
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 pytestmark = pytest.mark.e2e
 
 TRACKERS = ("www.googletagmanager.com", "static.hotjar.com", "connect.facebook.net")
 ANALYTICS = {"www.googletagmanager.com", "static.hotjar.com"}
-LONDON, SAN_FRANCISCO = "81.2.69.160", "198.51.100.7"  # the demo geo database's places
 PAGE = b"""<!doctype html><html><head><title>A shop page</title>
 <script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>
 <script src="https://static.hotjar.com/c/hotjar-1.js"></script>
@@ -63,16 +66,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.Server]:
     for name, response in RESPONSES.items():
         (pages / name).write_bytes(response)
     with procs.start_raw_upstream(pages) as upstream:
-        directory = tmp_path_factory.mktemp("gateway")
-        path = procs.write_config(
-            directory, upstream=upstream.url, trusted_proxies=["127.0.0.1/32"]
-        )
-        data = yaml.safe_load(path.read_text())
-        data.update(procs.demo_purposes())
-        # Places for X-Forwarded-For (trusted from loopback): London gdpr, San Francisco
-        # us-optout.
-        data["geo"] = {"database": str(build_geo_database(directory / "city.mmdb"))}
-        path.write_text(yaml.safe_dump(data, allow_unicode=True))
+        path = visitors_config(tmp_path_factory.mktemp("gateway"), upstream.url)
         with procs.start_gateway(path) as server:
             yield server
 
@@ -151,56 +145,16 @@ def test_what_is_not_a_page_passes_untouched(gateway: procs.Server, name: str, b
     assert answer.content == body
 
 
-def analytics_only_cookie(gateway: procs.Server) -> str:
-    """A London visitor's cookie after granting analytics and nothing else."""
-    answer = httpx.post(
-        f"{gateway.url}/_privacy/consent",
-        json={"purposes": {"analytics": True}},
-        headers={"Origin": gateway.url, "X-Forwarded-For": LONDON},
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["purposes"]["marketing"] is False
-    return answer.cookies["cg_id"]
-
-
 BROWSER_PAGES = ["not-found", "server-error", "untyped", "two-types", "xhtml", "zstd"]
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("visitor", ["rejected", "analytics-only", "gpc"])
+@pytest.mark.parametrize("visitor", VISITORS)
 @pytest.mark.parametrize("name", BROWSER_PAGES)
 def test_chromium_loads_only_what_was_granted(
-    gateway: procs.Server, browser: object, name: str, visitor: str
+    gateway: procs.Server, browser: Browser, name: str, visitor: str
 ) -> None:
-    from playwright.sync_api import Browser, Route
-
-    assert isinstance(browser, Browser)
-    third_party: list[str] = []
-
-    def intercept(route: Route) -> None:
-        url = route.request.url
-        if url.startswith(gateway.url):
-            route.continue_()
-        else:
-            third_party.append(url.split("/")[2])
-            route.fulfill(status=200, body="", content_type="application/javascript")
-
-    headers = {"X-Forwarded-For": SAN_FRANCISCO if visitor == "gpc" else LONDON}
-    if visitor == "gpc":
-        headers["Sec-GPC"] = "1"
-    context = browser.new_context(extra_http_headers=headers)
-    if visitor == "analytics-only":
-        cookie = analytics_only_cookie(gateway)
-        context.add_cookies([{"name": "cg_id", "value": cookie, "url": gateway.url}])
-    try:
-        page = context.new_page()
-        page.route("**/*", intercept)
-        page.goto(f"{gateway.url}/{name}")
-        page.wait_for_load_state("networkidle")
-    finally:
-        context.close()
-    loaded = set(third_party)
+    loaded = {urlsplit(url).hostname for url in load(browser, gateway.url, f"/{name}", visitor)}
     if visitor == "rejected" or name == "zstd":
         assert loaded == set()
     else:
