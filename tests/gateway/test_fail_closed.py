@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests import procs
-from tests.browser import VISITORS, load, visitors_config
+from tests.browser import LONDON, VISITORS, load, visitors_config
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -58,6 +58,19 @@ RESPONSES = {
     "untyped-png": raw("200 OK", [], PNG),
     "plain": raw("200 OK", ["Content-Type: text/plain"], PAGE),
 }
+#: Every class of status with content, each with a cookie of analytics and one of marketing.
+STATUSES = [
+    "200 OK", "201 Created", "203 Non-Authoritative Information", "206 Partial Content",
+    "400 Bad Request", "401 Unauthorized", "403 Forbidden", "418 I'm a teapot",
+    "429 Too Many Requests", "451 Unavailable For Legal Reasons", "502 Bad Gateway",
+    "503 Service Unavailable", "599 Network Connect Timeout",
+]  # fmt: skip
+for _status in STATUSES:
+    RESPONSES[f"status-{_status[:3]}"] = raw(
+        _status,
+        ["Content-Type: text/html", "Set-Cookie: _ga=GA1.1; Path=/", "Set-Cookie: _fbp=fb.1"],
+        PAGE,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +101,36 @@ def test_error_pages_are_rewritten_like_any_other(gateway: procs.Server, name: s
     assert live_trackers(answer.text) == []
     assert 'id="consentgate-banner"' in answer.text
     assert answer.headers["cache-control"].startswith("private")
+
+
+@pytest.fixture(scope="module")
+def analytics_only(gateway: procs.Server) -> dict[str, str]:
+    """The cookie of a London visitor who granted analytics and nothing else."""
+    answer = httpx.post(
+        f"{gateway.url}/_privacy/consent",
+        json={"purposes": {"analytics": True}},
+        headers={"Origin": gateway.url, "X-Forwarded-For": LONDON},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    return {"cg_id": answer.cookies["cg_id"]}
+
+
+@pytest.mark.parametrize("granted", [False, True])
+@pytest.mark.parametrize("status", [int(s[:3]) for s in STATUSES])
+def test_every_status_is_rewritten_and_keeps_only_granted_cookies(
+    gateway: procs.Server, analytics_only: dict[str, str], status: int, granted: bool
+) -> None:
+    answer = httpx.get(
+        f"{gateway.url}/status-{status}",
+        headers={"X-Forwarded-For": LONDON},
+        cookies=analytics_only if granted else None,
+        timeout=10,
+    )
+    assert answer.status_code == status
+    assert set(live_trackers(answer.text)) == (ANALYTICS if granted else set())
+    cookies = [v.split("=")[0] for v in answer.headers.get_list("set-cookie")]
+    assert [c for c in cookies if c != "cg_id"] == (["_ga"] if granted else [])
 
 
 def test_an_ungranted_purposes_cookie_is_dropped_on_an_error_page(gateway: procs.Server) -> None:
