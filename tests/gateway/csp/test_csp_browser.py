@@ -4,8 +4,9 @@ A page's inline script (allowed by the shop's nonce) builds a Facebook pixel and
 Analytics script at run time, which prior blocking cannot see in the markup. Under
 `csp.mode: enforce` the browser refuses the pixel (and reports it) for every visitor: one from
 London who decided nothing, one who granted analytics only, one from San Francisco sending GPC;
-the analytics script loads for the latter two only. Under `report-only` the pixel loads and is
-reported. Every non-loopback request is answered by a local handler and counted. CSP blocks
+the analytics script loads for the latter two only. Markup that rewriting does not reach (SVG
+`mask`, SMIL, an SVG `<style>`, a `javascript:` frame) loads nothing under `enforce`. Under
+`report-only` the pixel loads and is reported. Every non-loopback request is answered by a local handler and counted. CSP blocks
 in the renderer before a request is issued (verified here: the blocked host never reaches
 the handler), so what is counted is what the policies allowed.
 
@@ -26,7 +27,7 @@ import httpx
 import pytest
 
 from tests import procs
-from tests.browser import MARKS, VISITORS, visitor_context, visitors_config
+from tests.browser import MARKS, VISITORS, load, visitor_context, visitors_config
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -56,6 +57,19 @@ PLAIN = b"""<!doctype html><html><head><title>Plain</title></head><body><main><h
 SHOP = b"""<!doctype html><html><head><title>Shop</title>
 <script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>
 </head><body><main><h1>Hi</h1></main></body></html>"""
+#: Markup that loads a marketing tracker where rewriting the page does not reach it (README,
+#: "Known limits"): only the policy stops these.
+M = "https://www.facebook.com"
+UNREACHED = f"""<!doctype html><html><head><title>Unreached</title></head><body>
+<svg width=20 height=20><rect mask="url({M}/mask.svg#m)" width=20 height=20 /></svg>
+<svg width=20 height=20><image width=20 height=20><set attributeName=href to="{M}/set.png"/>
+</image></svg>
+<svg width=20 height=20><image width=20 height=20>
+<animate attributeName=href values="{M}/animate.png" dur=1s /></image></svg>
+<svg width=20 height=20><style>@import url({M}/import.css); rect{{fill:url({M}/fill.svg#g)}}
+</style><rect width=20 height=20 /></svg>
+<iframe src="javascript:'<img src={M}/javascript.png>'"></iframe>
+</body></html>""".encode()
 REPORT_TIMEOUT = 20.0
 
 
@@ -71,6 +85,7 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.Server]
     (pages / "page").write_bytes(raw(PAGE, f"Content-Security-Policy: {SHOP_CSP}"))
     (pages / "plain").write_bytes(raw(PLAIN))
     (pages / "shop").write_bytes(raw(SHOP))
+    (pages / "unreached").write_bytes(raw(UNREACHED))
     with procs.start_raw_upstream(pages) as server:
         yield server
 
@@ -155,6 +170,18 @@ def test_enforce_loads_only_granted_and_essential_hosts(
     }  # fmt: skip
     assert sorted(seen["hosts"]) == sorted(granted_hosts | {"cdn.shop.example"})
     assert wait_for_report(enforcing, "connect.facebook.net", "/page", reported) > reported
+
+
+@pytest.mark.parametrize("visitor", VISITORS)
+def test_enforce_stops_what_rewriting_does_not_reach(
+    enforcing: procs.Server, upstream: procs.Server, browser: Browser, visitor: str
+) -> None:
+    # Each is live: the page straight from the upstream loads all of them.
+    direct = {urlsplit(url).path for url in load(browser, upstream.url, "/unreached")}
+    assert direct == {
+        "/mask.svg", "/set.png", "/animate.png", "/fill.svg", "/import.css", "/javascript.png",
+    }  # fmt: skip
+    assert load(browser, enforcing.url, "/unreached", visitor) == []
 
 
 def test_report_only_blocks_nothing_and_reports(reporting: procs.Server, browser: Browser) -> None:
