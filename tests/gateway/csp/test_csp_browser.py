@@ -4,11 +4,12 @@ A page's inline script (allowed by the shop's nonce) builds a Facebook pixel and
 Analytics script at run time, which prior blocking cannot see in the markup. Under
 `csp.mode: enforce` the browser refuses the pixel (and reports it) for every visitor: one from
 London who decided nothing, one who granted analytics only, one from San Francisco sending GPC;
-the analytics script loads for the latter two only. Markup that rewriting does not reach (SVG
-`mask`, SMIL, an SVG `<style>`, a `javascript:` frame) loads nothing under `enforce`. Under
-`report-only` the pixel loads and is reported. Every non-loopback request is answered by a local handler and counted. CSP blocks
-in the renderer before a request is issued (verified here: the blocked host never reaches
-the handler), so what is counted is what the policies allowed.
+the analytics script loads for the latter two only. What rewriting does not reach (SVG `mask`,
+SMIL, an SVG `<style>`, a `javascript:` frame, a first-party stylesheet's `@import`) loads
+nothing under `enforce`. Under `report-only` the pixel loads and is reported. Every
+non-loopback request is answered by a local handler and counted. CSP blocks in the renderer
+before a request is issued (verified here: the blocked host never reaches the handler), so
+what is counted is what the policies allowed.
 
 Reports come by `report-uri`: these pages are plain http, where the gateway names no
 `report-to` (with one, Chromium ignores `report-uri` and delivers Reporting API reports only for
@@ -69,7 +70,9 @@ UNREACHED = f"""<!doctype html><html><head><title>Unreached</title></head><body>
 <svg width=20 height=20><style>@import url({M}/import.css); rect{{fill:url({M}/fill.svg#g)}}
 </style><rect width=20 height=20 /></svg>
 <iframe src="javascript:'<img src={M}/javascript.png>'"></iframe>
+<link rel=stylesheet href=/shop.css>
 </body></html>""".encode()
+SHOP_CSS = f"@import url({M}/stylesheet-import.css);".encode()
 REPORT_TIMEOUT = 20.0
 
 
@@ -86,6 +89,7 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.Server]
     (pages / "plain").write_bytes(raw(PLAIN))
     (pages / "shop").write_bytes(raw(SHOP))
     (pages / "unreached").write_bytes(raw(UNREACHED))
+    (pages / "shop.css").write_bytes(raw(SHOP_CSS).replace(b"text/html", b"text/css", 1))
     with procs.start_raw_upstream(pages) as server:
         yield server
 
@@ -180,6 +184,7 @@ def test_enforce_stops_what_rewriting_does_not_reach(
     direct = {urlsplit(url).path for url in load(browser, upstream.url, "/unreached")}
     assert direct == {
         "/mask.svg", "/set.png", "/animate.png", "/fill.svg", "/import.css", "/javascript.png",
+        "/stylesheet-import.css",
     }  # fmt: skip
     assert load(browser, enforcing.url, "/unreached", visitor) == []
 
