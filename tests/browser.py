@@ -15,6 +15,7 @@ request that leaves the gateway's origin is answered locally and counted.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,7 +62,6 @@ LONDON, SAN_FRANCISCO = "81.2.69.160", "198.51.100.7"
 VISITORS = ("rejected", "analytics-only", "gpc")
 _DEMO_HOSTS = {p["id"]: p.get("hosts", []) for p in procs.demo_purposes()["purposes"]}
 ANALYTICS_HOSTS = frozenset(h for h in _DEMO_HOSTS["analytics"] if "*" not in h)
-MARKETING_HOSTS = frozenset(h for h in _DEMO_HOSTS["marketing"] if "*" not in h)
 
 
 def visitors_config(directory: Path, upstream: str, **sections: Any) -> Path:
@@ -79,12 +79,13 @@ def visitors_config(directory: Path, upstream: str, **sections: Any) -> Path:
 
 
 def granted(visitor: str, host: str) -> bool:
-    """Whether the demo's purposes let `visitor` load from `host`: a London visitor who
-    decided nothing gets nothing (gdpr is opt-in); one who granted analytics gets analytics;
-    under us-optout everything starts granted and GPC opts out of sale/sharing (marketing)."""
+    """Whether the demo's purposes let `visitor` load from `host`, one they list: a London
+    visitor who decided nothing gets nothing (gdpr is opt-in); one who granted analytics gets
+    analytics; under us-optout everything starts granted and GPC opts out of sale/sharing
+    (marketing)."""
     if visitor == "rejected":
         return False
-    return host in ANALYTICS_HOSTS or host.endswith(".hotjar.com")
+    return any(fnmatch.fnmatchcase(host, pattern) for pattern in _DEMO_HOSTS["analytics"])
 
 
 def _answer(route: Route) -> None:
