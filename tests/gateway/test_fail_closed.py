@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests import procs
-from tests.browser import LONDON, VISITORS, load, visitors_config
+from tests.browser import LONDON, SAN_FRANCISCO, VISITORS, load, visitors_config
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -186,6 +186,15 @@ def test_what_is_not_a_page_passes_untouched(gateway: procs.Server, name: str, b
     answer = fetch(gateway, name)
     assert answer.status_code == 200
     assert answer.content == body
+
+
+@pytest.mark.parametrize(("gpc", "live"), [(False, set(TRACKERS)), (True, ANALYTICS)])
+def test_in_san_francisco_gpc_is_what_holds_marketing_back(
+    gateway: procs.Server, gpc: bool, live: set[str]
+) -> None:
+    # us-optout starts with every purpose granted; GPC opts out of sale/sharing only.
+    headers = {"X-Forwarded-For": SAN_FRANCISCO} | ({"Sec-GPC": "1"} if gpc else {})
+    assert set(live_trackers(fetch(gateway, "not-found", **headers).text)) == live
 
 
 BROWSER_PAGES = ["not-found", "server-error", "untyped", "two-types", "xhtml", "zstd"]
