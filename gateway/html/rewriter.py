@@ -722,6 +722,8 @@ class HtmlRewriter:
         if end_tag:
             if not raw_end:
                 self._island_end(buf, pos, name)
+        elif name and self._ambiguous_start(name):
+            return self._as_text(buf, pos)
         elif name and (
             self._all_start
             or any(name in s.tags for s in self._stages)
@@ -765,26 +767,8 @@ class HtmlRewriter:
             elif name == drop.name and name not in VOID:
                 drop.depth += 1
         self_closing = region.endswith(b"/") and not _UNQUOTED_TAIL.search(region)
-        if self._island is not None and self._island.is_stray_table_tag(name, end=False):
+        if self._ambiguous_start(name):
             return self._as_text(buf, pos)
-        if self._frameset and name in _FRAMESET_AMBIGUOUS:
-            # Whether the frameset took (frameset-ok, §13.2.6.4.7) rests on what came before;
-            # as text these mean the same in a frameset and in a body.
-            return self._as_text(buf, pos)
-        if name == "frameset" and self._island is None:
-            self._frameset = True
-        if self._select and self._island is None:
-            if name in _SELECT_AMBIGUOUS:
-                # HTML §13.2.6.4.16 (before customizable select) ignores these in a select,
-                # so the tokenizer reads on as markup; today's rules make them raw text or
-                # SVG. Browsers of both kinds are in use: as text they mean the same to all.
-                return self._as_text(buf, pos)
-            if name in _SELECT_CLOSERS:
-                self._select = False
-                self._refresh()
-        elif name == "select" and self._island is None:
-            self._select = True
-            self._refresh()
         island = self._island
         html = self._enter(name, lambda: dict(parse_attributes(region, self._decode)), self_closing)
         if island is not None:
@@ -821,6 +805,31 @@ class HtmlRewriter:
                     self._refresh()
 
         return end
+
+    def _ambiguous_start(self, name: str) -> bool:
+        """Whether a start tag must go as text (parsers read it differently, see below);
+        else note what it opens. For tags of any length."""
+        if self._island is not None and self._island.is_stray_table_tag(name, end=False):
+            return True
+        if self._frameset and name in _FRAMESET_AMBIGUOUS:
+            # Whether the frameset took (frameset-ok, §13.2.6.4.7) rests on what came before;
+            # as text these mean the same in a frameset and in a body.
+            return True
+        if name == "frameset" and self._island is None:
+            self._frameset = True
+        if self._select and self._island is None:
+            if name in _SELECT_AMBIGUOUS:
+                # HTML §13.2.6.4.16 (before customizable select) ignores these in a select,
+                # so the tokenizer reads on as markup; today's rules make them raw text or
+                # SVG. Browsers of both kinds are in use: as text they mean the same to all.
+                return True
+            if name in _SELECT_CLOSERS:
+                self._select = False
+                self._refresh()
+        elif name == "select" and self._island is None:
+            self._select = True
+            self._refresh()
+        return False
 
     def _enter(self, name: str, attrs: Callable[[], dict[str, str]], self_closing: bool) -> bool:
         """What a start tag does to how the tokenizer reads on (HTML §13.2.6); True when it

@@ -13,19 +13,22 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import yaml
 
-from gateway.demo.geodb import build_geo_database
 from tests import procs
+from tests.browser import LONDON, SAN_FRANCISCO, VISITORS, load, visitors_config
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 pytestmark = pytest.mark.e2e
 
 TRACKERS = ("www.googletagmanager.com", "static.hotjar.com", "connect.facebook.net")
 ANALYTICS = {"www.googletagmanager.com", "static.hotjar.com"}
-LONDON, SAN_FRANCISCO = "81.2.69.160", "198.51.100.7"  # the demo geo database's places
 PAGE = b"""<!doctype html><html><head><title>A shop page</title>
 <script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>
 <script src="https://static.hotjar.com/c/hotjar-1.js"></script>
@@ -55,6 +58,19 @@ RESPONSES = {
     "untyped-png": raw("200 OK", [], PNG),
     "plain": raw("200 OK", ["Content-Type: text/plain"], PAGE),
 }
+#: Every class of status with content, each with a cookie of analytics and one of marketing.
+STATUSES = [
+    "200 OK", "201 Created", "203 Non-Authoritative Information", "206 Partial Content",
+    "400 Bad Request", "401 Unauthorized", "403 Forbidden", "418 I'm a teapot",
+    "429 Too Many Requests", "451 Unavailable For Legal Reasons", "502 Bad Gateway",
+    "503 Service Unavailable", "599 Network Connect Timeout",
+]  # fmt: skip
+for _status in STATUSES:
+    RESPONSES[f"status-{_status[:3]}"] = raw(
+        _status,
+        ["Content-Type: text/html", "Set-Cookie: _ga=GA1.1; Path=/", "Set-Cookie: _fbp=fb.1"],
+        PAGE,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,16 +79,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.Server]:
     for name, response in RESPONSES.items():
         (pages / name).write_bytes(response)
     with procs.start_raw_upstream(pages) as upstream:
-        directory = tmp_path_factory.mktemp("gateway")
-        path = procs.write_config(
-            directory, upstream=upstream.url, trusted_proxies=["127.0.0.1/32"]
-        )
-        data = yaml.safe_load(path.read_text())
-        data.update(procs.demo_purposes())
-        # Places for X-Forwarded-For (trusted from loopback): London gdpr, San Francisco
-        # us-optout.
-        data["geo"] = {"database": str(build_geo_database(directory / "city.mmdb"))}
-        path.write_text(yaml.safe_dump(data, allow_unicode=True))
+        path = visitors_config(tmp_path_factory.mktemp("gateway"), upstream.url)
         with procs.start_gateway(path) as server:
             yield server
 
@@ -94,6 +101,36 @@ def test_error_pages_are_rewritten_like_any_other(gateway: procs.Server, name: s
     assert live_trackers(answer.text) == []
     assert 'id="consentgate-banner"' in answer.text
     assert answer.headers["cache-control"].startswith("private")
+
+
+@pytest.fixture(scope="module")
+def analytics_only(gateway: procs.Server) -> dict[str, str]:
+    """The cookie of a London visitor who granted analytics and nothing else."""
+    answer = httpx.post(
+        f"{gateway.url}/_privacy/consent",
+        json={"purposes": {"analytics": True}},
+        headers={"Origin": gateway.url, "X-Forwarded-For": LONDON},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    return {"cg_id": answer.cookies["cg_id"]}
+
+
+@pytest.mark.parametrize("granted", [False, True])
+@pytest.mark.parametrize("status", [int(s[:3]) for s in STATUSES])
+def test_every_status_is_rewritten_and_keeps_only_granted_cookies(
+    gateway: procs.Server, analytics_only: dict[str, str], status: int, granted: bool
+) -> None:
+    answer = httpx.get(
+        f"{gateway.url}/status-{status}",
+        headers={"X-Forwarded-For": LONDON},
+        cookies=analytics_only if granted else None,
+        timeout=10,
+    )
+    assert answer.status_code == status
+    assert set(live_trackers(answer.text)) == (ANALYTICS if granted else set())
+    cookies = [v.split("=")[0] for v in answer.headers.get_list("set-cookie")]
+    assert [c for c in cookies if c != "cg_id"] == (["_ga"] if granted else [])
 
 
 def test_an_ungranted_purposes_cookie_is_dropped_on_an_error_page(gateway: procs.Server) -> None:
@@ -151,56 +188,25 @@ def test_what_is_not_a_page_passes_untouched(gateway: procs.Server, name: str, b
     assert answer.content == body
 
 
-def analytics_only_cookie(gateway: procs.Server) -> str:
-    """A London visitor's cookie after granting analytics and nothing else."""
-    answer = httpx.post(
-        f"{gateway.url}/_privacy/consent",
-        json={"purposes": {"analytics": True}},
-        headers={"Origin": gateway.url, "X-Forwarded-For": LONDON},
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["purposes"]["marketing"] is False
-    return answer.cookies["cg_id"]
+@pytest.mark.parametrize(("gpc", "live"), [(False, set(TRACKERS)), (True, ANALYTICS)])
+def test_in_san_francisco_gpc_is_what_holds_marketing_back(
+    gateway: procs.Server, gpc: bool, live: set[str]
+) -> None:
+    # us-optout starts with every purpose granted; GPC opts out of sale/sharing only.
+    headers = {"X-Forwarded-For": SAN_FRANCISCO} | ({"Sec-GPC": "1"} if gpc else {})
+    assert set(live_trackers(fetch(gateway, "not-found", **headers).text)) == live
 
 
 BROWSER_PAGES = ["not-found", "server-error", "untyped", "two-types", "xhtml", "zstd"]
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("visitor", ["rejected", "analytics-only", "gpc"])
+@pytest.mark.parametrize("visitor", VISITORS)
 @pytest.mark.parametrize("name", BROWSER_PAGES)
 def test_chromium_loads_only_what_was_granted(
-    gateway: procs.Server, browser: object, name: str, visitor: str
+    gateway: procs.Server, browser: Browser, name: str, visitor: str
 ) -> None:
-    from playwright.sync_api import Browser, Route
-
-    assert isinstance(browser, Browser)
-    third_party: list[str] = []
-
-    def intercept(route: Route) -> None:
-        url = route.request.url
-        if url.startswith(gateway.url):
-            route.continue_()
-        else:
-            third_party.append(url.split("/")[2])
-            route.fulfill(status=200, body="", content_type="application/javascript")
-
-    headers = {"X-Forwarded-For": SAN_FRANCISCO if visitor == "gpc" else LONDON}
-    if visitor == "gpc":
-        headers["Sec-GPC"] = "1"
-    context = browser.new_context(extra_http_headers=headers)
-    if visitor == "analytics-only":
-        cookie = analytics_only_cookie(gateway)
-        context.add_cookies([{"name": "cg_id", "value": cookie, "url": gateway.url}])
-    try:
-        page = context.new_page()
-        page.route("**/*", intercept)
-        page.goto(f"{gateway.url}/{name}")
-        page.wait_for_load_state("networkidle")
-    finally:
-        context.close()
-    loaded = set(third_party)
+    loaded = {urlsplit(url).hostname for url in load(browser, gateway.url, f"/{name}", visitor)}
     if visitor == "rejected" or name == "zstd":
         assert loaded == set()
     else:

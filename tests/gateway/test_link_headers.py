@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.link_headers import filter_links, link_values
 
@@ -50,3 +52,22 @@ def test_link_values() -> None:
         ('</a>; rel=preload; title="1,2"', "/a"),
         ("<https://b.example/>;rel=preconnect", "https://b.example/"),
     ]
+
+
+_URIS = [f"{T}/a", "//t.example/b", "/ok", "https://ok.example/a,b", "https://ok.example/"]
+_PARAMS = [
+    "", "; rel=preload", ";rel=preload;as=script", f'; title="a, <{T}/q>"', '; title="\\"q, \\""',
+    "; rel*=UTF-8''prefetch", "; ; as=style", ' ; rel="preconnect"',
+]  # fmt: skip
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(_URIS), st.sampled_from(_PARAMS)), min_size=1, max_size=5),
+    st.sampled_from([",", ", ", " ,", ",,"]),
+)
+def test_every_link_toward_a_blocked_host_is_dropped_and_only_those(
+    links: list[tuple[str, str]], separator: str
+) -> None:
+    value = separator.join(f"<{uri}>{params}" for uri, params in links)
+    kept = filter_links(value, blocked)
+    assert [uri for _, uri in link_values(kept or "")] == [u for u, _ in links if not blocked(u)]

@@ -1,29 +1,35 @@
 """Prior blocking end to end, in every URL position: a real gateway in front of an upstream that
 answers exact bytes, and headless Chromium counting every request that leaves loopback.
 
-A fresh visitor (unknown location: gdpr, nothing granted) loads no tracker at all; a visitor
-who granted analytics only loads analytics hosts and nothing of marketing's. The page puts an
-analytics and a marketing URL in each position prior blocking covers, and its response carries
-`Link` preload fields toward both.
+A London visitor who decided nothing (gdpr) loads no tracker at all; one who granted analytics
+only, and a San Francisco visitor sending GPC, load analytics hosts and nothing of marketing's.
+The page puts an analytics and a marketing URL in each position prior blocking covers, and its
+response carries `Link` preload fields toward both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import yaml
 
 from tests import procs
-from tests.browser import MARKS, browser
+from tests.browser import (
+    ANALYTICS_HOSTS,
+    MARKS,
+    VISITORS,
+    granted,
+    visitor_context,
+    visitors_config,
+)
 
-__all__ = ["browser"]  # the module-scoped fixture
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 pytestmark = MARKS
-
-ANALYTICS_HOSTS = {"www.googletagmanager.com", "www.google-analytics.com", "static.hotjar.com"}
-MARKETING_HOSTS = {"connect.facebook.net", "www.facebook.com", "analytics.tiktok.com"}
 
 #: Each position, `{u}` the URL (HTML-attribute-safe: no quotes, no spaces).
 POSITIONS = {
@@ -108,11 +114,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.Server]:
         body = b"" if status.startswith("304") else b"<p>x</p>"  # RFC 9110 §15.4.5: no content
         (pages / status[:3]).write_bytes(_raw(body, fields, status))
     with procs.start_raw_upstream(pages) as upstream:
-        directory = tmp_path_factory.mktemp("gateway")
-        path = procs.write_config(directory, upstream=upstream.url)
-        data = yaml.safe_load(path.read_text())
-        data.update(procs.demo_purposes())
-        path.write_text(yaml.safe_dump(data, allow_unicode=True))
+        path = visitors_config(tmp_path_factory.mktemp("gateway"), upstream.url)
         with procs.start_gateway(path) as server:
             yield server
 
@@ -127,38 +129,9 @@ def test_link_fields_toward_blocked_hosts_are_dropped(gateway: procs.Server, nam
     assert answer.headers.get_list("link") == ['</ok.css>; rel=preload; as=style; title="a, b"']
 
 
-def _visit(browser: object, gateway: procs.Server, grant: dict[str, bool] | None) -> list[str]:
-    """Load the page as a fresh visitor (after granting `grant`, if any); return every URL
-    requested off loopback."""
-    from playwright.sync_api import Browser, Route
-
-    assert isinstance(browser, Browser)
-    leaked: list[str] = []
-
-    def intercept(route: Route) -> None:
-        url = route.request.url
-        if url.startswith(gateway.url):
-            route.continue_()
-            return
-        leaked.append(url)
-        kind = route.request.resource_type
-        if kind in ("document", "stylesheet", "script"):
-            body = {"document": "<p>tracker</p>", "stylesheet": "", "script": ""}[kind]
-            route.fulfill(status=200, body=body, content_type=f"text/{_type(kind)}")
-        else:
-            route.fulfill(status=204, body="")
-
-    context = browser.new_context()
-    try:
-        if grant is not None:
-            answer = context.request.post(
-                f"{gateway.url}/_privacy/consent",
-                data={"purposes": grant},
-                headers={"Origin": gateway.url},
-            )
-            assert answer.ok, answer.text()
-            assert [c["name"] for c in context.cookies()] == ["cg_id"]
-        context.route("**/*", intercept)
+def _visit(browser: Browser, gateway: procs.Server, visitor: str) -> list[str]:
+    """Load the page as `visitor`, click its pinging links; every URL requested off loopback."""
+    with visitor_context(browser, gateway.url, visitor) as (context, leaked):
         page = context.new_page()
         page.goto(f"{gateway.url}/page")
         page.wait_for_load_state("networkidle")
@@ -168,29 +141,18 @@ def _visit(browser: object, gateway: procs.Server, grant: dict[str, bool] | None
             link.click()
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(300)
-    finally:
-        context.close()
     return leaked
 
 
-def _type(kind: str) -> str:
-    return {"document": "html", "stylesheet": "css", "script": "javascript"}[kind]
-
-
-def test_a_visitor_who_granted_nothing_loads_no_tracker(
-    gateway: procs.Server, browser: object
+@pytest.mark.parametrize("visitor", VISITORS)
+def test_a_visitor_loads_only_what_was_granted(
+    gateway: procs.Server, browser: Browser, visitor: str
 ) -> None:
-    assert _visit(browser, gateway, None) == []
-
-
-def test_a_visitor_who_granted_analytics_loads_only_analytics(
-    gateway: procs.Server, browser: object
-) -> None:
-    leaked = _visit(browser, gateway, {"analytics": True})
-    hosts = {urlsplit(url).hostname for url in leaked}
-    assert hosts <= ANALYTICS_HOSTS, sorted(
-        u for u in leaked if urlsplit(u).hostname in MARKETING_HOSTS
-    )
+    leaked = _visit(browser, gateway, visitor)
+    assert [url for url in leaked if not granted(visitor, urlsplit(url).hostname or "")] == []
+    if visitor == "rejected":
+        assert leaked == []
+        return
     # Each position does load what is granted, so the test above is not passing vacuously
     # (the track's video is missing, so Chromium never asks for its captions).
     paths = {urlsplit(url).path.strip("/") for url in leaked}
@@ -204,23 +166,9 @@ RESTORED_LIVE = set(POSITIONS) - {"style-import", "style-url", "srcdoc", "data-f
 
 
 def test_granting_analytics_on_the_page_restores_what_was_parked(
-    gateway: procs.Server, browser: object
+    gateway: procs.Server, browser: Browser
 ) -> None:
-    from playwright.sync_api import Browser, Route
-
-    assert isinstance(browser, Browser)
-    leaked: list[str] = []
-
-    def intercept(route: Route) -> None:
-        if route.request.url.startswith(gateway.url):
-            route.continue_()
-        else:
-            leaked.append(route.request.url)
-            route.fulfill(status=204, body="")
-
-    context = browser.new_context()
-    try:
-        context.route("**/*", intercept)
+    with visitor_context(browser, gateway.url, "rejected") as (context, leaked):
         page = context.new_page()
         page.goto(f"{gateway.url}/page")
         page.wait_for_load_state("networkidle")
@@ -232,8 +180,6 @@ def test_granting_analytics_on_the_page_restores_what_was_parked(
         )
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(500)
-    finally:
-        context.close()
     hosts = {urlsplit(url).hostname for url in leaked}
     assert hosts <= ANALYTICS_HOSTS
     paths = {urlsplit(url).path.strip("/") for url in leaked}

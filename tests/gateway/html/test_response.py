@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Iterable
 
 import brotli
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.html import DecodedBodyTooLarge, HtmlRewrite, SlotFill, rewrite_html
 
@@ -133,6 +135,29 @@ def test_a_page_without_a_header_charset_is_written_as_utf8_and_says_so(
     assert result.content_type == "text/html; charset=utf-8"
     body = asyncio.run(collect(result.body)).removeprefix(b"\xef\xbb\xbf")
     assert text in body.decode("utf-8")
+
+
+@given(
+    st.binary(max_size=200),
+    st.integers(0, 1500),
+    st.sampled_from(["iso-2022-jp", "utf-16", "utf-16be", "shift_jis", "x-user-defined", "koi8-r"]),
+    st.sampled_from(
+        ['<meta charset="{}">', '<meta http-equiv=content-type content="; charset={}">']
+    ),
+    st.sampled_from(["text/html", "text/html; charset=klingon"]),
+)
+def test_the_header_names_the_charset_the_page_was_read_in(
+    text: bytes, padding: int, label: str, meta: str, content_type: str
+) -> None:
+    """Early or late, whatever it names: the browser gets the charset the scanner read in the
+    header, which outranks any <meta> (HTML §13.2.3.1), and no BOM but UTF-8's, which would
+    outrank the header."""
+    page = b"<!--" + b"p" * padding + b"-->" + meta.format(label).encode() + text
+    result = rewrite([page], content_type=content_type)
+    assert result is not None
+    assert result.content_type == "text/html; charset=utf-8"
+    body = asyncio.run(collect(result.body))
+    assert not body.startswith((b"\xfe\xff", b"\xff\xfe"))
 
 
 def test_first_bytes_leave_before_upstream_finishes() -> None:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 import pytest
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from gateway.html import ALL, DocumentEnd, EndTag, HtmlRewriter, SlotFill, Stage, StartTag
@@ -210,6 +210,8 @@ def test_slot_fill_output_does_not_depend_on_chunking(doc: bytes, cuts: list[int
 
 @given(st.binary(max_size=300), _cuts)
 def test_arbitrary_bytes_pass_through(doc: bytes, cuts: list[int]) -> None:
+    # A UTF-16 BOM decides the encoding, and such a page leaves as UTF-8 (test_charset).
+    assume(not doc.startswith((b"\xfe\xff", b"\xff\xfe")))
     out = run(doc, [Observer()], cuts)
     assert out == doc or _is_doc_plus_closers(out, doc)
 
@@ -347,6 +349,18 @@ def test_a_wanted_tag_past_the_bound_is_replaced_by_an_inert_copy() -> None:
     assert out == b'<script type="text/plain" data-consentgate="oversized">run()</script><p>'
 
 
+@pytest.mark.parametrize(
+    ("opener", "name"),
+    [(b"<select>", b"style"), (b"<frameset>", b"svg")],  # read differently after these
+)
+def test_an_ambiguous_start_tag_past_the_bound_goes_as_text(opener: bytes, name: bytes) -> None:
+    # As any such tag: parsers read it differently, so it says one thing to all of them.
+    r = HtmlRewriter([Observer()], charset="utf-8", max_pending=1024)
+    out = r.feed(opener + b"<" + name + b" data-pad='" + b"y" * 1100)
+    out += r.feed(b"'><img src=x>") + r.close()
+    assert out == opener + b"&lt;" + name + b" data-pad='" + b"y" * 1100 + b"'><img src=x>"
+
+
 def test_raw_text_holds_back_only_a_possible_end_tag_prefix() -> None:
     r = HtmlRewriter([], charset="utf-8")
     assert r.feed(b"<style>a{} b>c{}") == b"<style>a{} b>c{}"
@@ -468,12 +482,16 @@ class NamedObserver(Stage):
 
 @given(_documents, _cuts)
 @example(b"data-slot<p>x</p><a title='<br>'>", [])  # an attribute name in text, a tag in a value
+@example(b"<svg><style/></div>", [])  # the stray end tag is preceded by the island's closer
 def test_searching_for_named_tags_finds_what_reading_every_tag_finds(
     doc: bytes, cuts: list[int]
 ) -> None:
     every, named = EveryTag(), NamedObserver()
-    assert run(doc, [every]) == doc
-    assert run(doc, [named], cuts) == doc
+    # Stages change no byte: what leaves is the stage-less rewrite (the same page, but for
+    # ambiguous markup made to say one thing, as `<svg><style/></div>` gets a `</svg>`).
+    plain = run(doc, [])
+    assert run(doc, [every]) == plain
+    assert run(doc, [named], cuts) == plain
     wanted = [
         s
         for s in every.seen
