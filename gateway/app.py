@@ -23,33 +23,33 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from audit.log import AuditError, AuditLog, AuditUnavailable
-from audit.requests_store import RequestsStore
 from consent.banner import PREFERENCES_STYLE
 from consent.choice_kind import choice_kind
+from consent.master_key import load_master_key
 from consent.state import ConsentRecord
 from consent.store import ConsentStore
-from gateway import dsr_page
-from gateway.audit_commands import build_audit_log
+from dsr.requests_store import RequestsStore
+from dsr.retention import RetentionScheduler
+from dsr.service import ConsoleQueue, DsrService, build_service, deadline_policy
+from gateway.cli.audit import build_audit_log
+from gateway.console.download_links import DownloadLinks, LinkRefused
 from gateway.console.routes import ConsoleApi
 from gateway.csp.report_api import CspReportApi
 from gateway.csp.reports import CspViolations
-from gateway.download_links import DownloadLinks, LinkRefused
-from gateway.dsr_api import DsrApi
-from gateway.dsr_page import render_bundle
-from gateway.dsr_service import ConsoleQueue, DsrService, build_service, deadline_policy
-from gateway.enforcement import CsrfTokens, Enforcement
-from gateway.events_api import EventsApi
-from gateway.forwarded import TrustedProxies
-from gateway.master_key import load_master_key
-from gateway.metrics import GatewayMetrics, status_class
-from gateway.page_security import PagePolicy, PageSecurity
-from gateway.personalization import Personalization
-from gateway.preview_links import PreviewLinks
-from gateway.privacy_api import PrivacyApi
-from gateway.profile_tracking import ProfileTracking
-from gateway.proxy import Proxy
-from gateway.retention import RetentionScheduler
-from gateway.visitor import VisitorResolver
+from gateway.http.forwarded import TrustedProxies
+from gateway.http.metrics import GatewayMetrics, status_class
+from gateway.http.security import PagePolicy, PageSecurity
+from gateway.personalization.preview_links import PreviewLinks
+from gateway.personalization.profile_tracking import ProfileTracking
+from gateway.personalization.slots import Personalization
+from gateway.proxy.exchange import CsrfTokens, Enforcement
+from gateway.proxy.streaming import Proxy
+from gateway.proxy.visitor import VisitorResolver
+from gateway.routes import dsr_page
+from gateway.routes.consent import PrivacyApi
+from gateway.routes.dsr import DsrApi
+from gateway.routes.dsr_page import render_bundle
+from gateway.routes.events import EventsApi
 from personalization_rules.geo import GeoDatabaseError, GeoReader
 from personalization_rules.profile_store import ProfileStore
 from personalization_rules.weather import provider_from_settings
@@ -379,7 +379,7 @@ class Gateway:
     # --- privacy routes -------------------------------------------------------------------
 
     async def officer_download(self, request: Request) -> Response:
-        """A subject's bundle through an officer's signed link (`gateway.download_links`)."""
+        """A subject's bundle through an officer's signed link (`console.download_links`)."""
         fmt, token = request.path_params["fmt"], request.path_params["token"]
         headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
         if fmt not in ("json", "html"):

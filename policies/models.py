@@ -552,7 +552,7 @@ _PERIOD = r"^[1-9][0-9]{0,3} (day|days|month|months)$"
 
 
 class DsrSettings(Section):
-    """Data-subject requests (`audit.dsr`): deadlines per regime and the self-service limits."""
+    """Data-subject requests (`dsr.requests`): deadlines per regime and the self-service limits."""
 
     # GDPR Art. 12(3): one month, extendable by two further months; CCPA (Cal. Civ. Code
     # §1798.130(a)(2)): 45 days, extendable once by another 45. Regimes not listed get
@@ -573,7 +573,7 @@ class DsrSettings(Section):
 
 
 class RetentionSettings(Section):
-    """How long each data category is kept (`gateway.retention`); None keeps it forever.
+    """How long each data category is kept (`dsr.retention`); None keeps it forever.
 
     The audit chain is never purged: deleting entries would break its proof (crypto-shredding
     makes erased subjects' entries unreadable instead).

@@ -20,7 +20,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.rate_limit import network_of
+from gateway.http.rate_limit import network_of
 
 # Typos are free: the first few failures cost nothing but the hash.
 FREE_FAILURES = 3
@@ -64,7 +64,7 @@ def delay_after(failures: int) -> float:
 class LoginThrottle:
     """Consecutive failures per (account name, client network), in process memory.
 
-    Keys are BLAKE2b-keyed with a random per-process secret (like `gateway.rate_limit`), so
+    Keys are BLAKE2b-keyed with a random per-process secret (like `gateway.http.rate_limit`), so
     the table holds neither names nor addresses. Per process: with N workers a guesser gets
     N times the attempts, each still behind the per-client rate limit and scrypt.
     """

@@ -45,7 +45,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.audit_commands import _writer as export_writer
+from dsr.queue import RequestQueue, deadline_status
+from gateway.cli.audit import _writer as export_writer
 from gateway.console import audit_view, chart
 from gateway.console.auth import (
     COOKIE,
@@ -61,6 +62,7 @@ from gateway.console.consent_stats import (
     load_choices,
     opt_in_rates,
 )
+from gateway.console.download_links import DownloadLinks
 from gateway.console.lockout import RateLimiter
 from gateway.console.login import (
     BUSY_RETRY_AFTER,
@@ -83,14 +85,12 @@ from gateway.console.passwords import (
     DEFAULT_PARAMS,
     ScryptParams,
 )
-from gateway.console.request_queue import RequestQueue, deadline_status
 from gateway.console.timeline import Event, find_subject, rfc3339, timeline
 from gateway.console.verify_status import last_result, run_verify
 from gateway.demo.history import META_KEY as DEMO_META_KEY
 from gateway.demo.history import read_summary
-from gateway.download_links import DownloadLinks
-from gateway.forwarded import TrustedProxies
-from gateway.forwarded import resolve as resolve_view
+from gateway.http.forwarded import TrustedProxies
+from gateway.http.forwarded import resolve as resolve_view
 from policies.models import Config
 from policies.purposes import gpc_purposes
 from storage.store import Store

@@ -284,7 +284,7 @@ def ensure_officer(config: Path, password: str) -> None:
     """Create the demo officer (once; the gateway has migrated the store by now)."""
     import io
 
-    from gateway.admin_commands import add_user
+    from gateway.cli.admin import add_user
 
     # An existing officer makes add_user refuse ("taken"): that is the normal second start.
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
@@ -296,7 +296,7 @@ def ensure_history(config: Path, today: date) -> HistorySummary | None:
     None when the store already had one or any consent choice."""
     import asyncio
 
-    from gateway.master_key import load_master_key
+    from consent.master_key import load_master_key
     from policies.loader import load_config
 
     loaded = load_config(config).config

@@ -14,7 +14,7 @@ import yaml
 from sqlalchemy import text
 
 from audit.envelope import Entry
-from gateway.audit_commands import build_audit_log
+from gateway.cli.audit import build_audit_log
 from policies.loader import load_config
 from storage.store import open_store
 

@@ -30,7 +30,7 @@ from audit.sinks import read_notes
 from audit.store import load_notes, load_records, subject_key
 from audit.subject_crypto import DataUnreadable, SealedData, SubjectKey, open_sealed
 from audit.verify import Report, verify_log
-from gateway.audit_commands import build_audit_log
+from gateway.cli.audit import build_audit_log
 from policies.loader import load_config
 from storage.store import Store, open_store
 from tests import procs

@@ -1,6 +1,6 @@
 """The demo world with data-subject requests wired in, as real processes.
 
-Until the lead wires `gateway.dsr_api` into `gateway.app`, this module's `factory` is the
+Until the lead wires `gateway.routes.dsr` into `gateway.app`, this module's `factory` is the
 gateway app (which runs the audit log and audits consent choices) plus that wiring: the DSR
 service over consent and profile data, and the `/_privacy/my-data` routes.
 `start_dsr_world` serves it under granian in front of the demo shop, on SQLite or on a given
@@ -16,8 +16,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import audit.requests_store  # noqa: F401  (registers the "dsr" schema component)
 import audit.store  # noqa: F401  (registers the "audit" schema component)
+import dsr.requests_store  # noqa: F401  (registers the "dsr" schema component)
 from gateway.app import CONFIG_ENV, OVERRIDES_ENV, Gateway
 from policies.loader import load_config
 from tests import procs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.link_headers import filter_links, link_values
+from gateway.proxy.link_headers import filter_links, link_values
 
 T = "https://t.example"
 

@@ -570,7 +570,7 @@ def in_process(
     accept: bytes = b"gzip",
 ) -> Recorder:
     from gateway.html.slot_fill import SlotFill
-    from gateway.proxy import Proxy
+    from gateway.proxy.streaming import Proxy
     from policies.models import GatewaySettings
 
     class StaticExchange:
@@ -648,7 +648,7 @@ def test_stages_are_not_built_for_non_html(upstream: procs.Server) -> None:
 
 
 def test_failing_stage_factory_is_a_502_page(upstream: procs.Server) -> None:
-    from gateway.proxy import Proxy
+    from gateway.proxy.streaming import Proxy
     from policies.models import GatewaySettings
 
     class Broken:

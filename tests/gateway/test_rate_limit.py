@@ -1,4 +1,4 @@
-"""`gateway.rate_limit`: which network a limit applies to, pseudonymous keys, the 429."""
+"""`gateway.http.rate_limit`: which network a limit applies to, pseudonymous keys, the 429."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.rate_limit import RateLimited, RateLimiter, network_of
+from gateway.http.rate_limit import RateLimited, RateLimiter, network_of
 
 
 @pytest.mark.parametrize(

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from audit.requests_store import RequestsStore, cg_dsr_requests
 from consent.pseudonyms import new_visitor_id
 from consent.state import ConsentRecord
 from consent.store import ConsentStore, cg_consent_records
-from gateway.dsr_service import deadline_policy
-from gateway.retention import PurgeCounts, cutoffs, purge
+from dsr.requests_store import RequestsStore, cg_dsr_requests
+from dsr.retention import PurgeCounts, cutoffs, purge
+from dsr.service import deadline_policy
 from personalization_rules.profile import ShopEvent
 from personalization_rules.profile_store import ProfileStore, cg_events, cg_profiles
 from policies.models import DsrSettings, RetentionSettings

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.cli.rules import explain, parse_headers
 from gateway.demo.world import prepare_data_dir, write_config
-from gateway.rules_commands import explain, parse_headers
 from tests.demo_world import BANGKOK, LONDON, SAN_FRANCISCO
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from consent.choices_link import ROOT_ID, render_choices_link
-from gateway.enforcement import choices_link_regimes
 from gateway.html import HtmlRewriter
+from gateway.proxy.exchange import choices_link_regimes
 from gateway.stages.choices_link import ChoicesLink
 from policies.loader import load_config
 

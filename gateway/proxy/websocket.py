@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from gateway import error_pages
+from gateway.http import error_pages
 
 log = logging.getLogger("consentgate.proxy")
 

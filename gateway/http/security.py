@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.headers import Field
+from gateway.http.headers import Field
 
 CSP = b"content-security-policy"
 FRAME_OPTIONS = b"x-frame-options"

@@ -27,7 +27,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from gateway.visitor import Visitor
+from gateway.proxy.visitor import Visitor
 from personalization_rules.aggregates import AggregateCache
 from personalization_rules.attributes import (
     BEHAVIOR_PROFILE,

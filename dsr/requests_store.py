@@ -1,8 +1,8 @@
 """The data-subject request log: table ``cg_dsr_requests`` (schema component "dsr").
 
-An I/O shell around ``audit.dsr``. One row per request: a random id (``dsr_<32 hex>``),
+An I/O shell around ``dsr.requests``. One row per request: a random id (``dsr_<32 hex>``),
 kind, ``ref_mac`` (HMAC-SHA256 of the customer's subject reference under a key derived
-from the master key, ``audit.dsr.ref_mac``; the reference itself is never stored, so an
+from the master key, ``dsr.requests.ref_mac``; the reference itself is never stored, so an
 erasure leaves nothing here that names the person), regime, channel, received time,
 deadline, status, extension, completion time and who completed it. Completed requests are
 kept for ``retention.dsr_requests_days`` (24 months by default) and then purged.
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, delete, select, update
 
-from audit.dsr import (
+from dsr.requests import (
     DeadlinePolicy,
     DsrRequest,
     Kind,
@@ -115,7 +115,7 @@ class RequestsStore:
         self._rand = rand
 
     def mac(self, subject_ref: str) -> str:
-        """The stored link for a subject reference (``audit.dsr.ref_mac``)."""
+        """The stored link for a subject reference (``dsr.requests.ref_mac``)."""
         return ref_mac(self._key, subject_ref)
 
     async def receive(

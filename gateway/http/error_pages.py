@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from gateway.page_security import security_fields
-from gateway.target import ALLOWED_METHODS
+from gateway.http.security import security_fields
+from gateway.http.target import ALLOWED_METHODS
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 

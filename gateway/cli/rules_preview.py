@@ -3,8 +3,8 @@
 The link (`PATH?cg_preview=TOKEN`, any query of PATH kept) forces the named experiment arms
 and/or a visitor type on that path until it expires, for whoever opens it; it never sets
 sticky state, records nothing, and its response is `Cache-Control: private, no-store`
-(`gateway.preview_links`). Consent still applies: a forced visitor type shows only where the
-purpose covering behaviour data is granted in the browser that opens the link.
+(`gateway.personalization.preview_links`). Consent still applies: a forced visitor type shows
+only where the purpose covering behaviour data is granted in the browser that opens the link.
 
 The key is derived from the gateway's master key (`personalization_rules.preview`), so the
 command must run with the same master key as the gateway (same config or environment).
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
-from gateway.master_key import load_master_key
+from consent.master_key import load_master_key
 from personalization_rules.attributes import VISITOR_TYPES
 from personalization_rules.preview import PARAM, PreviewGrant, mint, parse_ttl, preview_key
 from personalization_rules.rules import Rule, load_rules

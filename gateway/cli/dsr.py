@@ -21,7 +21,7 @@ from policies.models import Config, RetentionSettings
 from storage.store import SchemaError, StoreUnavailable
 
 if TYPE_CHECKING:
-    from gateway.retention import PurgeCounts
+    from dsr.retention import PurgeCounts
 
 EXIT_OK, EXIT_UNKNOWN, EXIT_ERROR = 0, 1, 2
 PurgeFormat = Literal["text", "json"]
@@ -49,7 +49,7 @@ def _run(command: Coroutine[Any, Any, int]) -> int:
 
 
 async def _export(config: Config, ref: str, out: TextIO) -> int:
-    from gateway.dsr_service import cli_actor, standalone
+    from dsr.service import cli_actor, standalone
 
     async with standalone(config) as service:
         subject = await service.subject(ref)
@@ -63,7 +63,7 @@ async def _export(config: Config, ref: str, out: TextIO) -> int:
 
 
 async def _delete(config: Config, ref: str) -> int:
-    from gateway.dsr_service import cli_actor, standalone
+    from dsr.service import cli_actor, standalone
 
     async with standalone(config) as service:
         subject = await service.subject(ref)
@@ -76,8 +76,8 @@ async def _delete(config: Config, ref: str) -> int:
 
 
 async def _purge(config: Config, out: TextIO, fmt: PurgeFormat) -> int:
-    from gateway.dsr_service import cli_actor, standalone
-    from gateway.retention import purge_and_record
+    from dsr.retention import purge_and_record
+    from dsr.service import cli_actor, standalone
 
     async with standalone(config) as service:
         counts = await purge_and_record(

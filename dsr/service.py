@@ -47,16 +47,7 @@ from sqlalchemy import select, text
 
 from audit import merkle
 from audit.checkpoint import NoteError, NoteVerifier, open_checkpoint
-from audit.dsr import (
-    ConsentProof,
-    DeadlinePolicy,
-    SignedHead,
-    assemble_bundle,
-    audit_item,
-    inclusion_proofs,
-)
 from audit.log import AuditLog
-from audit.requests_store import RequestsStore
 from audit.store import (
     EntryFilter,
     SubjectKeyError,
@@ -69,7 +60,16 @@ from audit.subject_crypto import DataUnreadable, SealedData, open_sealed
 from consent.pseudonyms import parse_subject_ref
 from consent.state import ConsentRecord
 from consent.store import ConsentStore, Subject
-from gateway.console.request_queue import QueuedRequest
+from dsr.queue import QueuedRequest
+from dsr.requests import (
+    ConsentProof,
+    DeadlinePolicy,
+    SignedHead,
+    assemble_bundle,
+    audit_item,
+    inclusion_proofs,
+)
+from dsr.requests_store import RequestsStore
 from policies.models import Config, DsrSettings
 from storage.store import Store
 
@@ -384,10 +384,10 @@ def build_service(
 async def standalone(config: Config) -> AsyncIterator[DsrService]:
     """A service with its own store and audit log, for the command line."""
     # Importing registers each schema component, so open_store migrates all their tables.
-    import audit.requests_store  # noqa: F401
     import audit.store  # noqa: F401
-    from gateway.audit_commands import build_audit_log
-    from gateway.master_key import load_master_key
+    import dsr.requests_store  # noqa: F401
+    from consent.master_key import load_master_key
+    from gateway.cli.audit import build_audit_log
     from personalization_rules.profile_store import ProfileStore
     from storage.store import open_store
 

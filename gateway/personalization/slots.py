@@ -19,7 +19,7 @@ from starlette.types import Scope
 
 from gateway.html.slot_fill import SlotFill
 from gateway.html.stage import DocumentEnd, Stage, StartTag
-from gateway.visitor import Visitor
+from gateway.proxy.visitor import Visitor
 from personalization_rules.attributes import (
     VISITOR_TYPES,
     AttributeBuilder,

@@ -29,8 +29,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Table, delete, func, select
 
 from audit.log import AuditLog
-from audit.requests_store import cg_dsr_requests
 from consent.store import cg_consent_records
+from dsr.requests_store import cg_dsr_requests
 from personalization_rules.profile_store import cg_decisions, cg_events, cg_exposures, cg_profiles
 from policies.models import RetentionSettings
 from storage.store import Store

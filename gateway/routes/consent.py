@@ -32,10 +32,10 @@ from consent.state import (
     resolve,
 )
 from consent.store import SubjectGone
-from gateway.enforcement import CsrfAction, Enforcement, purpose_views
-from gateway.forwarded import resolve as resolve_view
-from gateway.rate_limit import RateLimited, RateLimiter
-from gateway.visitor import Visitor
+from gateway.http.forwarded import resolve as resolve_view
+from gateway.http.rate_limit import RateLimited, RateLimiter
+from gateway.proxy.exchange import CsrfAction, Enforcement, purpose_views
+from gateway.proxy.visitor import Visitor
 from policies.purposes import gpc_purposes
 from storage.store import STORE_FAULTS
 

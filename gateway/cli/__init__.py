@@ -199,15 +199,15 @@ def _dispatch(argv: Sequence[str] | None) -> int:
             print(missing, file=sys.stdout if args.command == "check" else sys.stderr)
             return 1
     if args.command == "init":
-        from gateway.init_commands import init
+        from gateway.cli.init import init
 
         return init(Path(args.out), args.upstream)
     if args.command == "check":
-        from gateway.commands import check
+        from gateway.cli.check import check
 
         return check(resolve_config_path(args.config))
     if args.command == "rules" and args.rules_command == "preview":
-        from gateway.preview_commands import preview as preview_link
+        from gateway.cli.rules_preview import preview as preview_link
 
         return preview_link(
             resolve_config_path(args.config),
@@ -217,7 +217,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
             ttl=args.ttl,
         )
     if args.command == "rules":
-        from gateway.rules_commands import explain as explain_rules
+        from gateway.cli.rules import explain as explain_rules
 
         return explain_rules(
             resolve_config_path(args.config),
@@ -228,11 +228,11 @@ def _dispatch(argv: Sequence[str] | None) -> int:
             visitor_type=args.visitor_type,
         )
     if args.command == "keys":
-        from gateway.keys_commands import rotate
+        from gateway.cli.keys import rotate
 
         return rotate(resolve_config_path(args.config))
     if args.command == "run":
-        from gateway.server import serve
+        from gateway.cli.run import serve
 
         return serve(
             resolve_config_path(args.config),
@@ -242,7 +242,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
             workers=args.workers,
         )
     if args.command == "audit":
-        from gateway import audit_commands
+        from gateway.cli import audit as audit_commands
 
         config = resolve_config_path(args.config)
         if args.audit_command == "verify":
@@ -252,21 +252,21 @@ def _dispatch(argv: Sequence[str] | None) -> int:
             config, fmt=args.format, since=args.since, until=args.until, subject=args.subject
         )
     if args.command == "dsr":
-        from gateway import dsr_commands
+        from gateway.cli import dsr as dsr_commands
 
         if args.dsr_command == "export":
             return dsr_commands.export(resolve_config_path(args.config), args.ref)
         return dsr_commands.delete(resolve_config_path(args.config), args.ref)
     if args.command == "retention":
-        from gateway.dsr_commands import purge
+        from gateway.cli.dsr import purge
 
         return purge(resolve_config_path(args.config), fmt=args.format)
     if args.command == "experiments":
-        from gateway.experiments_commands import experiments_report
+        from gateway.cli.experiments import experiments_report
 
         return experiments_report(resolve_config_path(args.config))
     if args.command == "admin":
-        from gateway.admin_commands import add_user as add_console_user
+        from gateway.cli.admin import add_user as add_console_user
 
         return add_console_user(resolve_config_path(args.config), args.name, args.role)
     if args.command == "demo":

@@ -42,7 +42,7 @@ _ENV.filters["label"] = lambda key: _LABELS.get(str(key), str(key).replace("_", 
 # Mobile first: nothing may be wider than the screen (WCAG 2.2 §1.4.10 Reflow: no horizontal
 # scrolling at 320 CSS px). Long values (hashes, SKUs) wrap anywhere; on a narrow screen each
 # table row becomes a card whose cells carry their column name (`data-label`). The pages' one
-# inline style: their CSP allows it by hash (`gateway.page_security`), so it goes into the page
+# inline style: their CSP allows it by hash (`gateway.http.security`), so it goes into the page
 # unescaped and byte for byte (escaped, `ol.cg-items>li` became `&gt;`, a broken selector).
 STYLE = """
 *,*::before,*::after{box-sizing:border-box}

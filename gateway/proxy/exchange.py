@@ -29,13 +29,14 @@ from consent.language import SUPPORTED
 from consent.state import ConsentState
 from gateway.console.auth import without_console_cookies
 from gateway.csp.policy import CspPolicies, inline_scripts
-from gateway.forwarded import View
 from gateway.html.stage import Stage
-from gateway.link_headers import filter_links
-from gateway.personalization import Personalization, Prepared
-from gateway.preview_links import HEADER as PREVIEW_HEADER
-from gateway.preview_links import PreviewLinks, PreviewStatus
-from gateway.rate_limit import network_of
+from gateway.http.forwarded import View
+from gateway.http.rate_limit import network_of
+from gateway.personalization.preview_links import HEADER as PREVIEW_HEADER
+from gateway.personalization.preview_links import PreviewLinks, PreviewStatus
+from gateway.personalization.slots import Personalization, Prepared
+from gateway.proxy.link_headers import filter_links
+from gateway.proxy.visitor import Visitor, VisitorResolver
 from gateway.stages.banner import BannerInjection
 from gateway.stages.choices_link import ChoicesLink
 from gateway.stages.consent_mode import (
@@ -48,7 +49,6 @@ from gateway.stages.consent_mode import (
 from gateway.stages.embed_placeholders import EmbedPlaceholders
 from gateway.stages.prior_blocking import PriorBlocking
 from gateway.stages.url_host import url_host
-from gateway.visitor import Visitor, VisitorResolver
 from policies.models import Config
 from policies.purposes import HostIndex, gpc_purposes
 
@@ -142,7 +142,7 @@ class CsrfTokens:
 
 
 class ConsentExchange:
-    """One request's enforcement (implements `gateway.proxy.Exchange`)."""
+    """One request's enforcement (implements `gateway.proxy.streaming.Exchange`)."""
 
     def __init__(
         self,
@@ -157,7 +157,7 @@ class ConsentExchange:
         self.scope = scope
         self.prepared = prepared
         self.preview = preview
-        #: Served over https (as the client asked, `gateway.forwarded`): the CSP may name
+        #: Served over https (as the client asked, `gateway.http.forwarded`): the CSP may name
         #: `report-to`.
         self.secure = False
 

@@ -1,9 +1,10 @@
 """The streaming reverse proxy: one ASGI callable in front of the configured upstream.
 
 Bodies stream both ways in chunks (flat memory for any size); the upstream pool is one aiohttp
-`ClientSession` with keep-alive. Header policy lives in `gateway.headers` and
-`gateway.forwarded`, target checks in `gateway.target`; this module only moves bytes and maps
-upstream failures to `gateway.error_pages` (502 unreachable, 504 timeout, never a traceback).
+`ClientSession` with keep-alive. Header policy lives in `gateway.http.headers` and
+`gateway.http.forwarded`, target checks in `gateway.http.target`; this module only moves bytes
+and maps upstream failures to `gateway.http.error_pages` (502 unreachable, 504 timeout, never a
+traceback).
 Non-HTML responses, HEAD, 204 and 304 pass byte-for-byte; 2xx `text/html` goes through the HTML
 pipeline when a stage factory is given.
 """
@@ -21,16 +22,6 @@ import aiohttp
 from starlette.types import Receive, Scope, Send
 from yarl import URL
 
-from gateway import error_pages, target, websocket
-from gateway.forwarded import FORWARDING, TrustedProxies, View, forwarding_fields, resolve
-from gateway.headers import (
-    Field,
-    LocationRewriter,
-    field_value,
-    first_invalid_field,
-    forwardable,
-    varies_on,
-)
 from gateway.html import page_type
 from gateway.html.compression import (
     BodyDecodeError,
@@ -40,7 +31,18 @@ from gateway.html.compression import (
 )
 from gateway.html.response import rewrite_html
 from gateway.html.stage import Stage
-from gateway.metrics import Counter
+from gateway.http import error_pages, target
+from gateway.http.forwarded import FORWARDING, TrustedProxies, View, forwarding_fields, resolve
+from gateway.http.headers import (
+    Field,
+    LocationRewriter,
+    field_value,
+    first_invalid_field,
+    forwardable,
+    varies_on,
+)
+from gateway.http.metrics import Counter
+from gateway.proxy import websocket
 from policies.models import GatewaySettings
 
 log = logging.getLogger("consentgate.proxy")

@@ -1,7 +1,7 @@
 """Self-service data-subject requests: `GET /_privacy/my-data` and
 `POST /_privacy/my-data/delete` (contract "HTTP, on the gateway's own address").
 
-Only the requesting visitor's own data, identified by their own cookie (`gateway.visitor`).
+Only the requesting visitor's own data, identified by their own cookie (`gateway.proxy.visitor`).
 The export is a JSON download (`?format=html`: the same content as a page). Erasure needs an
 explicit confirmation (form `confirm=yes`, JSON `{"confirm": true}`; `GET
 /_privacy/my-data/delete` shows the confirmation form) and is refused cross-site exactly like
@@ -23,13 +23,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.dsr_page import render_bundle, render_confirm, render_erased
-from gateway.dsr_service import DsrService
-from gateway.enforcement import Enforcement
-from gateway.forwarded import resolve as resolve_view
-from gateway.privacy_api import BadRequest, PrivacyApi
-from gateway.rate_limit import RateLimited, RateLimiter
-from gateway.visitor import Visitor
+from dsr.service import DsrService
+from gateway.http.forwarded import resolve as resolve_view
+from gateway.http.rate_limit import RateLimited, RateLimiter
+from gateway.proxy.exchange import Enforcement
+from gateway.proxy.visitor import Visitor
+from gateway.routes.consent import BadRequest, PrivacyApi
+from gateway.routes.dsr_page import render_bundle, render_confirm, render_erased
 
 NO_SUBJECT = "no data is stored for this browser (it has made no consent choice)"
 

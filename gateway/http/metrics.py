@@ -7,7 +7,7 @@ run one worker per port, to sum them), as with any multi-process Python exporter
 shared-memory directory.
 
 Access is limited to `gateway.metrics_allow` (default: loopback only), checked against the
-client as the proxy resolves it (`gateway.forwarded.resolve`): the TCP peer, or, when the peer
+client as the proxy resolves it (`gateway.http.forwarded.resolve`): the TCP peer, or, when the peer
 is one of `gateway.trusted_proxies`, the rightmost untrusted `X-Forwarded-For` entry. Behind a
 TLS terminator on the same host every peer is loopback, so checking the peer alone would serve
 the counters to anyone on the internet. Like nginx's `stub_status` behind `allow`/`deny` with
@@ -23,7 +23,7 @@ from typing import Final
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from gateway.forwarded import TrustedProxies, parse_address, resolve
+from gateway.http.forwarded import TrustedProxies, parse_address, resolve
 from policies.models import IPNetwork
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"

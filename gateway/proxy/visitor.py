@@ -1,6 +1,6 @@
 """Who is asking: location, regime, identity and consent state for one request.
 
-The I/O shell that joins the pure parts: `gateway.forwarded` (the client address, believed
+The I/O shell that joins the pure parts: `gateway.http.forwarded` (the client address, believed
 only from trusted proxies), `personalization_rules.geo` and `policies.jurisdictions` (the
 regime), `consent.pseudonyms` (the cookie → pseudonym), `consent.store` (the latest record)
 and `consent.state` (what is granted now). Failure policy: consent enforcement fails closed —
@@ -22,8 +22,8 @@ from consent.pseudonyms import new_visitor_id, parse_visitor_id
 from consent.signals import gpc_requested
 from consent.state import ConsentRecord, ConsentState, gpc_record, gpc_transition, resolve
 from consent.store import ConsentStore, Subject
-from gateway.forwarded import TrustedProxies, View
-from gateway.rate_limit import RateLimiter
+from gateway.http.forwarded import TrustedProxies, View
+from gateway.http.rate_limit import RateLimiter
 from personalization_rules.geo import GeoPlace, GeoReader
 from policies.jurisdictions import location_from_headers, regime_for
 from policies.models import Config
