@@ -386,8 +386,8 @@ async def standalone(config: Config) -> AsyncIterator[DsrService]:
     # Importing registers each schema component, so open_store migrates all their tables.
     import audit.store  # noqa: F401
     import dsr.requests_store  # noqa: F401
+    from audit.configured import build_audit_log
     from consent.master_key import load_master_key
-    from gateway.cli.audit import build_audit_log
     from personalization_rules.profile_store import ProfileStore
     from storage.store import open_store
 

@@ -23,15 +23,13 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from audit.log import AuditError, AuditLog, AuditUnavailable
+from consent.audit_entry import consent_action, consent_details
 from consent.banner import PREFERENCES_STYLE
-from consent.choice_kind import choice_kind
 from consent.master_key import load_master_key
 from consent.state import ConsentRecord
-from consent.store import ConsentStore
 from dsr.requests_store import RequestsStore
 from dsr.retention import RetentionScheduler
 from dsr.service import ConsoleQueue, DsrService, build_service, deadline_policy
-from gateway.cli.audit import build_audit_log
 from gateway.console.download_links import DownloadLinks, LinkRefused
 from gateway.console.routes import ConsoleApi
 from gateway.csp.report_api import CspReportApi
@@ -50,13 +48,12 @@ from gateway.routes.consent import PrivacyApi
 from gateway.routes.dsr import DsrApi
 from gateway.routes.dsr_page import render_bundle
 from gateway.routes.events import EventsApi
-from personalization_rules.geo import GeoDatabaseError, GeoReader
+from gateway.wiring import open_geo, open_stores
 from personalization_rules.profile_store import ProfileStore
 from personalization_rules.weather import provider_from_settings
 from policies.loader import LoadedConfig, load_config
-from policies.models import GeoSettings
 from policies.purposes import gpc_purposes
-from storage.store import Store, open_store
+from storage.store import Store
 
 log = logging.getLogger("consentgate")
 
@@ -286,14 +283,7 @@ class Gateway:
 
     async def _open_store(self) -> None:
         config = self.loaded.config
-        store = await open_store(config.storage.url)
-        try:
-            consent = await ConsentStore.open(store, self.master_key)
-            audit = build_audit_log(store, config.audit, self.master_key)
-            await audit.start()
-        except Exception:
-            await store.close()
-            raise
+        store, consent, audit = await open_stores(config, self.master_key)
         self.resolver.consent = consent
         await self.tracking.start(store)
         self.audit = audit
@@ -418,43 +408,6 @@ class Gateway:
         ready = store_ok and upstream_ok
         body = {"ready": ready, "store": store_ok, "upstream": upstream_ok}
         return JSONResponse(body, status_code=200 if ready else 503)
-
-
-def consent_details(record: ConsentRecord) -> dict[str, object]:
-    """A consent record's proof as the audit entry's sealed (personal) details."""
-    return {
-        "policy_version": record.policy_version,
-        "text_hash": record.text_hash,
-        "language": record.language,
-        "method": record.method,
-        "regime": record.regime,
-        "granted": sorted(record.granted),
-        "denied": sorted(record.denied),
-        "gpc": record.gpc,
-    }
-
-
-def consent_action(
-    previous: ConsentRecord | None, record: ConsentRecord, gpc_refused: frozenset[str]
-) -> str:
-    """The audit action of a consent record: `consent.` + its kind (`consent.choice_kind`):
-    gpc, given, refused, withdrawn or changed."""
-    return f"consent.{choice_kind(previous, record, gpc_refused)}"
-
-
-def open_geo(settings: GeoSettings) -> GeoReader | None:
-    """The geo database, read into memory once; None when none is configured, or when
-    it is missing/corrupt and the config marks geo optional (every visitor is then "unknown",
-    which picks the strictest regime)."""
-    if settings.database is None:
-        return None
-    try:
-        return GeoReader(settings.database)
-    except GeoDatabaseError as exc:
-        if settings.optional:
-            log.warning("geo database unusable, geo is unknown: %s", exc)
-            return None
-        raise
 
 
 def create_app(loaded: LoadedConfig) -> Gateway:

@@ -1,4 +1,4 @@
-"""`consentgate audit verify` and `consentgate audit export`, and the audit log's wiring.
+"""`consentgate audit verify` and `consentgate audit export`.
 
 Exit codes: 0 intact / exported; 1 the log is not intact (the first bad entry is named) or,
 for export, an unknown `--subject`; 2 nothing could be checked (bad config, missing key,
@@ -8,27 +8,22 @@ unreachable store, bad `--since`).
 from __future__ import annotations
 
 import asyncio
-import csv
-import json
 import sys
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import TextIO
 
 from sqlalchemy import inspect, select
 
 from audit.checkpoint import NoteVerifier
-from audit.envelope import canonical_json
-from audit.log import AuditLog, CheckpointPolicy, Clock
+from audit.export import Format, writer
 from audit.signing_key import (
     SigningKeyError,
-    load_or_create_signer,
     public_key_path,
     read_verifier,
 )
-from audit.sinks import CheckpointSink, FileSink, WebhookSink, latest_note
+from audit.sinks import latest_note
 from audit.store import EntryFilter, iter_records, load_notes, load_records
 from audit.subject_crypto import is_subject_id
 from audit.verify import verify_log
@@ -36,54 +31,11 @@ from policies.loader import ConfigInvalid, load_config
 from policies.models import AuditSettings, Config
 from storage.store import SchemaError, Store, StoreUnavailable, open_store
 
-Format = Literal["jsonl", "csv"]
-# The contract's entry fields, in this order: `public` (the non-personal details; null for
-# version-1 entries, which predate it) after the sealed `data`, and `v` (the envelope version,
-# needed to recompute `hash` from an export) last.
-COLUMNS = (
-    "seq", "ts", "chain", "prev_hash", "hash", "actor", "action", "subject", "data", "public", "v",
-)  # fmt: skip
-# OWASP "CSV Injection": a spreadsheet runs a cell starting with these as a formula.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
 EXIT_OK, EXIT_BAD, EXIT_ERROR = 0, 1, 2
 
 
 class CommandError(Exception):
     """Something that stops a command before it can check or export anything (exit 2)."""
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def build_audit_log(
-    store: Store, settings: AuditSettings, master_key: bytes, *, clock: Clock | None = None
-) -> AuditLog:
-    """The gateway's `AuditLog` for `settings` (signing key created on first start).
-
-    Call `await log.start()` after opening the store and `await log.close()` before closing it.
-    """
-    signer = load_or_create_signer(settings.signing_key_file, settings.origin)
-    sinks: list[CheckpointSink] = []
-    if settings.sink_file is not None:
-        sinks.append(FileSink(settings.sink_file))
-    if settings.webhook_url is not None:
-        sinks.append(WebhookSink(settings.webhook_url))
-    return AuditLog(
-        store,
-        chain=settings.chain,
-        signer=signer,
-        master_key=master_key,
-        origin=settings.origin,
-        policy=CheckpointPolicy(
-            settings.checkpoint_every_entries, settings.checkpoint_every_seconds
-        ),
-        sinks=sinks,
-        queue_size=settings.queue_size,
-        batch_max=settings.batch_max,
-        clock=clock or _utcnow,
-    )
 
 
 async def resolve_subject_ref(store: Store, ref: str) -> str | None:
@@ -206,36 +158,6 @@ def parse_time(value: str, flag: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _row(record: Mapping[str, object]) -> dict[str, object]:
-    return {name: record.get(name) for name in COLUMNS}
-
-
-def _csv_cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        text = canonical_json(value).decode("utf-8")
-    else:
-        text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def _writer(fmt: Format, out: TextIO) -> Callable[[Mapping[str, object]], None]:
-    if fmt == "jsonl":
-
-        def write_json(record: Mapping[str, object]) -> None:
-            out.write(json.dumps(_row(record), ensure_ascii=False, separators=(",", ":")) + "\n")
-
-        return write_json
-    writer = csv.writer(out)  # RFC 4180: CRLF line ends, quotes where needed
-    writer.writerow(COLUMNS)
-
-    def write_csv(record: Mapping[str, object]) -> None:
-        writer.writerow([_csv_cell(v) for v in _row(record).values()])
-
-    return write_csv
-
-
 async def _export(
     config: Config,
     fmt: Format,
@@ -256,7 +178,7 @@ async def _export(
             if subject is None:
                 print(f"audit export: unknown subject {subject_ref!r}", file=sys.stderr)
                 return EXIT_BAD
-        write = _writer(fmt, out)
+        write = writer(fmt, out)
         where = EntryFilter(since=since, until=until, subject=subject)
         async for record in iter_records(store, config.audit.chain, where):
             write(record)

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 import audit.store  # noqa: F401  (registers the audit tables, so open_store migrates them)
+from audit.configured import build_audit_log
 from consent.master_key import load_master_key
 from consent.store import ConsentStore
-from gateway.cli.audit import build_audit_log
 from policies.loader import ConfigInvalid, load_config
 from storage.store import open_store
 

@@ -49,7 +49,7 @@ def serve(
         return 1
     settings = loaded.config.gateway
     log.info("config loaded path=%s sha256=%s", loaded.path, loaded.sha256)
-    from gateway.app import open_geo
+    from gateway.wiring import open_geo
     from personalization_rules.geo import GeoDatabaseError
 
     try:

@@ -45,17 +45,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from audit.export import writer as export_writer
 from dsr.queue import RequestQueue, deadline_status
-from gateway.cli.audit import _writer as export_writer
 from gateway.console import audit_view, chart
-from gateway.console.auth import (
-    COOKIE,
-    HOST_COOKIE,
-    ConsoleUsers,
-    Session,
-    check_csrf,
-    csrf_token,
-)
+from gateway.console.auth import ConsoleUsers, Session, check_csrf, csrf_token
 from gateway.console.consent_stats import (
     choice_counts,
     day_range,
@@ -89,6 +82,7 @@ from gateway.console.timeline import Event, find_subject, rfc3339, timeline
 from gateway.console.verify_status import last_result, run_verify
 from gateway.demo.history import META_KEY as DEMO_META_KEY
 from gateway.demo.history import read_summary
+from gateway.http.cookies import CONSOLE_COOKIE, CONSOLE_HOST_COOKIE
 from gateway.http.forwarded import TrustedProxies
 from gateway.http.forwarded import resolve as resolve_view
 from policies.models import Config
@@ -215,7 +209,7 @@ class ConsoleApi:
         return view.client
 
     def _cookie_name(self, https: bool) -> str:
-        return HOST_COOKIE if https else COOKIE
+        return CONSOLE_HOST_COOKIE if https else CONSOLE_COOKIE
 
     def _session_cookie(self, token: str, https: bool, *, clear: bool = False) -> str:
         # RFC 6265bis §4.1.3.2: `__Host-` requires Secure, no Domain and Path=/.

@@ -183,9 +183,9 @@ async def write_history(
     store already holds consent records or a history (a second start, or a store in use)."""
     import audit.store  # noqa: F401
     import dsr.requests_store  # noqa: F401  (registers their tables: one migration run)
+    from audit.configured import build_audit_log
+    from consent.audit_entry import consent_action, consent_details
     from consent.store import ConsentStore, Subject, cg_consent_records
-    from gateway.app import consent_action, consent_details
-    from gateway.cli.audit import build_audit_log
     from policies.purposes import gpc_purposes
     from storage.store import open_store
 

@@ -27,9 +27,9 @@ from consent.choices_link import render_choices_link
 from consent.cookies import CookieFilter
 from consent.language import SUPPORTED
 from consent.state import ConsentState
-from gateway.console.auth import without_console_cookies
 from gateway.csp.policy import CspPolicies, inline_scripts
 from gateway.html.stage import Stage
+from gateway.http.cookies import without_console_cookies
 from gateway.http.forwarded import View
 from gateway.http.rate_limit import network_of
 from gateway.personalization.preview_links import HEADER as PREVIEW_HEADER

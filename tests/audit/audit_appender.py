@@ -11,7 +11,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from gateway.cli.audit import build_audit_log
+from audit.configured import build_audit_log
 from policies.loader import load_config
 from storage.store import open_store
 

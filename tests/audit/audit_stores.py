@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 from sqlalchemy import text
 
+from audit.configured import build_audit_log
 from audit.envelope import Entry
-from gateway.cli.audit import build_audit_log
 from policies.loader import load_config
 from storage.store import open_store
 

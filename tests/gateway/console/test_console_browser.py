@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from audit.export import COLUMNS
 from dsr.requests_store import RequestsStore
 from dsr.service import deadline_policy
-from gateway.cli.audit import COLUMNS
 from policies.loader import load_config
 from storage.store import open_store
 from tests.audit.audit_stores import MASTER_KEY, populate

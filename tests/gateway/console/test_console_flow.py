@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
+from audit.export import COLUMNS
 from consent.store import cg_consent_records, cg_subjects
-from gateway.cli.audit import COLUMNS
 from gateway.console.download_links import DownloadLinks
 from storage.store import open_store
 from tests import procs
