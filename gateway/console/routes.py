@@ -19,9 +19,9 @@ Every POST carries a CSRF token (login: bound to a pre-login cookie; afterwards:
 session, `gateway.console.auth`). Every login success and failure is appended durably to the
 audit log (`admin.login`, `admin.login_failed`; see `gateway.console.login`); passwords are
 never logged. Sign-in attempts are rate limited per client address
-(`gateway.console.lockout.RateLimiter`, 10 a minute), throttled per (name, client) with
-growing delays instead of locking the account (`LoginThrottle`), and refused with a 503 when
-every password-hashing slot is busy. Officers' exports and
+(`gateway.http.rate_limit.RateLimiter`: 10 at once, then one a minute), throttled per (name,
+client) with growing delays instead of locking the account (`LoginThrottle`), and refused with
+a 503 when every password-hashing slot is busy. Officers' exports and
 subject look-ups are audited too (`admin.audit_exported`,
 `admin.subject_viewed`).
 
@@ -34,7 +34,6 @@ import io
 import logging
 import math
 import secrets
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,7 +55,6 @@ from gateway.console.consent_stats import (
     opt_in_rates,
 )
 from gateway.console.download_links import DownloadLinks
-from gateway.console.lockout import RateLimiter
 from gateway.console.login import (
     BUSY_RETRY_AFTER,
     Authenticator,
@@ -67,7 +65,6 @@ from gateway.console.login import (
 from gateway.console.pages import (
     CSS,
     SECURITY_HEADERS,
-    HttpError,
     error_page,
     parse_filter_time,
     read_form,
@@ -83,8 +80,10 @@ from gateway.console.verify_status import last_result, run_verify
 from gateway.demo.history import META_KEY as DEMO_META_KEY
 from gateway.demo.history import read_summary
 from gateway.http.cookies import CONSOLE_COOKIE, CONSOLE_HOST_COOKIE
+from gateway.http.errors import HttpError
 from gateway.http.forwarded import TrustedProxies
 from gateway.http.forwarded import resolve as resolve_view
+from gateway.http.rate_limit import RateLimiter
 from policies.models import Config
 from policies.purposes import gpc_purposes
 from storage.store import Store
@@ -92,6 +91,9 @@ from storage.store import Store
 log = logging.getLogger("consentgate.console")
 
 PRE_COOKIE = "cg_admin_pre"
+# Per client: a burst of sign-in attempts, then one a minute (OWASP Authentication Cheat Sheet:
+# limit failed attempts without locking the account out).
+LOGIN_BURST, LOGIN_ATTEMPTS_PER_MINUTE = 10, 1
 
 
 def throttle_notice(seconds: int) -> str:
@@ -156,7 +158,7 @@ class ConsoleApi:
         self._requests = requests
         self.trusted = trusted or TrustedProxies(config.gateway.trusted_proxies)
         self.authenticator = Authenticator(params)
-        self.limiter = limiter or RateLimiter()
+        self.limiter = limiter or RateLimiter(LOGIN_ATTEMPTS_PER_MINUTE, burst=LOGIN_BURST)
         self.clock = clock
         self.downloads = downloads
 
@@ -321,13 +323,9 @@ class ConsoleApi:
         name = ""
         form: dict[str, str] = {}
         try:
-            if not self.limiter.allow(client, time.monotonic()):
-                wait = self.limiter.retry_after(client, time.monotonic())
-                raise HttpError(
-                    429,
-                    "Too many sign-in attempts from your address; wait a minute.",
-                    {"retry-after": str(wait)},
-                )
+            self.limiter.check(
+                client, "Too many sign-in attempts from your address; wait a minute."
+            )
             form = await read_form(request)
             pre = request.cookies.get(PRE_COOKIE)
             if not pre or not check_csrf(pre, form.get("csrf")):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.http.headers import Field
 
@@ -165,6 +166,17 @@ def resolve(
     else:
         client = peer
     return View(client=client, proto=proto, host=host if host and valid_host(host) else None)
+
+
+def peer_of(scope: Mapping[str, Any]) -> str:
+    """The TCP peer's address of an ASGI scope ("" when the server gives none)."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
+def resolve_scope(scope: Mapping[str, Any], trusted: TrustedProxies) -> View:
+    """`resolve` for an ASGI HTTP scope: its TCP peer, scheme and fields."""
+    return resolve(peer_of(scope), scope["scheme"], scope["headers"], trusted)
 
 
 def forwarding_fields(view: View) -> list[tuple[str, str]]:

@@ -10,7 +10,8 @@ memory only. Clients are keyed by a pseudonym of their network, never the raw ad
 
 and the key is BLAKE2b-keyed with a random per-process secret, so the table in memory holds no
 address. With N workers a client gets at most N × the limit (each process keeps its own
-buckets); the console login adds its stored account lockout on top (`console.lockout`).
+buckets). The console's sign-in uses the same buckets (a burst of attempts, then one a minute)
+and throttles per (name, client) on top (`console.lockout`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from starlette.responses import JSONResponse, Response
+
+from gateway.http.errors import HttpError
 
 MAX_CLIENTS = 10_000
 IPV6_PREFIX = 64
@@ -44,7 +47,8 @@ def network_of(address: str) -> str:
 
 
 class RateLimiter:
-    """Token buckets per client: ``rate_per_minute`` tokens, refilled continuously.
+    """Token buckets per client: ``burst`` tokens (default ``rate_per_minute``), refilled
+    continuously at ``rate_per_minute``.
 
     At most ``max_clients`` buckets are kept (least recently used evicted), so a flood of
     addresses cannot grow memory without bound.
@@ -56,8 +60,9 @@ class RateLimiter:
         max_clients: int = MAX_CLIENTS,
         clock: Callable[[], float] = time.monotonic,
         secret: bytes | None = None,
+        burst: int | None = None,
     ) -> None:
-        self.capacity = float(rate_per_minute)
+        self.capacity = float(burst if burst is not None else rate_per_minute)
         self.per_second = rate_per_minute / 60.0
         self.max_clients = max_clients
         self.clock = clock
@@ -86,19 +91,25 @@ class RateLimiter:
             self._buckets.popitem(last=False)
         return wait
 
+    def check(self, client: str, reason: str) -> None:
+        """Take a token for `client`, or raise `RateLimited` with `reason`."""
+        wait = self.take(client)
+        if wait > 0:
+            raise RateLimited(wait, reason)
 
-class RateLimited(Exception):
-    """Raised by a handler when its client is over the limit; `response()` is the 429."""
+
+class RateLimited(HttpError):
+    """A client over its limit: the 429, with `Retry-After` in whole seconds."""
 
     def __init__(self, wait: float, reason: str = "too many requests; try again later") -> None:
-        super().__init__(reason)
         self.retry_after = max(1, math.ceil(wait))
-        self.reason = reason
+        # RFC 6585 §4: 429 with Retry-After (whole seconds, RFC 9110 §10.2.3).
+        headers = {"retry-after": str(self.retry_after), "cache-control": "no-store"}
+        super().__init__(429, reason, headers)
 
     def response(self) -> Response:
-        # RFC 6585 §4: 429 with Retry-After (whole seconds, RFC 9110 §10.2.3).
         return JSONResponse(
             {"error": self.reason, "retry_after": self.retry_after},
             status_code=429,
-            headers={"retry-after": str(self.retry_after), "cache-control": "no-store"},
+            headers=self.headers,
         )

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.cookies import SimpleCookie
+from typing import Any
 
 from consent.language import negotiate_language
 from consent.pseudonyms import new_visitor_id, parse_visitor_id
 from consent.signals import gpc_requested
 from consent.state import ConsentRecord, ConsentState, gpc_record, gpc_transition, resolve
 from consent.store import ConsentStore, Subject
-from gateway.http.forwarded import TrustedProxies, View
+from gateway.http.forwarded import TrustedProxies, View, peer_of, resolve_scope
 from gateway.http.rate_limit import RateLimiter
 from personalization_rules.geo import GeoPlace, GeoReader
 from policies.jurisdictions import location_from_headers, regime_for
@@ -124,6 +125,12 @@ class VisitorResolver:
                 if edge_country:
                     country, subdivision = edge_country, edge_region
         return place, regime_for(country, subdivision, self.config)
+
+    async def resolve_scope(self, scope: Mapping[str, Any]) -> Visitor:
+        """The visitor behind a request to the gateway's own routes (their cookie, their
+        address as the trusted proxies give it)."""
+        view = resolve_scope(scope, self.trusted)
+        return await self.resolve(peer_of(scope), view, scope["headers"])
 
     async def resolve(
         self, peer: str, view: View, fields: list[Field], now: datetime | None = None

@@ -9,14 +9,13 @@ origin, then a token).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
@@ -32,9 +31,12 @@ from consent.state import (
     resolve,
 )
 from consent.store import SubjectGone
-from gateway.http.forwarded import resolve as resolve_view
-from gateway.http.rate_limit import RateLimited, RateLimiter
-from gateway.proxy.exchange import CsrfAction, Enforcement, purpose_views
+from gateway.http.body import media_type, parse_form, parse_json_object, read_body
+from gateway.http.errors import HttpError, unavailable
+from gateway.http.forwarded import resolve_scope
+from gateway.http.origin import refuse_cross_site
+from gateway.http.rate_limit import RateLimiter
+from gateway.proxy.exchange import Enforcement, purpose_views
 from gateway.proxy.visitor import Visitor
 from policies.purposes import gpc_purposes
 from storage.store import STORE_FAULTS
@@ -45,28 +47,11 @@ MAX_BODY = 16 * 1024
 MAX_RETURN_TO = 2048
 GPC_LAST_UPDATE = "2026-11-23"
 _FORM_METHODS: frozenset[str] = frozenset({"banner", "preferences"})
-_SAME_SITE = frozenset({"same-origin", "none"})
-# RFC 9110 §10.2.3: a 503 says when to try again; the store retries every few seconds.
-RETRY_AFTER_SECONDS = 5
 NOT_CONFIRMED = "consent store unavailable; the choice was not confirmed, please try again"
 
 # Called after a choice is durable: (visitor, previous record, new record). The audit log
 # plugs in here.
 OnRecord = Callable[[Visitor, ConsentRecord | None, ConsentRecord], Awaitable[None]]
-
-
-class BadRequest(Exception):
-    """A 4xx with a reason the client can read."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-def _error(exc: BadRequest) -> Response:
-    headers = {"retry-after": str(RETRY_AFTER_SECONDS)} if exc.status == 503 else None
-    return JSONResponse({"error": exc.reason}, status_code=exc.status, headers=headers)
 
 
 def safe_return_to(value: str | None) -> str:
@@ -114,11 +99,7 @@ class PrivacyApi:
 
     async def visitor(self, request: Request) -> Visitor:
         """The requesting visitor (their own cookie, their own address)."""
-        peer = request.scope.get("client")
-        peer_ip = peer[0] if peer else ""
-        fields = request.scope["headers"]
-        view = resolve_view(peer_ip, request.scope["scheme"], fields, self.resolver.trusted)
-        return await self.resolver.resolve(peer_ip, view, fields)
+        return await self.resolver.resolve_scope(request.scope)
 
     def _with_cookie(self, response: Response, visitor: Visitor) -> Response:
         if visitor.set_cookie is not None:
@@ -149,75 +130,25 @@ class PrivacyApi:
 
     # --- POST /consent ------------------------------------------------------------------
 
-    def _check_origin(
-        self,
-        request: Request,
-        visitor: Visitor,
-        token: str | None,
-        action: CsrfAction = "consent",
-    ) -> None:
-        """Refuse a cross-site post (403 with the reason). OWASP CSRF cheat sheet: a foreign
-        `Origin` or `Sec-Fetch-Site` is refused outright; a post without `Origin` (or with
-        `null`: sandboxed frames, cross-site redirects) counts as cross-site unless it carries
-        a token minted for this very visitor and action (`CsrfTokens`)."""
-        origin = request.headers.get("origin")
-        if origin is not None and origin != "null":
-            expected = visitor.view.origin
-            if expected is None or origin.encode("latin-1", "replace") != expected:
-                raise BadRequest(403, "cross-site request refused (Origin does not match)")
-            return
-        site = request.headers.get("sec-fetch-site")
-        if site is not None and site not in _SAME_SITE:
-            raise BadRequest(403, "cross-site request refused (Sec-Fetch-Site)")
-        client = visitor.view.client
-        csrf = self.enforcement.csrf
-        if not csrf.check(token, action, visitor.visitor_id, client, datetime.now(UTC)):
-            raise BadRequest(
-                403,
-                "missing or invalid CSRF token: a request without Origin needs the token"
-                " of this browser's own page",
-            )
-
-    async def _body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-            raise BadRequest(413, f"body larger than {MAX_BODY} bytes")
-        body = b""
-        try:
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > MAX_BODY:
-                    raise BadRequest(413, f"body larger than {MAX_BODY} bytes")
-        except ClientDisconnect:
-            # The client went away mid-body: a 400 nobody reads, not a logged traceback.
-            raise BadRequest(400, "the body was cut short") from None
-        return body
-
     def _parse(self, request: Request, body: bytes, visitor: Visitor) -> dict[str, Any]:
         """Normalize a JSON or form post to {choices, method, confirm, return_to, token, form}."""
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        ctype = media_type(request)
         if ctype == "application/json":
             return self._parse_json(body, request, visitor)
         if ctype == "application/x-www-form-urlencoded":
             return self._parse_form(body, visitor)
-        raise BadRequest(415, "send application/json or a form (application/x-www-form-urlencoded)")
+        raise HttpError(415, "send application/json or a form (application/x-www-form-urlencoded)")
 
     def _parse_json(self, body: bytes, request: Request, visitor: Visitor) -> dict[str, Any]:
-        try:
-            data = json.loads(body)
-        # Nesting past the recursion limit raises RecursionError, not ValueError (issue 7).
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise BadRequest(400, "body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise BadRequest(400, "body must be a JSON object")
+        data = parse_json_object(body)
         unknown = set(data) - {"purposes", "action", "confirm_gpc_override"}
         if unknown:
-            raise BadRequest(400, f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
+            raise HttpError(400, f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
         confirm = data.get("confirm_gpc_override", False)
         if not isinstance(confirm, bool):
-            raise BadRequest(400, "confirm_gpc_override must be true or false")
+            raise HttpError(400, "confirm_gpc_override must be true or false")
         if ("purposes" in data) == ("action" in data):
-            raise BadRequest(400, "send exactly one of 'purposes' or 'action'")
+            raise HttpError(400, "send exactly one of 'purposes' or 'action'")
         if "action" in data:
             choices = self._action(data["action"], visitor)
         else:
@@ -225,7 +156,7 @@ class PrivacyApi:
             if not isinstance(purposes, dict) or not all(
                 isinstance(k, str) and isinstance(v, bool) for k, v in purposes.items()
             ):
-                raise BadRequest(400, "purposes must map purpose ids to true/false")
+                raise HttpError(400, "purposes must map purpose ids to true/false")
             choices = purposes
         return {
             "choices": choices,
@@ -244,13 +175,10 @@ class PrivacyApi:
             # CCPA §1798.120: the "Do Not Sell or Share" link refuses what GPC would refuse.
             switchable = action_choices(self.config, visitor.regime, "reject_all")
             return {pid: False for pid in gpc_purposes(self.config) if pid in switchable}
-        raise BadRequest(400, "action must be accept_all, reject_all or opt_out_sale_sharing")
+        raise HttpError(400, "action must be accept_all, reject_all or opt_out_sale_sharing")
 
     def _parse_form(self, body: bytes, visitor: Visitor) -> dict[str, Any]:
-        try:
-            form = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
-        except (UnicodeDecodeError, ValueError):
-            raise BadRequest(400, "form is not valid UTF-8 or has too many fields") from None
+        form = parse_form(body, max_fields=64)
 
         def one(name: str) -> str | None:
             values = form.get(name)
@@ -261,7 +189,7 @@ class PrivacyApi:
             checked = set(form.get("purpose", []))
             known = {p.id for p in self.config.purposes}
             if not checked <= known:
-                raise BadRequest(400, f"unknown purpose(s): {', '.join(sorted(checked - known))}")
+                raise HttpError(400, f"unknown purpose(s): {', '.join(sorted(checked - known))}")
             switchable = action_choices(self.config, visitor.regime, "reject_all")
             choices = {pid: pid in checked for pid in switchable}
         else:
@@ -284,28 +212,30 @@ class PrivacyApi:
             self._limit(request)
             visitor = await self.visitor(request)
             if visitor.degraded:
-                raise BadRequest(503, "consent store unavailable; nothing was recorded")
-            parsed = self._parse(request, await self._body(request), visitor)
-            self._check_origin(request, visitor, parsed["token"])
+                raise unavailable("consent store unavailable; nothing was recorded")
+            parsed = self._parse(request, await read_body(request, MAX_BODY), visitor)
+            token, csrf = parsed["token"], self.enforcement.csrf
+            refuse_cross_site(
+                request,
+                visitor.view.origin,
+                lambda: csrf.check(
+                    token, "consent", visitor.visitor_id, visitor.view.client, datetime.now(UTC)
+                ),
+            )
             if "application/json" in request.headers.get("accept", ""):
                 # The banner's script posts the form with fetch: answer JSON, not a redirect
                 # the browser would follow (a second, needless page load through the shop).
                 parsed = {**parsed, "return_to": None}
             return await self._record(visitor, parsed)
-        except RateLimited as exc:
+        except HttpError as exc:
             return exc.response()
-        except BadRequest as exc:
-            return _error(exc)
 
     def _limit(self, request: Request) -> None:
         # Checked before the visitor is resolved: a flood costs no store round trip.
-        peer = request.scope.get("client")
-        peer_ip = peer[0] if peer else ""
-        view = resolve_view(peer_ip, request.scope["scheme"], request.scope["headers"],
-                            self.resolver.trusted)  # fmt: skip
-        wait = self.limiter.take(view.client)
-        if wait > 0:
-            raise RateLimited(wait, "too many consent choices from your address; try again later")
+        view = resolve_scope(request.scope, self.resolver.trusted)
+        self.limiter.check(
+            view.client, "too many consent choices from your address; try again later"
+        )
 
     async def _record(self, visitor: Visitor, parsed: Mapping[str, Any]) -> Response:
         now = datetime.now(UTC)
@@ -328,7 +258,7 @@ class PrivacyApi:
                 confirmed_gpc_override=parsed["confirm"],
             )
         except ValueError as exc:
-            raise BadRequest(400, str(exc)) from None
+            raise HttpError(400, str(exc)) from None
         previous = visitor.latest
         try:
             subject = await self.resolver.ensure_subject(visitor, now)
@@ -339,14 +269,14 @@ class PrivacyApi:
         except (SubjectGone, SubjectErased):
             # The same visitor's erasure won the race (before the record, or between it and
             # its audit entry, and the erasure deleted the record): no one to record it for.
-            raise BadRequest(
+            raise HttpError(
                 409, "this browser's data was erased meanwhile; nothing was recorded"
             ) from None
         except (*STORE_FAULTS, AuditError) as exc:
             # Locked by another process, disk full, connection lost: a refusal the visitor can
             # retry, never a confirmation (issue 7: faults against real processes).
             log.warning("consent choice not confirmed: %s", type(exc).__name__)
-            raise BadRequest(503, NOT_CONFIRMED) from None
+            raise unavailable(NOT_CONFIRMED) from None
         visitor.latest = record
         visitor.state = resolve(self.config, visitor.regime, record, visitor.gpc, now, subject.ref)
         if parsed["return_to"] is not None:

@@ -5,7 +5,7 @@ Only the requesting visitor's own data, identified by their own cookie (`gateway
 The export is a JSON download (`?format=html`: the same content as a page). Erasure needs an
 explicit confirmation (form `confirm=yes`, JSON `{"confirm": true}`; `GET
 /_privacy/my-data/delete` shows the confirmation form) and is refused cross-site exactly like
-a consent post (`PrivacyApi._check_origin`: Origin, then Sec-Fetch-Site, then the CSRF
+a consent post (`gateway.http.origin`: Origin, then Sec-Fetch-Site, then the CSRF
 token, which here must be one minted for erasure by this visitor's own cookie). Both are
 rate-limited per client address (`dsr.rate_per_minute`, a token bucket): each export appends
 to the audit log and signs a checkpoint.
@@ -16,22 +16,26 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from dsr.service import DsrService
-from gateway.http.forwarded import resolve as resolve_view
-from gateway.http.rate_limit import RateLimited, RateLimiter
+from gateway.http.body import media_type, parse_form, parse_json_object, read_body
+from gateway.http.errors import HttpError, unavailable
+from gateway.http.forwarded import resolve_scope
+from gateway.http.origin import refuse_cross_site
+from gateway.http.rate_limit import RateLimiter
 from gateway.proxy.exchange import Enforcement
 from gateway.proxy.visitor import Visitor
-from gateway.routes.consent import BadRequest, PrivacyApi
 from gateway.routes.dsr_page import render_bundle, render_confirm, render_erased
 
 NO_SUBJECT = "no data is stored for this browser (it has made no consent choice)"
+STORE_DOWN = "the store is not available; try again shortly"
+# The erasure confirmation: `confirm` and `csrf`; a few more fields are tolerated.
+MAX_BODY = 16 * 1024
+MAX_FORM_FIELDS = 16
 
 
 ServiceSource = Callable[[], DsrService | None]
@@ -46,8 +50,6 @@ class DsrApi:
         self.prefix = enforcement.prefix
         self.service = service
         self.limiter = RateLimiter(enforcement.config.dsr.rate_per_minute)
-        # The consent API's origin/CSRF check, so both refuse cross-site posts the same way.
-        self._privacy = PrivacyApi(enforcement)
 
     def routes(self) -> list[Route]:
         """The Starlette routes this module answers."""
@@ -61,24 +63,19 @@ class DsrApi:
     # --- shared ---------------------------------------------------------------------------
 
     def _limit(self, request: Request) -> None:
-        peer = request.scope.get("client")
-        peer_ip = peer[0] if peer else ""
-        view = resolve_view(peer_ip, request.scope["scheme"], request.scope["headers"],
-                            self.resolver.trusted)  # fmt: skip
-        wait = self.limiter.take(view.client)
-        if wait > 0:
-            raise RateLimited(wait, "too many data requests from your address; try again later")
+        view = resolve_scope(request.scope, self.resolver.trusted)
+        self.limiter.check(view.client, "too many data requests from your address; try again later")
 
     def _service(self) -> DsrService:
         service = self.service()
         if service is None:
-            raise BadRequest(503, "the store is not available; try again shortly")
+            raise unavailable(STORE_DOWN)
         return service
 
     async def _visitor(self, request: Request) -> Visitor:
-        visitor = await self._privacy.visitor(request)
+        visitor = await self.resolver.resolve_scope(request.scope)
         if visitor.degraded:
-            raise BadRequest(503, "the store is not available; try again shortly")
+            raise unavailable(STORE_DOWN)
         return visitor
 
     # --- GET /my-data ---------------------------------------------------------------------
@@ -88,19 +85,17 @@ class DsrApi:
         try:
             fmt = request.query_params.get("format", "json")
             if fmt not in ("json", "html"):
-                raise BadRequest(400, "format must be json or html")
+                raise HttpError(400, "format must be json or html")
             self._limit(request)
             service = self._service()
             visitor = await self._visitor(request)
             if visitor.subject is None:
-                raise BadRequest(404, NO_SUBJECT)
+                raise HttpError(404, NO_SUBJECT)
             bundle = await service.export(
                 visitor.subject, actor="subject", via="self-service", regime=visitor.regime
             )
-        except RateLimited as exc:
-            return exc.response()
-        except BadRequest as exc:
-            return _error(exc)
+        except HttpError as exc:
+            return _private(exc.response())
         if fmt == "html":
             page = render_bundle(
                 bundle,
@@ -122,10 +117,10 @@ class DsrApi:
         """The confirmation form for a self-service erasure."""
         try:
             visitor = await self._visitor(request)
-        except BadRequest as exc:
-            return _error(exc)
+        except HttpError as exc:
+            return _private(exc.response())
         if visitor.subject is None:
-            return _error(BadRequest(404, NO_SUBJECT))
+            return _private(HttpError(404, NO_SUBJECT).response())
         # Bound to this visitor's cookie and to erasure (`CsrfTokens`): no other page's token
         # can erase anyone.
         csrf = self.enforcement.csrf.mint(
@@ -146,23 +141,28 @@ class DsrApi:
             self._limit(request)
             service = self._service()
             visitor = await self._visitor(request)
-            body = await self._privacy._body(request)
+            body = await read_body(request, MAX_BODY)
             confirmed, token, wants_json = _parse_confirm(request, body)
-            self._privacy._check_origin(request, visitor, token, "delete")
+            csrf = self.enforcement.csrf
+            refuse_cross_site(
+                request,
+                visitor.view.origin,
+                lambda: csrf.check(
+                    token, "delete", visitor.visitor_id, visitor.view.client, datetime.now(UTC)
+                ),
+            )
             if visitor.subject is None:
-                raise BadRequest(404, NO_SUBJECT)
+                raise HttpError(404, NO_SUBJECT)
             if not confirmed:
-                raise BadRequest(
+                raise HttpError(
                     400, 'confirmation required: send confirm=yes (form) or {"confirm": true}'
                 )
             ref = visitor.subject.ref
             await service.erase(
                 visitor.subject, actor="subject", via="self-service", regime=visitor.regime
             )
-        except RateLimited as exc:
-            return exc.response()
-        except BadRequest as exc:
-            return _error(exc)
+        except HttpError as exc:
+            return _private(exc.response())
         response: Response
         if wants_json:
             response = JSONResponse({"erased": True, "subject_ref": ref})
@@ -177,10 +177,6 @@ class DsrApi:
         return value + "; Secure" if visitor.view.proto == "https" else value
 
 
-def _error(exc: BadRequest) -> Response:
-    return _private(JSONResponse({"error": exc.reason}, status_code=exc.status))
-
-
 def _private(response: Response) -> Response:
     # Personal data: never cached anywhere, never sniffed into something else.
     response.headers["cache-control"] = "no-store"
@@ -190,27 +186,18 @@ def _private(response: Response) -> Response:
 
 def _parse_confirm(request: Request, body: bytes) -> tuple[bool, str | None, bool]:
     """(confirmed, CSRF token, answer in JSON) from a JSON or form body."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    ctype = media_type(request)
     if ctype == "application/json":
-        try:
-            data: Any = json.loads(body or b"{}")
-        # Nesting past the recursion limit raises RecursionError, not ValueError (issue 7).
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise BadRequest(400, "body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise BadRequest(400, "body must be a JSON object")
+        data = parse_json_object(body or b"{}")
         confirm = data.get("confirm", False)
         if not isinstance(confirm, bool):
-            raise BadRequest(400, "confirm must be true or false")
+            raise HttpError(400, "confirm must be true or false")
         return confirm, request.headers.get("x-csrf-token"), True
     if ctype in ("application/x-www-form-urlencoded", ""):
-        try:
-            form = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=16)
-        except (UnicodeDecodeError, ValueError):
-            raise BadRequest(400, "form is not valid UTF-8 or has too many fields") from None
+        form = parse_form(body, MAX_FORM_FIELDS)
         confirm_values = form.get("confirm", [])
         tokens = form.get("csrf")
         token = tokens[0] if tokens else None
         wants_json = "application/json" in request.headers.get("accept", "")
         return confirm_values == ["yes"], token, wants_json
-    raise BadRequest(415, "send application/json or a form (application/x-www-form-urlencoded)")
+    raise HttpError(415, "send application/json or a form (application/x-www-form-urlencoded)")

@@ -37,7 +37,6 @@ from a guessed e-mail, and erasing the subject deletes them with the profile.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import math
 import re
@@ -45,13 +44,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from consent.pseudonyms import parse_visitor_id
 from consent.state import resolve
 from consent.store import ConsentStore
+from gateway.http.body import media_type, parse_json_object, read_body
+from gateway.http.errors import HttpError, unavailable
 from personalization_rules.attributes import BEHAVIOR_PROFILE, CUSTOMER_ATTRIBUTES, DataPolicy
 from personalization_rules.profile import ShopEvent
 from personalization_rules.profile_store import ProfileStore
@@ -71,15 +72,6 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 ConsentGetter = Callable[[], ConsentStore | None]
 ProfileGetter = Callable[[], ProfileStore | None]
 ProductLookup = Callable[[str], Product | None]
-
-
-class Rejected(Exception):
-    """A 4xx/5xx with a reason the caller can read."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 class EventsApi:
@@ -114,47 +106,28 @@ class EventsApi:
             self.authenticate(request)
             body = await self.read_json(request)
             return await self.record(body, datetime.now(UTC))
-        except Rejected as exc:
-            headers = {"cache-control": "no-store"}
-            if exc.status == 401:
-                # RFC 6750 §3: a 401 names the scheme the client must use.
-                headers["www-authenticate"] = 'Bearer realm="consentgate events"'
-            return JSONResponse({"error": exc.reason}, exc.status, headers=headers)
+        except HttpError as exc:
+            response = exc.response()
+            response.headers["cache-control"] = "no-store"
+            return response
 
     def authenticate(self, request: Request) -> None:
         """The bearer token, compared in constant time; 401 otherwise."""
         if self._token is None:
-            raise Rejected(401, "events are disabled: no personalization.events_token configured")
+            raise _unauthorized("events are disabled: no personalization.events_token configured")
         scheme, _, given = request.headers.get("authorization", "").strip().partition(" ")
         # RFC 6750 §2.1: "Bearer" then the token; the scheme is case-insensitive (RFC 9110 §11.1).
         if scheme.lower() != "bearer" or not given.strip():
-            raise Rejected(401, "a bearer token is required")
+            raise _unauthorized("a bearer token is required")
         if not hmac.compare_digest(given.strip().encode(), self._token):
-            raise Rejected(401, "wrong bearer token")
+            raise _unauthorized("wrong bearer token")
 
     async def read_json(self, request: Request) -> dict[str, Any]:
         """The JSON object body, at most MAX_BODY bytes."""
-        content_type = request.headers.get("content-type", "application/json")
-        if content_type.split(";")[0].strip().lower() != "application/json":
-            raise Rejected(415, "the body must be application/json")
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-            raise Rejected(413, f"the body is limited to {MAX_BODY} bytes")
-        data = bytearray()
-        try:
-            async for chunk in request.stream():
-                data += chunk
-                if len(data) > MAX_BODY:
-                    raise Rejected(413, f"the body is limited to {MAX_BODY} bytes")
-        except ClientDisconnect:
-            raise Rejected(400, "the body was cut short") from None
-        try:
-            body = json.loads(bytes(data))
-        except (ValueError, RecursionError):
-            raise Rejected(400, "the body is not JSON") from None
-        if not isinstance(body, dict):
-            raise Rejected(400, "the body must be a JSON object")
-        return body
+        # No Content-Type at all is taken as JSON; any other type is refused.
+        if "content-type" in request.headers and media_type(request) != "application/json":
+            raise HttpError(415, "the body must be application/json")
+        return parse_json_object(await read_body(request, MAX_BODY))
 
     async def record(self, body: dict[str, Any], now: datetime) -> Response:
         """Validate `body`, check the subject's consent, and store the event(s)."""
@@ -162,10 +135,12 @@ class EventsApi:
         # An unhashable `type` (object, array) is a bad request too, not a TypeError (500);
         # found by schemathesis (tests/gateway/test_openapi.py).
         if not isinstance(kind, str) or kind not in EVENT_TYPES:
-            raise Rejected(400, f"unknown event type {str(kind)[:32]!r}; use {sorted(EVENT_TYPES)}")
+            raise HttpError(
+                400, f"unknown event type {str(kind)[:32]!r}; use {sorted(EVENT_TYPES)}"
+            )
         visitor_id = parse_visitor_id(_text(body, "visitor", 64))
         if visitor_id is None:
-            raise Rejected(400, "visitor must be the visitor's cg_id cookie value")
+            raise HttpError(400, "visitor must be the visitor's cg_id cookie value")
         events: list[ShopEvent] = []
         identity: str | None = None
         if kind == "identify":
@@ -174,7 +149,7 @@ class EventsApi:
             events = self.events(kind, body, now)
         consent, profiles = self.consent_store(), self.profile_store()
         if consent is None or profiles is None:
-            raise Rejected(503, "the store is unavailable; retry later")
+            raise unavailable("the store is unavailable; retry later")
         subject = await consent.find_subject(visitor_id)
         if subject is None:
             return _not_recorded("unknown visitor: no consent choice recorded")
@@ -212,13 +187,13 @@ class EventsApi:
         sku = _sku(body.get("sku"), "sku")
         if kind in ("view", "add_to_cart"):
             if sku is None:
-                raise Rejected(400, f"a {kind} event needs a sku")
+                raise HttpError(400, f"a {kind} event needs a sku")
             return [ShopEvent(kind, now, sku, self._category(sku))]  # type: ignore[arg-type]
         skus = [] if sku is None else [sku]
         listed = body.get("skus")
         if listed is not None:
             if not isinstance(listed, list) or len(listed) > MAX_SKUS:
-                raise Rejected(400, f"skus must be a list of at most {MAX_SKUS} SKUs")
+                raise HttpError(400, f"skus must be a list of at most {MAX_SKUS} SKUs")
             skus += [s for s in (_sku(v, "skus[]") for v in listed) if s is not None]
         value = body.get("value")
         if value is not None and (
@@ -227,15 +202,15 @@ class EventsApi:
             or not math.isfinite(value)
             or value < 0
         ):
-            raise Rejected(400, "value must be a non-negative number")
+            raise HttpError(400, "value must be a non-negative number")
         currency = body.get("currency")
         if currency is not None and not (
             isinstance(currency, str) and _CURRENCY.fullmatch(currency)
         ):
-            raise Rejected(400, "currency must be an ISO 4217 code such as EUR")
+            raise HttpError(400, "currency must be an ISO 4217 code such as EUR")
         order = _text(body, "order_id", MAX_ID)
         if body.get("order_id") is not None and order is None:
-            raise Rejected(400, f"order_id must be a string of at most {MAX_ID} characters")
+            raise HttpError(400, f"order_id must be a string of at most {MAX_ID} characters")
         amount = float(value) if value is not None else None
         distinct: list[str | None] = list(dict.fromkeys(skus))
         return [
@@ -247,6 +222,11 @@ class EventsApi:
     def _category(self, sku: str) -> str | None:
         product = self.product(sku)
         return product.category or None if product is not None else None
+
+
+def _unauthorized(reason: str) -> HttpError:
+    # RFC 6750 §3: a 401 names the scheme the client must use.
+    return HttpError(401, reason, {"www-authenticate": 'Bearer realm="consentgate events"'})
 
 
 def _not_recorded(reason: str) -> Response:
@@ -266,7 +246,7 @@ def _sku(value: object, name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not _SKU.fullmatch(value):
-        raise Rejected(400, f"{name} must be a SKU of letters, digits and ._:/- (at most 64)")
+        raise HttpError(400, f"{name} must be a SKU of letters, digits and ._:/- (at most 64)")
     return value
 
 
@@ -279,7 +259,7 @@ def _identity(body: dict[str, Any]) -> str:
     if email is not None and "@" in email:
         # Case-folded: the same mailbox typed twice must give the same pseudonym.
         return "email:" + email.lower()
-    raise Rejected(400, "an identify event needs a customer_id or an email")
+    raise HttpError(400, "an identify event needs a customer_id or an email")
 
 
 def _with_order(event: ShopEvent, order: str) -> ShopEvent:
