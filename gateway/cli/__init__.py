@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.cli.common import EXIT_BROKEN_PIPE
+
 DEFAULT_CONFIG = Path("policies.yaml")
 
 
@@ -163,12 +165,6 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     return parser
-
-
-# 128 + SIGPIPE: what a shell reports for `cat`, `grep` or `yes` when the reader of their
-# output went away. Not 0: the output stopped early (a `set -o pipefail` caller can tell an
-# export cut short by `head` from a complete one); not 1, which our commands use for findings.
-EXIT_BROKEN_PIPE = 128 + 13
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from gateway.cli.common import EXIT_ERROR, EXIT_FAILED, EXIT_OK
 from gateway.console.auth import ConsoleUsers, UserError, check_name
 from gateway.console.passwords import PasswordError, hash_password
 from policies.loader import ConfigInvalid, load_config
 from storage.store import SchemaError, StoreUnavailable, open_store
-
-EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
 
 
 def read_password(stdin: TextIO) -> str:
@@ -49,7 +48,7 @@ def add_user(config_path: Path, name: str, role: str, stdin: TextIO | None = Non
         asyncio.run(_add(config_path, name, role, password_hash))
     except (UserError, PasswordError) as exc:
         print(f"admin add-user: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
+        return EXIT_FAILED
     except ConfigInvalid as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_ERROR

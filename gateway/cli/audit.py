@@ -27,15 +27,9 @@ from audit.sinks import latest_note
 from audit.store import EntryFilter, iter_records, load_notes, load_records
 from audit.subject_crypto import is_subject_id
 from audit.verify import verify_log
-from policies.loader import ConfigInvalid, load_config
+from gateway.cli.common import EXIT_ERROR, EXIT_FAILED, EXIT_OK, CommandError, command_config
 from policies.models import AuditSettings, Config
 from storage.store import SchemaError, Store, StoreUnavailable, open_store
-
-EXIT_OK, EXIT_BAD, EXIT_ERROR = 0, 1, 2
-
-
-class CommandError(Exception):
-    """Something that stops a command before it can check or export anything (exit 2)."""
 
 
 async def resolve_subject_ref(store: Store, ref: str) -> str | None:
@@ -54,13 +48,6 @@ async def resolve_subject_ref(store: Store, ref: str) -> str | None:
             )
         )
     return subject
-
-
-def _config(config_path: Path) -> Config:
-    try:
-        return load_config(config_path).config
-    except ConfigInvalid as exc:
-        raise CommandError(str(exc)) from None
 
 
 async def _open(config: Config) -> Store:
@@ -117,7 +104,7 @@ async def _verify(config: Config, public_key: Path | None) -> VerifyOutcome:
         remembered=remembered,
     )
     if report.problem is not None:
-        return VerifyOutcome(EXIT_BAD, f"audit verify failed: {report.problem}")
+        return VerifyOutcome(EXIT_FAILED, f"audit verify failed: {report.problem}")
     witnessed = " (and the sink's latest)" if remembered else ""
     return VerifyOutcome(
         EXIT_OK,
@@ -132,7 +119,7 @@ def verify(config_path: Path, public_key: Path | None = None) -> int:
     first bad entry (`entry seq N: KIND: detail`) and returns 1; 2 when it cannot check.
     """
     try:
-        outcome = asyncio.run(_verify(_config(config_path), public_key))
+        outcome = asyncio.run(_verify(command_config(config_path), public_key))
     except CommandError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_ERROR
@@ -177,7 +164,7 @@ async def _export(
             )
             if subject is None:
                 print(f"audit export: unknown subject {subject_ref!r}", file=sys.stderr)
-                return EXIT_BAD
+                return EXIT_FAILED
         write = writer(fmt, out)
         where = EntryFilter(since=since, until=until, subject=subject)
         async for record in iter_records(store, config.audit.chain, where):
@@ -207,7 +194,7 @@ def export(
             parse_time(since, "--since") if since else None,
             parse_time(until, "--until") if until else None,
         )
-        config = _config(config_path)
+        config = command_config(config_path)
         code = asyncio.run(_export(config, fmt, *window, subject, target))
     except CommandError as exc:
         print(str(exc), file=sys.stderr)

@@ -16,26 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from policies.loader import ConfigInvalid, load_config
+from gateway.cli.common import EXIT_ERROR, EXIT_FAILED, EXIT_OK, CommandError, command_config
 from policies.models import Config, RetentionSettings
 from storage.store import SchemaError, StoreUnavailable
 
 if TYPE_CHECKING:
     from dsr.retention import PurgeCounts
 
-EXIT_OK, EXIT_UNKNOWN, EXIT_ERROR = 0, 1, 2
 PurgeFormat = Literal["text", "json"]
-
-
-class CommandError(Exception):
-    """Stops a command before it could act (exit 2)."""
-
-
-def _config(config_path: Path) -> Config:
-    try:
-        return load_config(config_path).config
-    except ConfigInvalid as exc:
-        raise CommandError(str(exc)) from None
 
 
 def _run(command: Coroutine[Any, Any, int]) -> int:
@@ -55,7 +43,7 @@ async def _export(config: Config, ref: str, out: TextIO) -> int:
         subject = await service.subject(ref)
         if subject is None:
             print(f"dsr export: unknown subject {ref!r}", file=sys.stderr)
-            return EXIT_UNKNOWN
+            return EXIT_FAILED
         bundle = await service.export(subject, actor=cli_actor(), via="cli")
     json.dump(bundle, out, ensure_ascii=False, indent=2)
     out.write("\n")
@@ -69,7 +57,7 @@ async def _delete(config: Config, ref: str) -> int:
         subject = await service.subject(ref)
         if subject is None:
             print(f"dsr delete: unknown subject {ref!r}", file=sys.stderr)
-            return EXIT_UNKNOWN
+            return EXIT_FAILED
         await service.erase(subject, actor=cli_actor(), via="cli")
     print(f"erased {ref}")
     return EXIT_OK
@@ -117,7 +105,7 @@ def purge_summary(counts: PurgeCounts, settings: RetentionSettings) -> str:
 def export(config_path: Path, ref: str, out: TextIO | None = None) -> int:
     """`dsr export REF`: the subject's bundle as JSON on stdout; 1 when REF is unknown."""
     try:
-        config = _config(config_path)
+        config = command_config(config_path)
     except CommandError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_ERROR
@@ -127,7 +115,7 @@ def export(config_path: Path, ref: str, out: TextIO | None = None) -> int:
 def delete(config_path: Path, ref: str) -> int:
     """`dsr delete REF`: erase the subject (contract "Erasure"); 1 when REF is unknown."""
     try:
-        config = _config(config_path)
+        config = command_config(config_path)
     except CommandError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_ERROR
@@ -138,7 +126,7 @@ def purge(config_path: Path, out: TextIO | None = None, *, fmt: PurgeFormat = "t
     """`retention purge`: delete what outlived its period; prints a summary (``fmt="text"``)
     or the counts as one JSON object (``fmt="json"``)."""
     try:
-        config = _config(config_path)
+        config = command_config(config_path)
     except CommandError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_ERROR

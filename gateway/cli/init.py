@@ -7,14 +7,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from gateway.cli.common import EXIT_ERROR, EXIT_FAILED
 from policies.models import GatewaySettings
 from policies.starter import GEO_DATABASE, render_starter_config
 
 DEFAULT_UPSTREAM = "http://127.0.0.1:8081"
-# The contract's exit 1 is for an existing FILE; a file that cannot be created is the same
-# outcome for a script (nothing was written).
-EXIT_NOT_WRITTEN = 1
-EXIT_USAGE = 2
+# The contract's exit 1 (EXIT_FAILED) is for an existing FILE; a file that cannot be created is
+# the same outcome for a script (nothing was written).
 
 
 def init(out: Path, upstream: str | None) -> int:
@@ -26,7 +25,7 @@ def init(out: Path, upstream: str | None) -> int:
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
         print(f"consentgate init: --upstream {shop!r}: {reason}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_ERROR
     text = render_starter_config(shop)
     try:
         # "x": created only if absent, atomically, so two runs cannot both write it.
@@ -34,10 +33,10 @@ def init(out: Path, upstream: str | None) -> int:
             handle.write(text)
     except FileExistsError:
         print(f"{out}: exists; not overwritten (remove it or pass --out FILE)", file=sys.stderr)
-        return EXIT_NOT_WRITTEN
+        return EXIT_FAILED
     except OSError as exc:
         print(f"{out}: cannot write: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_NOT_WRITTEN
+        return EXIT_FAILED
     print(f"wrote {out} (shop at {shop})")
     print("next:")
     print(f"  consentgate check --config {out}")

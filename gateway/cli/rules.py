@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from consent.state import resolve
+from gateway.cli.common import EXIT_ERROR as USAGE_ERROR
+from gateway.cli.common import UsageError
 from personalization_rules.attributes import (
     VISITOR_TYPES,
     AttributeBuilder,
@@ -35,12 +37,6 @@ from policies.config_errors import ConfigInvalid
 from policies.jurisdictions import location_from_headers, normalize_country, regime_for
 from policies.loader import load_config
 from policies.models import Config
-
-USAGE_ERROR = 2
-
-
-class UsageError(ValueError):
-    """A flag value that cannot be used (printed, exit 2)."""
 
 
 def explain(

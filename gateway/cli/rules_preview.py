@@ -20,18 +20,14 @@ from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
 from consent.master_key import load_master_key
+from gateway.cli.common import EXIT_ERROR, UsageError
 from personalization_rules.attributes import VISITOR_TYPES
 from personalization_rules.preview import PARAM, PreviewGrant, mint, parse_ttl, preview_key
 from personalization_rules.rules import Rule, load_rules
 from policies.config_errors import ConfigInvalid
 from policies.loader import load_config
 
-USAGE_ERROR = 2
 MAX_TTL_SECONDS = 30 * 86400  # a month: a preview link is for checking a page, not a campaign
-
-
-class UsageError(ValueError):
-    """A flag value that cannot be used (printed, exit 2)."""
 
 
 def preview(
@@ -67,7 +63,7 @@ def preview(
             raise UsageError(f"--ttl: at most {MAX_TTL_SECONDS // 86400}d")
     except UsageError as exc:
         print(f"consentgate rules preview: {exc}", file=sys.stderr)
-        return USAGE_ERROR
+        return EXIT_ERROR
     key = preview_key(load_master_key(loaded.config.keys.master_key_file))
     expires = int(now.timestamp()) + seconds
     token = mint(key, PreviewGrant(path, expires, forced, visitor_type))

@@ -282,13 +282,26 @@ def banner(port: int, shop_port: int, paths: DemoPaths, password: str) -> str:
 
 def ensure_officer(config: Path, password: str) -> None:
     """Create the demo officer (once; the gateway has migrated the store by now)."""
-    import io
+    import asyncio
 
-    from gateway.cli.admin import add_user
+    from gateway.console.auth import ConsoleUsers, UserError
+    from gateway.console.passwords import hash_password
+    from policies.loader import ConfigInvalid, load_config
+    from storage.store import SchemaError, StoreUnavailable, open_store
 
-    # An existing officer makes add_user refuse ("taken"): that is the normal second start.
-    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-        add_user(config, OFFICER_LOGIN, "officer", io.StringIO(password + "\n"))
+    async def add() -> None:
+        store = await open_store(load_config(config).config.storage.url)
+        try:
+            await ConsoleUsers(store).add(
+                OFFICER_LOGIN, "officer", hash_password(password), datetime.now(UTC)
+            )
+        finally:
+            await store.close()
+
+    # An existing officer is refused ("taken"): that is the normal second start. A store that
+    # cannot be used leaves the demo without an officer, as `admin add-user` would.
+    with contextlib.suppress(UserError, ConfigInvalid, ValueError, StoreUnavailable, SchemaError):
+        asyncio.run(add())
 
 
 def ensure_history(config: Path, today: date) -> HistorySummary | None:
