@@ -37,17 +37,12 @@ from gateway.personalization.preview_links import PreviewLinks, PreviewStatus
 from gateway.personalization.slots import Personalization, Prepared
 from gateway.proxy.link_headers import filter_links
 from gateway.proxy.visitor import Visitor, VisitorResolver
-from gateway.stages.banner import BannerInjection
-from gateway.stages.choices_link import ChoicesLink
 from gateway.stages.consent_mode import (
-    ConsentMode,
     consent_mode_defaults,
-    consent_mode_settings,
     consent_mode_update,
     snippet,
 )
-from gateway.stages.embed_placeholders import EmbedPlaceholders
-from gateway.stages.prior_blocking import PriorBlocking
+from gateway.stages.registry import STAGES
 from gateway.stages.url_host import url_host
 from policies.models import Config
 from policies.purposes import HostIndex, gpc_purposes
@@ -227,39 +222,8 @@ class ConsentExchange:
         return any(granted.get(p) is not True for p in self.owner.hosts.purposes_for(host))
 
     def stages(self) -> Sequence[Stage]:
-        """Prior blocking and embed placeholders always (with purposes configured); the banner
-        when a choice is owed; then personalization."""
-        visitor, owner = self.visitor, self.owner
-        stages: list[Stage] = []
-        if owner.consent_mode_defaults is not None:
-            # Google Consent Mode v2: region-scoped defaults, then this visitor's update,
-            # before any gtag call on the page.
-            update = consent_mode_settings(owner.config, visitor.state)
-            stages.append(ConsentMode.of(owner.consent_mode_snippet(update)))
-        if owner.config.purposes:
-            # Without purposes nothing is consent-gated (and the page streams untouched).
-            stages.append(PriorBlocking(visitor.state.purposes, owner.hosts))
-            # Right after prior blocking: it sees the frames as they will reach the browser.
-            names = owner.purpose_names(visitor.language)
-            placeholders = EmbedPlaceholders(
-                visitor.state.purposes, names, visitor.language, owner.prefix
-            )
-            placeholders.reload_on_grant = owner.csp_enforced
-            stages.append(placeholders)
-        if visitor.state.choice_owed:
-            stages.append(BannerInjection(owner.banner_html(visitor, self.scope)))
-        if visitor.regime in owner.choices_link_regimes:
-            stages.append(ChoicesLink(owner.choices_link_html(visitor, self.scope)))
-        personalization = owner.personalization
-        if personalization is not None and personalization.active:
-            try:
-                grant = self.preview.grant if self.preview is not None else None
-                prepared = self.prepared or Prepared(preview=grant)
-                stages.extend(personalization.stages(visitor, self.scope, prepared))
-            except Exception:
-                # Personalization fails open: the page is served unpersonalized.
-                log.exception("personalization failed; serving the page unpersonalized")
-        return stages
+        """This page's stages, in the registry's order (`gateway.stages.registry.STAGES`)."""
+        return [stage for _, factory in STAGES for stage in factory(self)]
 
 
 class Enforcement:
