@@ -50,7 +50,7 @@ from policies.purposes import HostIndex, gpc_purposes
 log = logging.getLogger("consentgate.enforcement")
 
 Field = tuple[bytes, bytes]
-# A return path longer than this is left off the choices link (privacy_api.MAX_RETURN_TO).
+# A return path longer than this is left off the choices link (routes.consent.MAX_RETURN_TO).
 MAX_RETURN_PATH = 2048
 
 
