@@ -39,8 +39,8 @@ from bench.run import (  # noqa: E402
     wait_for,
 )
 from gateway.app import create_app  # noqa: E402
-from gateway.config_files import load_config  # noqa: E402
 from gateway.demo.world import prepare_data_dir, write_config  # noqa: E402
+from gateway.wiring import load_config  # noqa: E402
 
 
 def http_scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:

@@ -175,7 +175,7 @@ class PreferencesView:
     saved: bool = False
     # Purposes the visitor allowed but their GPC signal keeps refused right now (names).
     held_by_gpc: Sequence[str] = ()
-    # "Back to the shop": a same-origin path (privacy_api.safe_return_to), never a URL.
+    # "Back to the shop": a same-origin path (the consent route's safe_return_to), never a URL.
     back_url: str = "/"
     # `policy.privacy_policy_url`, validated by the config model; None hides the link.
     policy_url: str | None = None

@@ -23,41 +23,36 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from audit.log import AuditError, AuditLog, AuditUnavailable
-from audit.requests_store import RequestsStore
+from consent.audit_entry import consent_action, consent_details
 from consent.banner import PREFERENCES_STYLE
-from consent.choice_kind import choice_kind
+from consent.master_key import load_master_key
 from consent.state import ConsentRecord
-from consent.store import ConsentStore
-from gateway import dsr_page
-from gateway.audit_commands import build_audit_log
-from gateway.config_files import load_config
+from dsr.requests_store import RequestsStore
+from dsr.retention import RetentionScheduler
+from dsr.service import ConsoleQueue, DsrService, build_service, deadline_policy
+from gateway.console.download_links import DownloadLinks, LinkRefused
 from gateway.console.routes import ConsoleApi
 from gateway.csp.report_api import CspReportApi
 from gateway.csp.reports import CspViolations
-from gateway.download_links import DownloadLinks, LinkRefused
-from gateway.dsr_api import DsrApi
-from gateway.dsr_page import render_bundle
-from gateway.dsr_service import ConsoleQueue, DsrService, build_service, deadline_policy
-from gateway.enforcement import CsrfTokens, Enforcement
-from gateway.events_api import EventsApi
-from gateway.forwarded import TrustedProxies
-from gateway.master_key import load_master_key
-from gateway.metrics import GatewayMetrics, status_class
-from gateway.page_security import PagePolicy, PageSecurity
-from gateway.personalization import Personalization
-from gateway.preview_links import PreviewLinks
-from gateway.privacy_api import PrivacyApi
-from gateway.profile_tracking import ProfileTracking
-from gateway.proxy import Proxy
-from gateway.retention import RetentionScheduler
-from gateway.schema_components import components
-from gateway.visitor import VisitorResolver
-from personalization_rules.geo import GeoDatabaseError, GeoReader
+from gateway.http.forwarded import TrustedProxies
+from gateway.http.metrics import GatewayMetrics, status_class
+from gateway.http.security import PagePolicy, PageSecurity
+from gateway.personalization.preview_links import PreviewLinks
+from gateway.personalization.profile_tracking import ProfileTracking
+from gateway.personalization.slots import Personalization
+from gateway.proxy.exchange import CsrfTokens, Enforcement
+from gateway.proxy.streaming import Proxy
+from gateway.proxy.visitor import VisitorResolver
+from gateway.routes import dsr_page
+from gateway.routes.consent import PrivacyApi
+from gateway.routes.dsr import DsrApi
+from gateway.routes.dsr_page import render_bundle
+from gateway.routes.events import EventsApi
+from gateway.wiring import components, load_config, open_geo, open_stores
 from personalization_rules.weather import provider_from_settings
 from policies.loader import LoadedConfig
-from policies.models import GeoSettings
 from policies.purposes import gpc_purposes
-from storage.store import Store, open_store
+from storage.store import Store
 
 log = logging.getLogger("consentgate")
 
@@ -298,22 +293,17 @@ class Gateway:
 
     async def _open_store(self) -> None:
         config = self.loaded.config
-        store = await open_store(config.storage.url, components=components())
-        try:
-            consent = await ConsentStore.open(store, self.master_key)
-            audit = build_audit_log(store, config.audit, self.master_key)
-            await audit.start()
-        except Exception:
-            await store.close()
-            raise
+        store, consent, audit = await open_stores(config, self.master_key)
         self.resolver.consent = consent
         await self.tracking.start(store)
         self.audit = audit
         # The tracker's own ProfileStore: its facts cache must see the erasures too.
         assert self.tracking.store is not None  # set by start()
         sources = [self.tracking.store]
-        self.dsr = build_service(config, store, consent, audit, self.master_key, sources)
-        self.retention = RetentionScheduler(store, config.retention, audit)
+        self.dsr = build_service(
+            config, store, consent, audit, self.master_key, components(), sources
+        )
+        self.retention = RetentionScheduler(store, components(), config.retention, audit)
         self.retention.start()
         self.store = store
         # The config's hash is no one's personal data: it goes in the entry's public details.
@@ -393,7 +383,7 @@ class Gateway:
     # --- privacy routes -------------------------------------------------------------------
 
     async def officer_download(self, request: Request) -> Response:
-        """A subject's bundle through an officer's signed link (`gateway.download_links`)."""
+        """A subject's bundle through an officer's signed link (`console.download_links`)."""
         fmt, token = request.path_params["fmt"], request.path_params["token"]
         headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
         if fmt not in ("json", "html"):
@@ -432,43 +422,6 @@ class Gateway:
         ready = store_ok and upstream_ok
         body = {"ready": ready, "store": store_ok, "upstream": upstream_ok}
         return JSONResponse(body, status_code=200 if ready else 503)
-
-
-def consent_details(record: ConsentRecord) -> dict[str, object]:
-    """A consent record's proof as the audit entry's sealed (personal) details."""
-    return {
-        "policy_version": record.policy_version,
-        "text_hash": record.text_hash,
-        "language": record.language,
-        "method": record.method,
-        "regime": record.regime,
-        "granted": sorted(record.granted),
-        "denied": sorted(record.denied),
-        "gpc": record.gpc,
-    }
-
-
-def consent_action(
-    previous: ConsentRecord | None, record: ConsentRecord, gpc_refused: frozenset[str]
-) -> str:
-    """The audit action of a consent record: `consent.` + its kind (`consent.choice_kind`):
-    gpc, given, refused, withdrawn or changed."""
-    return f"consent.{choice_kind(previous, record, gpc_refused)}"
-
-
-def open_geo(settings: GeoSettings) -> GeoReader | None:
-    """The geo database, read into memory once; None when none is configured, or when
-    it is missing/corrupt and the config marks geo optional (every visitor is then "unknown",
-    which picks the strictest regime)."""
-    if settings.database is None:
-        return None
-    try:
-        return GeoReader(settings.database)
-    except GeoDatabaseError as exc:
-        if settings.optional:
-            log.warning("geo database unusable, geo is unknown: %s", exc)
-            return None
-        raise
 
 
 def create_app(loaded: LoadedConfig) -> Gateway:

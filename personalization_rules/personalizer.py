@@ -1,7 +1,7 @@
 """One page's personalization, from what is known about the request to each slot's HTML (pure).
 
 `Personalizer` is the single path from visitor facts to a decision: the request path
-(`gateway.personalization`) and `consentgate rules explain` both call `personalize`, so what
+(`gateway.personalization.slots`) and `consentgate rules explain` both call `personalize`, so what
 explain prints is what a page with the same facts gets. The callers differ only in how they
 gather the facts (a live request and its stores, or command-line flags) and in what they ask
 for (`explain=True` records every rule's fate; the request path wants speed).

@@ -71,7 +71,7 @@ class ShopEvent:
     """One behaviour event: a page view through the gateway or a shop event.
 
     `order_id` is whatever the store keeps for grouping an order (a keyed pseudonym of the
-    shop's order id, never the id itself: see gateway.events_api).
+    shop's order id, never the id itself: see gateway.routes.events).
     """
 
     type: EventType

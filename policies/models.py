@@ -515,8 +515,9 @@ class ConsentSettings(Section):
     cookie_max_age_days: Annotated[int, Field(ge=1, le=395)] = 395
     # The upstream request carries the visitor's consent state in this header.
     upstream_header: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")] = "X-Consent-State"
-    # `POST /_privacy/consent` per client network and minute (token bucket, gateway.rate_limit);
-    # a person choosing needs a handful, a script flooding the consent log gets 429.
+    # `POST /_privacy/consent` per client network and minute (token bucket,
+    # gateway.http.rate_limit); a person choosing needs a handful, a script flooding the
+    # consent log gets 429.
     rate_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 30
     # Cal. Civ. Code §1798.135(a) and 11 CCR §7015: a "Your Privacy Choices" link with the
     # opt-out icon on every page. `auto` injects a small fixed link into proxied pages for
@@ -559,7 +560,7 @@ _PERIOD = r"^[1-9][0-9]{0,3} (day|days|month|months)$"
 
 
 class DsrSettings(Section):
-    """Data-subject requests (`audit.dsr`): deadlines per regime and the self-service limits."""
+    """Data-subject requests (`dsr.requests`): deadlines per regime and the self-service limits."""
 
     # GDPR Art. 12(3): one month, extendable by two further months; CCPA (Cal. Civ. Code
     # §1798.130(a)(2)): 45 days, extendable once by another 45. Regimes not listed get
@@ -580,7 +581,7 @@ class DsrSettings(Section):
 
 
 class RetentionSettings(Section):
-    """How long each data category is kept (`gateway.retention`); None keeps it forever.
+    """How long each data category is kept (`dsr.retention`); None keeps it forever.
 
     The audit chain is never purged: deleting entries would break its proof (crypto-shredding
     makes erased subjects' entries unreadable instead).

@@ -22,7 +22,7 @@ Design
           [personal(consent_records, "subject_id", Retention("consent_records", "ts"))],
       )
 
-  The gateway passes its components to `open_store` explicitly (`gateway.schema_components`); the
+  The gateway passes its components to `open_store` explicitly (`gateway.wiring`); the
   registry is the default for tools and tests that open a store directly.
 - A migration is a plain synchronous callable taking a SQLAlchemy `Connection` (run through
   `AsyncConnection.run_sync`), so it can use `Table.create`, `text(...)` or dialect checks.

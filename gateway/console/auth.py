@@ -95,25 +95,6 @@ CONSOLE = register_component(
 )
 
 
-COOKIE = "cg_admin"
-HOST_COOKIE = "__Host-cg_admin"
-
-
-def without_console_cookies(cookie_header: str) -> str:
-    """A `Cookie` field value without the console's session cookies.
-
-    The proxy must send this upstream: on HTTPS the `__Host-` cookie has `Path=/`, so the
-    browser sends it with storefront requests too, and the shop must never see an officer's
-    session token.
-    """
-    kept = [
-        part
-        for part in cookie_header.split(";")
-        if part.strip().partition("=")[0].strip() not in (COOKIE, HOST_COOKIE)
-    ]
-    return ";".join(kept).strip()
-
-
 class UserError(ValueError):
     """A user that cannot be created (bad name or role, name taken)."""
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.rate_limit import network_of
+from gateway.http.rate_limit import network_of
 
 # Typos are free: the first few failures cost nothing but the hash.
 FREE_FAILURES = 3
@@ -64,7 +64,7 @@ def delay_after(failures: int) -> float:
 class LoginThrottle:
     """Consecutive failures per (account name, client network), in process memory.
 
-    Keys are BLAKE2b-keyed with a random per-process secret (like `gateway.rate_limit`), so
+    Keys are BLAKE2b-keyed with a random per-process secret (like `gateway.http.rate_limit`), so
     the table holds neither names nor addresses. Per process: with N workers a guesser gets
     N times the attempts, each still behind the per-client rate limit and scrypt.
     """
@@ -105,38 +105,3 @@ class LoginThrottle:
     def succeeded(self, account: str, client: str) -> None:
         """A correct password from this client: its failures for the account are forgotten."""
         self._pairs.pop(self._key(account, client), None)
-
-
-class RateLimiter:
-    """At most `limit` events per `window` seconds per key (a sliding log), in memory.
-
-    Per process: with N workers a client gets at most N x `limit`. At most `max_keys` keys
-    are tracked (the least recently seen is forgotten first), so a flood of addresses cannot
-    exhaust memory.
-    """
-
-    def __init__(self, limit: int = 10, window: float = 60.0, max_keys: int = 10_000) -> None:
-        self.limit = limit
-        self.window = window
-        self.max_keys = max_keys
-        self._events: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def allow(self, key: str, now: float) -> bool:
-        """Record an event for `key` at monotonic time `now`; False when over the limit."""
-        events = self._events.pop(key, None) or deque()
-        while events and events[0] <= now - self.window:
-            events.popleft()
-        allowed = len(events) < self.limit
-        if allowed:
-            events.append(now)
-        self._events[key] = events
-        while len(self._events) > self.max_keys:
-            self._events.popitem(last=False)
-        return allowed
-
-    def retry_after(self, key: str, now: float) -> int:
-        """Whole seconds until `key` may try again (0 when it may now)."""
-        events = self._events.get(key)
-        if not events or len(events) < self.limit:
-            return 0
-        return max(1, int(events[0] + self.window - now + 0.999))

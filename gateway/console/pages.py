@@ -7,17 +7,17 @@ linger in caches), a CSP without any script source (the console has none), no fr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from gateway.console.auth import Session
+from gateway.http.body import media_type, parse_form, read_body
+from gateway.http.errors import HttpError
 
 MAX_FORM = 8 * 1024
 CSS = (Path(__file__).parent / "templates" / "console.css").read_text(encoding="utf-8")
@@ -42,16 +42,6 @@ _ENV = Environment(
 )
 
 
-class HttpError(Exception):
-    """A 4xx/5xx page with a reason."""
-
-    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = dict(headers or {})
-
-
 def render(
     base: str, template: str, status: int = 200, session: Session | None = None, **values: Any
 ) -> HTMLResponse:
@@ -69,25 +59,16 @@ def render(
 def error_page(base: str, exc: HttpError, session: Session | None) -> Response:
     """The page for an `HttpError` (never a traceback)."""
     heading = _HEADINGS.get(exc.status, "Error" if exc.status < 500 else "Unavailable")
-    response = render(base, "error.html", exc.status, session, heading=heading, message=exc.message)
+    response = render(base, "error.html", exc.status, session, heading=heading, message=exc.reason)
     response.headers.update(exc.headers)
     return response
 
 
 async def read_form(request: Request) -> dict[str, str]:
     """A small urlencoded form (first value of each field); `HttpError` 4xx otherwise."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != "application/x-www-form-urlencoded":
+    if media_type(request) != "application/x-www-form-urlencoded":
         raise HttpError(415, "Send a form (application/x-www-form-urlencoded).")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            raise HttpError(413, f"Form larger than {MAX_FORM} bytes.")
-    try:
-        parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=32)
-    except (UnicodeDecodeError, ValueError):
-        raise HttpError(400, "The form is not valid UTF-8 or has too many fields.") from None
+    parsed = parse_form(await read_body(request, MAX_FORM), max_fields=32)
     return {k: v[0] for k, v in parsed.items()}
 
 

@@ -19,9 +19,9 @@ Every POST carries a CSRF token (login: bound to a pre-login cookie; afterwards:
 session, `gateway.console.auth`). Every login success and failure is appended durably to the
 audit log (`admin.login`, `admin.login_failed`; see `gateway.console.login`); passwords are
 never logged. Sign-in attempts are rate limited per client address
-(`gateway.console.lockout.RateLimiter`, 10 a minute), throttled per (name, client) with
-growing delays instead of locking the account (`LoginThrottle`), and refused with a 503 when
-every password-hashing slot is busy. Officers' exports and
+(`gateway.http.rate_limit.RateLimiter`: 10 at once, then one a minute), throttled per (name,
+client) with growing delays instead of locking the account (`LoginThrottle`), and refused with
+a 503 when every password-hashing slot is busy. Officers' exports and
 subject look-ups are audited too (`admin.audit_exported`,
 `admin.subject_viewed`).
 
@@ -34,7 +34,6 @@ import io
 import logging
 import math
 import secrets
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,23 +44,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.audit_commands import _writer as export_writer
+from audit.export import writer as export_writer
+from dsr.queue import RequestQueue, deadline_status
 from gateway.console import audit_view, chart
-from gateway.console.auth import (
-    COOKIE,
-    HOST_COOKIE,
-    ConsoleUsers,
-    Session,
-    check_csrf,
-    csrf_token,
-)
+from gateway.console.auth import ConsoleUsers, Session, check_csrf, csrf_token
 from gateway.console.consent_stats import (
     choice_counts,
     day_range,
     load_choices,
     opt_in_rates,
 )
-from gateway.console.lockout import RateLimiter
+from gateway.console.download_links import DownloadLinks
 from gateway.console.login import (
     BUSY_RETRY_AFTER,
     Authenticator,
@@ -72,7 +65,6 @@ from gateway.console.login import (
 from gateway.console.pages import (
     CSS,
     SECURITY_HEADERS,
-    HttpError,
     error_page,
     parse_filter_time,
     read_form,
@@ -83,14 +75,15 @@ from gateway.console.passwords import (
     DEFAULT_PARAMS,
     ScryptParams,
 )
-from gateway.console.request_queue import RequestQueue, deadline_status
 from gateway.console.timeline import Event, find_subject, rfc3339, timeline
 from gateway.console.verify_status import last_result, run_verify
 from gateway.demo.history import META_KEY as DEMO_META_KEY
 from gateway.demo.history import read_summary
-from gateway.download_links import DownloadLinks
-from gateway.forwarded import TrustedProxies
-from gateway.forwarded import resolve as resolve_view
+from gateway.http.cookies import CONSOLE_COOKIE, CONSOLE_HOST_COOKIE
+from gateway.http.errors import HttpError
+from gateway.http.forwarded import TrustedProxies
+from gateway.http.forwarded import resolve as resolve_view
+from gateway.http.rate_limit import RateLimiter
 from policies.models import Config
 from policies.purposes import gpc_purposes
 from storage.store import Store
@@ -98,6 +91,9 @@ from storage.store import Store
 log = logging.getLogger("consentgate.console")
 
 PRE_COOKIE = "cg_admin_pre"
+# Per client: a burst of sign-in attempts, then one a minute (OWASP Authentication Cheat Sheet:
+# limit failed attempts without locking the account out).
+LOGIN_BURST, LOGIN_ATTEMPTS_PER_MINUTE = 10, 1
 
 
 def throttle_notice(seconds: int) -> str:
@@ -162,7 +158,7 @@ class ConsoleApi:
         self._requests = requests
         self.trusted = trusted or TrustedProxies(config.gateway.trusted_proxies)
         self.authenticator = Authenticator(params)
-        self.limiter = limiter or RateLimiter()
+        self.limiter = limiter or RateLimiter(LOGIN_ATTEMPTS_PER_MINUTE, burst=LOGIN_BURST)
         self.clock = clock
         self.downloads = downloads
 
@@ -215,7 +211,7 @@ class ConsoleApi:
         return view.client
 
     def _cookie_name(self, https: bool) -> str:
-        return HOST_COOKIE if https else COOKIE
+        return CONSOLE_HOST_COOKIE if https else CONSOLE_COOKIE
 
     def _session_cookie(self, token: str, https: bool, *, clear: bool = False) -> str:
         # RFC 6265bis §4.1.3.2: `__Host-` requires Secure, no Domain and Path=/.
@@ -327,13 +323,9 @@ class ConsoleApi:
         name = ""
         form: dict[str, str] = {}
         try:
-            if not self.limiter.allow(client, time.monotonic()):
-                wait = self.limiter.retry_after(client, time.monotonic())
-                raise HttpError(
-                    429,
-                    "Too many sign-in attempts from your address; wait a minute.",
-                    {"retry-after": str(wait)},
-                )
+            self.limiter.check(
+                client, "Too many sign-in attempts from your address; wait a minute."
+            )
             form = await read_form(request)
             pre = request.cookies.get(PRE_COOKIE)
             if not pre or not check_csrf(pre, form.get("csrf")):

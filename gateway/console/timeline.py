@@ -21,8 +21,8 @@ from audit.subject_crypto import is_subject_id
 from consent.choice_kind import choice_kind, held_by_gpc
 from consent.state import ConsentRecord
 from consent.store import cg_consent_records, cg_subjects, record_of
+from dsr.queue import QueuedRequest
 from gateway.console import audit_view
-from gateway.console.request_queue import QueuedRequest
 from storage.store import Store
 
 LIMIT = 500  # per source; a longer history is for `consentgate dsr export`

@@ -1,6 +1,6 @@
 """`POST {prefix}/csp-report`: where browsers send the violations of our policy.
 
-Rate-limited per client network first (a flood costs no parsing; `gateway.rate_limit`), then
+Rate-limited per client network first (a flood costs no parsing; `gateway.http.rate_limit`), then
 415 for a type other than `application/csp-report` or `application/reports+json`, 413 past
 16 KiB, 400 for a body that is not a report; otherwise 204, and the violations are counted
 (`reports.CspViolations`). Every outcome is counted in `consentgate_csp_reports_total`.
@@ -16,10 +16,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.csp.reports import MEDIA_TYPES, CspViolations, MalformedReport, parse_reports
-from gateway.forwarded import TrustedProxies
-from gateway.forwarded import resolve as resolve_view
-from gateway.metrics import Counter
-from gateway.rate_limit import RateLimited, RateLimiter
+from gateway.http.forwarded import TrustedProxies
+from gateway.http.forwarded import resolve as resolve_view
+from gateway.http.metrics import Counter
+from gateway.http.rate_limit import RateLimited, RateLimiter
 
 MAX_BODY: Final = 16 * 1024
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway.metrics import Counter
+from gateway.http.metrics import Counter
 from gateway.stages.url_host import url_host
 
 MEDIA_TYPES = frozenset({"application/csp-report", "application/reports+json"})

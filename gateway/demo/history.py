@@ -137,7 +137,7 @@ def record_for(
             config, choice.regime, latest, True, language=choice.language, now=choice.ts
         )
     state = resolve(config, choice.regime, latest, False, choice.ts, None)
-    from gateway.enforcement import purpose_views
+    from gateway.proxy.exchange import purpose_views
 
     shown = BannerView(
         language=choice.language,
@@ -181,10 +181,10 @@ async def write_history(
 ) -> HistorySummary | None:
     """Write the planned history into the config's store; None (nothing written) when the
     store already holds consent records or a history (a second start, or a store in use)."""
+    from audit.configured import build_audit_log
+    from consent.audit_entry import consent_action, consent_details
     from consent.store import ConsentStore, Subject, cg_consent_records
-    from gateway.app import consent_action, consent_details
-    from gateway.audit_commands import build_audit_log
-    from gateway.schema_components import components
+    from gateway.wiring import components
     from policies.purposes import gpc_purposes
     from storage.store import open_store
 

@@ -282,13 +282,27 @@ def banner(port: int, shop_port: int, paths: DemoPaths, password: str) -> str:
 
 def ensure_officer(config: Path, password: str) -> None:
     """Create the demo officer (once; the gateway has migrated the store by now)."""
-    import io
+    import asyncio
 
-    from gateway.admin_commands import add_user
+    from gateway.console.auth import ConsoleUsers, UserError
+    from gateway.console.passwords import hash_password
+    from gateway.wiring import components, load_config
+    from policies.loader import ConfigInvalid
+    from storage.store import SchemaError, StoreUnavailable, open_store
 
-    # An existing officer makes add_user refuse ("taken"): that is the normal second start.
-    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-        add_user(config, OFFICER_LOGIN, "officer", io.StringIO(password + "\n"))
+    async def add() -> None:
+        store = await open_store(load_config(config).config.storage.url, components=components())
+        try:
+            await ConsoleUsers(store).add(
+                OFFICER_LOGIN, "officer", hash_password(password), datetime.now(UTC)
+            )
+        finally:
+            await store.close()
+
+    # An existing officer is refused ("taken"): that is the normal second start. A store that
+    # cannot be used leaves the demo without an officer, as `admin add-user` would.
+    with contextlib.suppress(UserError, ConfigInvalid, ValueError, StoreUnavailable, SchemaError):
+        asyncio.run(add())
 
 
 def ensure_history(config: Path, today: date) -> HistorySummary | None:
@@ -296,8 +310,8 @@ def ensure_history(config: Path, today: date) -> HistorySummary | None:
     None when the store already had one or any consent choice."""
     import asyncio
 
-    from gateway.config_files import load_config
-    from gateway.master_key import load_master_key
+    from consent.master_key import load_master_key
+    from gateway.wiring import load_config
 
     loaded = load_config(config).config
     master_key = load_master_key(loaded.keys.master_key_file)

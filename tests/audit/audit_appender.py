@@ -11,8 +11,8 @@ import asyncio
 import sys
 from pathlib import Path
 
-from gateway.audit_commands import build_audit_log
-from gateway.config_files import load_config
+from audit.configured import build_audit_log
+from gateway.wiring import load_config
 from storage.store import open_store
 
 MASTER_KEY = bytes(range(32))

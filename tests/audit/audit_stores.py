@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 from sqlalchemy import text
 
+from audit.configured import build_audit_log
 from audit.envelope import Entry
-from gateway.audit_commands import build_audit_log
-from gateway.config_files import load_config
+from gateway.wiring import load_config
 from storage.store import open_store
 
 MASTER_KEY = bytes(range(32))

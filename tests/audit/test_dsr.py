@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from audit import merkle
 from audit.checkpoint import Checkpoint
-from audit.dsr import (
+from audit.envelope import GENESIS_PREV_HASH, build_entry
+from dsr.requests import (
     BUNDLE_KEYS,
     ConsentProof,
     DeadlinePolicy,
@@ -29,7 +30,6 @@ from audit.dsr import (
     ref_mac,
     request_log_key,
 )
-from audit.envelope import GENESIS_PREV_HASH, build_entry
 
 T0 = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 POLICY = DeadlinePolicy(

@@ -17,6 +17,7 @@ import pytest
 from audit_stores import MASTER_KEY, SUBJECT_A, SUBJECT_B, StepClock, sql, write_config
 
 from audit.checkpoint import NoteSigner, open_checkpoint, parse_verifier_key
+from audit.configured import build_audit_log
 from audit.envelope import EnvelopeError
 from audit.log import (
     AuditBacklog,
@@ -30,8 +31,7 @@ from audit.sinks import read_notes
 from audit.store import load_notes, load_records, subject_key
 from audit.subject_crypto import DataUnreadable, SealedData, SubjectKey, open_sealed
 from audit.verify import Report, verify_log
-from gateway.audit_commands import build_audit_log
-from gateway.config_files import load_config
+from gateway.wiring import load_config
 from storage.store import Store, open_store
 from tests import procs
 from tests.cli import succeeded

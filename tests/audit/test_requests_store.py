@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from audit.dsr import DeadlinePolicy, Period
-from audit.requests_store import RequestsStore, cg_dsr_requests
+from dsr.requests import DeadlinePolicy, Period
+from dsr.requests_store import RequestsStore, cg_dsr_requests
 from storage.store import open_store
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)

@@ -16,10 +16,10 @@ import asyncpg
 import httpx
 
 from audit.checkpoint import open_checkpoint
-from audit.dsr import BUNDLE_KEYS, check_audit_item
 from audit.signing_key import read_verifier
+from consent.master_key import load_master_key
 from consent.store import ConsentStore
-from gateway.master_key import load_master_key
+from dsr.requests import BUNDLE_KEYS, check_audit_item
 from personalization_rules.profile import ShopEvent
 from personalization_rules.profile_store import Observation, ProfileStore
 from storage.store import open_store

@@ -15,10 +15,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import audit.requests_store  # noqa: F401  (registers the "dsr" schema component)
 import audit.store  # noqa: F401  (registers the "audit" schema component)
+import dsr.requests_store  # noqa: F401  (registers the "dsr" schema component)
 from gateway.app import CONFIG_ENV, OVERRIDES_ENV, Gateway
-from gateway.config_files import load_config
+from gateway.wiring import load_config
 from tests import procs
 from tests.demo_world import DemoWorld
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.config_files import load_config
+from gateway.wiring import load_config
 from tests import procs
 from tests.cli import consentgate
 

@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gateway.app import Gateway
-from gateway.config_files import load_config
 from gateway.demo.world import prepare_data_dir, write_config
+from gateway.wiring import load_config
 from tests.demo_world import LONDON, SAN_FRANCISCO
 
 ORIGIN = "http://127.0.0.1:1"

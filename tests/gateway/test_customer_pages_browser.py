@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from gateway.dsr_page import render_bundle
+from gateway.routes.dsr_page import render_bundle
 from tests import procs
 from tests.browser import DESKTOP, MARKS, goto, visits
 from tests.demo_world import LONDON, MILTON, SAN_FRANCISCO, DemoWorld, start_demo

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.dsr_api import RateLimiter
+from gateway.routes.dsr import RateLimiter
 from tests.demo_world import SAN_FRANCISCO, DemoWorld
 from tests.gateway.dsr_scenario import (
     assert_erased,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.dsr_page import render_bundle, render_confirm, render_erased
+from gateway.routes.dsr_page import render_bundle, render_confirm, render_erased
 
 HOSTILE = "<script>alert(1)</script>"
 

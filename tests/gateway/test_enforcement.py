@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from consent.state import ConsentState
-from gateway.enforcement import CsrfTokens, consent_header_value
+from gateway.proxy.exchange import CsrfTokens, consent_header_value
 from tests import procs
 from tests.cli import succeeded
 

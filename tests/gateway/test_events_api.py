@@ -19,7 +19,7 @@ from consent.pseudonyms import new_visitor_id
 from consent.state import action_choices, choice_record
 from consent.store import ConsentStore
 from gateway.demo.world import DemoPaths, demo_config
-from gateway.events_api import MAX_BODY, EventsApi
+from gateway.routes.events import MAX_BODY, EventsApi
 from personalization_rules.profile_store import ProfileStore, cg_events, cg_profiles
 from policies.models import Config
 from storage.store import open_store

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gateway.forwarded import (
+from gateway.http.forwarded import (
     TrustedProxies,
     View,
     client_address,
@@ -13,7 +13,7 @@ from gateway.forwarded import (
     resolve,
     valid_host,
 )
-from gateway.headers import is_safe_field
+from gateway.http.headers import is_safe_field
 
 
 def trusted(*networks: str) -> TrustedProxies:

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gateway.headers import (
+from gateway.http.headers import (
     HOP_BY_HOP,
     LocationRewriter,
     connection_tokens,

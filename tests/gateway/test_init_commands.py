@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from gateway.config_files import load_config
+from gateway.wiring import load_config
 from tests import procs
 from tests.gateway.test_commands import run_cli
 

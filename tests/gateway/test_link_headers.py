@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.link_headers import filter_links, link_values
+from gateway.proxy.link_headers import filter_links, link_values
 
 T = "https://t.example"
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from consent.master_key import load_master_key
 from consent.pseudonyms import KeyringError
-from gateway.master_key import load_master_key
 
 
 def test_created_once_with_owner_only_mode(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.metrics import Registry
+from gateway.http.metrics import Registry
 from tests import procs
 from tests.demo_world import LONDON, DemoWorld, start_world
 

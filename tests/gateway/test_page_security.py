@@ -1,4 +1,4 @@
-"""`gateway.page_security`: the policy it builds (pure), the templates it must cover, and the
+"""`gateway.http.security`: the policy it builds (pure), the templates it must cover, and the
 fields on every kind of answer a real gateway gives under its prefix and on its error pages."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from consent.banner import PREFERENCES_STYLE, PreferencesView, PurposeView, render_preferences
-from gateway import dsr_page, error_pages
-from gateway.page_security import PagePolicy, frame_options, policy, style_hash, with_fields
+from gateway.http import error_pages
+from gateway.http.security import PagePolicy, frame_options, policy, style_hash, with_fields
+from gateway.routes import dsr_page
 from tests import procs
 
 STYLES = (PREFERENCES_STYLE, dsr_page.STYLE)

@@ -1,5 +1,5 @@
 """The gateway's own pages in headless Chromium: framing and content policy as a browser
-enforces them (`gateway.page_security`).
+enforces them (`gateway.http.security`).
 
 - A page on another loopback origin (`localhost:PORT`, a raw upstream) that iframes
   `/_privacy/preferences` or the my-data page does not get them rendered (clickjacking:

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.preview_commands import link, preview
+from gateway.cli.rules_preview import link, preview
 from tests import procs
 from tests.cli import consentgate
 from tests.demo_world import LONDON, DemoWorld, start_world

@@ -1,10 +1,11 @@
-"""`gateway.preview_links` on ASGI scopes: the token leaves the query, and its status."""
+"""`gateway.personalization.preview_links` on ASGI scopes: the token leaves the query, and its
+status."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from gateway.preview_links import SCOPE_KEY, PreviewLinks, PreviewStatus
+from gateway.personalization.preview_links import SCOPE_KEY, PreviewLinks, PreviewStatus
 from personalization_rules.preview import PreviewGrant, mint, preview_key
 
 MASTER = bytes(range(32))

@@ -12,9 +12,9 @@ from consent.pseudonyms import new_visitor_id
 from consent.state import action_choices, choice_record, resolve
 from consent.store import ConsentStore, Subject
 from gateway.demo.world import DemoPaths, demo_config
-from gateway.forwarded import View
-from gateway.profile_tracking import ProfileTracking
-from gateway.visitor import Visitor
+from gateway.http.forwarded import View
+from gateway.personalization.profile_tracking import ProfileTracking
+from gateway.proxy.visitor import Visitor
 from personalization_rules.engine import Decision, SlotDecision
 from personalization_rules.geo import GeoPlace
 from personalization_rules.rules import Banner

@@ -598,7 +598,7 @@ def get_once(
     upstream: procs.Server, exchange: Any, path: str, headers: list[tuple[bytes, bytes]]
 ) -> Recorder:
     """One GET `path` through a fresh in-process Proxy whose exchanges `exchange` makes."""
-    from gateway.proxy import Proxy
+    from gateway.proxy.streaming import Proxy
     from policies.models import GatewaySettings
 
     async def go() -> Recorder:

@@ -1,4 +1,4 @@
-"""`gateway.rate_limit`: which network a limit applies to, pseudonymous keys, the 429."""
+"""`gateway.http.rate_limit`: which network a limit applies to, pseudonymous keys, the 429."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.rate_limit import RateLimited, RateLimiter, network_of
+from gateway.http.rate_limit import RateLimited, RateLimiter, network_of
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,14 @@ def test_too_many_answers_429_with_retry_after(wait: float, header: str) -> None
         "error": "too many tries",
         "retry_after": int(header),
     }
+
+
+def test_a_burst_larger_than_the_rate() -> None:
+    now = [0.0]
+    limiter = RateLimiter(1, clock=lambda: now[0], burst=3)
+    assert [limiter.take("192.0.2.1") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.take("192.0.2.1") == pytest.approx(60.0)  # then one a minute
+    now[0] += 59.0
+    assert limiter.take("192.0.2.1") > 0
+    now[0] += 61.0
+    assert limiter.take("192.0.2.1") == 0.0

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from audit.requests_store import RequestsStore, cg_dsr_requests
 from consent.pseudonyms import new_visitor_id
 from consent.state import ConsentRecord
 from consent.store import ConsentStore, cg_consent_records
-from gateway.dsr_service import deadline_policy
-from gateway.retention import PurgeCounts, cutoffs, purge
+from dsr.requests_store import RequestsStore, cg_dsr_requests
+from dsr.retention import PurgeCounts, cutoffs, purge
+from dsr.service import deadline_policy
+from gateway.wiring import components
 from personalization_rules.profile import ShopEvent
 from personalization_rules.profile_store import ProfileStore, cg_events, cg_profiles
 from policies.models import DsrSettings, RetentionSettings
@@ -91,7 +92,9 @@ async def _purge_in_process(url: str) -> None:
             "cg_profiles": 2,
             "cg_dsr_requests": 2,
         }
-        result = await purge(store, cutoffs(RetentionSettings(consent_records_days=30), NOW))
+        result = await purge(
+            store, cutoffs(RetentionSettings(consent_records_days=30), NOW), components()
+        )
         # The old subject's superseded record goes; its latest (in force) stays.
         assert result == PurgeCounts(consent_records=1, events=1, profiles=1, dsr_requests=1)
         assert await counts(store) == {
@@ -102,7 +105,9 @@ async def _purge_in_process(url: str) -> None:
         }
         consent = await ConsentStore.open(store, bytes(32))
         assert len(await consent.history(old)) == 1 and len(await consent.history(new)) == 2
-        again = await purge(store, cutoffs(RetentionSettings(consent_records_days=30), NOW))
+        again = await purge(
+            store, cutoffs(RetentionSettings(consent_records_days=30), NOW), components()
+        )
         assert again.total == 0
     finally:
         await store.close()

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.cli.rules import explain, parse_headers
 from gateway.demo.world import prepare_data_dir, write_config
-from gateway.rules_commands import explain, parse_headers
 from personalization_rules.weather import OfflineWeatherProvider, WeatherError
 from tests.cli import consentgate
 from tests.demo_world import BANGKOK, LONDON, SAN_FRANCISCO

@@ -25,8 +25,8 @@ import httpx
 import pytest
 import yaml
 
-from gateway.preview_commands import preview
-from gateway.rules_commands import explain
+from gateway.cli.rules import explain
+from gateway.cli.rules_preview import preview
 from personalization_rules.weather import OfflineWeatherProvider, WeatherError
 from tests import procs
 from tests.demo_world import (

@@ -1,4 +1,4 @@
-"""`gateway.schema_components`: every table the gateway creates is declared by the component
+"""`gateway.wiring`: every table the gateway creates is declared by the component
 that owns it, with what in it is personal; erasure, VACUUM and retention walk those
 declarations."""
 
@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from sqlalchemy import inspect
 
 import gateway.app  # noqa: F401  (every module that registers a component, as a gateway runs)
-from gateway.retention import PurgeCounts, cutoffs
-from gateway.schema_components import components
+from dsr.retention import PurgeCounts, cutoffs
+from gateway.wiring import components
 from policies.models import RetentionSettings
 from storage.schema import registered_components, table_uses
 from storage.store import open_store

@@ -1,7 +1,7 @@
 import pytest
 from yarl import URL
 
-from gateway.target import (
+from gateway.http.target import (
     FORBIDDEN_METHODS,
     Rejection,
     check,

@@ -1,4 +1,4 @@
-"""`gateway.visitor.jurisdiction_location`: which location chooses the regime (pure)."""
+"""`gateway.proxy.visitor.jurisdiction_location`: which location chooses the regime (pure)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config_files import load_config
-from gateway.visitor import jurisdiction_location
+from gateway.proxy.visitor import jurisdiction_location
+from gateway.wiring import load_config
 from personalization_rules.geo import GeoPlace
 from policies.models import JurisdictionSettings
 

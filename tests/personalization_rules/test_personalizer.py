@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gateway.config_files import load_config
+from gateway.wiring import load_config
 from personalization_rules.attributes import VISITOR_TYPES, RequestFacts, VisitorProfile
 from personalization_rules.geo import GeoPlace
 from personalization_rules.personalizer import (

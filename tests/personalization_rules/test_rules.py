@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config_files import load_config
+from gateway.wiring import load_config
 from personalization_rules.rules import Banner, Recommend, compile_rules
 from policies.loader import ConfigInvalid
 from tests.personalization_rules.rule_sample import compile_text, config, rules

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config_files import load_config
+from gateway.wiring import load_config
 from policies.jurisdictions import (
     location_from_headers,
     normalize_country,

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def load_config(path: Path, overrides: Mapping[str, object] | None = None) -> LoadedConfig:
-    """The loader with the rule schema the gateway plugs in (`gateway.config_files`)."""
+    """The loader with the rule schema the gateway plugs in (`gateway.wiring`)."""
     return loader.load_config(path, overrides, check_rules=check_rule_files)
 
 

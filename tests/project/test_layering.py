@@ -1,7 +1,8 @@
 """The arrows of the house point one way: each package imports only the packages below it.
 
 `policies` (config) and `storage` (the engine, migrations, table declarations) import none of
-ours; `gateway` wires everything and nothing pure imports it.
+ours; `dsr` joins the stores for data-subject requests; `gateway` wires everything and nothing pure
+imports it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from tests import procs
 BELOW: dict[str, set[str]] = {
     "policies": set(),
     "storage": set(),
-    "audit": {"storage"},
+    "audit": {"policies", "storage"},
     "consent": {"audit", "policies", "storage"},
     "personalization_rules": {"consent", "policies", "storage"},
-    "gateway": {"audit", "consent", "personalization_rules", "policies", "storage"},
+    "dsr": {"audit", "consent", "personalization_rules", "policies", "storage"},
+    "gateway": {"audit", "consent", "dsr", "personalization_rules", "policies", "storage"},
 }
 
 

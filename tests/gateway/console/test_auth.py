@@ -19,8 +19,8 @@ from gateway.console.auth import (
     cg_console_sessions,
     check_csrf,
     csrf_token,
-    without_console_cookies,
 )
+from gateway.http.cookies import without_console_cookies
 from storage.store import Store, open_store
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

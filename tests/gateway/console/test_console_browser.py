@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from audit.requests_store import RequestsStore
-from gateway.audit_commands import COLUMNS
-from gateway.config_files import load_config
-from gateway.dsr_service import deadline_policy
+from audit.export import COLUMNS
+from dsr.requests_store import RequestsStore
+from dsr.service import deadline_policy
+from gateway.wiring import load_config
 from storage.store import open_store
 from tests.audit.audit_stores import MASTER_KEY, populate
 from tests.browser import MARKS

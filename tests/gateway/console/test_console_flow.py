@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
+from audit.export import COLUMNS
 from consent.store import cg_consent_records, cg_subjects
-from gateway.audit_commands import COLUMNS
-from gateway.download_links import DownloadLinks
+from gateway.console.download_links import DownloadLinks
 from storage.store import open_store
 from tests import procs
 from tests.audit.audit_stores import MASTER_KEY, SUBJECT_A, SUBJECT_B, populate, sql

@@ -1,5 +1,5 @@
-"""Sign-in throttling per (name, client) and the per-client rate limit
-(gateway/console/lockout.py)."""
+"""Sign-in throttling per (name, client) (gateway/console/lockout.py); the per-client rate
+limit is `gateway.http.rate_limit`'s (tests/gateway/test_rate_limit.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from gateway.console.lockout import (
     MAX_DELAY,
     LoginState,
     LoginThrottle,
-    RateLimiter,
     after_failure,
     after_success,
     delay_after,
@@ -75,20 +74,3 @@ def test_throttle_memory_is_bounded() -> None:
     for i in range(1_000):
         throttle.failed(f"name{i}", "192.0.2.1", 0.0)
     assert len(throttle._pairs) == 100
-
-
-def test_rate_limiter_window_and_keys() -> None:
-    limiter = RateLimiter(limit=3, window=60)
-    assert [limiter.allow("a", t) for t in (0, 1, 2, 3)] == [True, True, True, False]
-    assert limiter.allow("b", 3)  # another client has its own budget
-    assert limiter.retry_after("a", 3) == 57
-    assert limiter.allow("a", 60.5)  # the first event left the window
-    assert limiter.retry_after("b", 3) == 0
-
-
-def test_rate_limiter_bounds_memory() -> None:
-    limiter = RateLimiter(limit=1, window=60, max_keys=2)
-    for key in ("a", "b", "c"):
-        limiter.allow(key, 0)
-    assert limiter.allow("a", 1)  # "a" was forgotten (oldest), so it may try again
-    assert not limiter.allow("c", 1)

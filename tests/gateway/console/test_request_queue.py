@@ -1,4 +1,4 @@
-"""Deadline urgency on the request queue (gateway/console/request_queue.py)."""
+"""Deadline urgency on the request queue (dsr/queue.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.console.request_queue import QueuedRequest, deadline_status
+from dsr.queue import QueuedRequest, deadline_status
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

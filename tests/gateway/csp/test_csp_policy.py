@@ -228,9 +228,9 @@ def test_build_policy_splits_after_the_script_sources() -> None:
 
 
 def test_every_inline_script_of_the_banner_is_hashed() -> None:
-    from gateway.enforcement import CsrfTokens, Enforcement
-    from gateway.forwarded import TrustedProxies
-    from gateway.visitor import VisitorResolver
+    from gateway.http.forwarded import TrustedProxies
+    from gateway.proxy.exchange import CsrfTokens, Enforcement
+    from gateway.proxy.visitor import VisitorResolver
 
     c = config(mode="enforce")
     enforcement = Enforcement(
@@ -252,10 +252,10 @@ def test_every_inline_script_of_the_banner_is_hashed() -> None:
 
 
 def test_consent_mode_snippets_are_hashed_per_state() -> None:
-    from gateway.enforcement import CsrfTokens, Enforcement
-    from gateway.forwarded import TrustedProxies
+    from gateway.http.forwarded import TrustedProxies
+    from gateway.proxy.exchange import CsrfTokens, Enforcement
+    from gateway.proxy.visitor import VisitorResolver
     from gateway.stages.consent_mode import consent_mode_update
-    from gateway.visitor import VisitorResolver
 
     data = config(mode="enforce").model_dump(mode="json")
     data["consent_mode"] = {"enabled": True}

@@ -14,7 +14,7 @@ from gateway.csp.reports import (
     ViolationCount,
     parse_reports,
 )
-from gateway.metrics import Counter
+from gateway.http.metrics import Counter
 
 # What Chromium sent for `report-uri` (captured from a headless run), trimmed.
 CHROMIUM = {

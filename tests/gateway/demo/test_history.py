@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from gateway.config_files import load_config
 from gateway.demo.history import ACTOR, DAYS, plan
 from gateway.demo.world import demo_config, prepare_data_dir
+from gateway.wiring import load_config
 from tests import procs
 from tests.browser import CHROMIUM
 from tests.cli import consentgate

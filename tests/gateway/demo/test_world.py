@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.config_files import load_config
 from gateway.demo.world import (
     DemoPaths,
     default_data_dir,
@@ -26,6 +25,7 @@ from gateway.demo.world import (
     prepare_data_dir,
     write_config,
 )
+from gateway.wiring import load_config
 from personalization_rules.geo import GeoReader
 from tests import procs
 from tests.cli import consentgate

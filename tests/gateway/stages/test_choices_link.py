@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from consent.choices_link import ROOT_ID, render_choices_link
-from gateway.config_files import load_config
-from gateway.enforcement import choices_link_regimes
+from gateway.proxy.exchange import choices_link_regimes
 from gateway.stages.choices_link import ChoicesLink
+from gateway.wiring import load_config
 from tests.gateway.html.chunking import rewrite_at_every_cut
 
 LINK = '<div id="consentgate-choices">L</div>'

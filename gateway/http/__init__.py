@@ -1,0 +1,1 @@
+"""HTTP pieces without I/O: headers, forwarding, targets, errors, limits, page security."""

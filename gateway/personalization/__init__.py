@@ -1,0 +1,1 @@
+"""Personalization on the request path: slot filling, profile tracking and preview links."""

@@ -1,0 +1,1 @@
+"""The gateway's own endpoints under the prefix: consent, data-subject requests, events."""
