@@ -10,7 +10,6 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,7 +22,6 @@ from tests.demo_world import (
     MILTON,
     SAN_FRANCISCO,
     DemoWorld,
-    start_demo,
     start_world,
 )
 
@@ -33,9 +31,8 @@ HTML = {"Accept": "text/html"}
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
-    with start_demo(tmp_path_factory.mktemp("demo")) as running:
-        yield running
+def world(shared_demo: DemoWorld) -> DemoWorld:
+    return shared_demo
 
 
 def visitor(world: DemoWorld, ip: str, **headers: str) -> httpx.Client:

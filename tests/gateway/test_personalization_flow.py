@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -18,7 +17,6 @@ from tests.demo_world import (
     MILTON,
     SAN_FRANCISCO,
     DemoWorld,
-    start_demo,
     start_world,
 )
 
@@ -26,9 +24,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
-    with start_demo(tmp_path_factory.mktemp("demo")) as running:
-        yield running
+def world(shared_demo: DemoWorld) -> DemoWorld:
+    return shared_demo
 
 
 def slot(html: str, name: str) -> str:
