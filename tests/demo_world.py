@@ -26,6 +26,8 @@ MILTON = "216.160.83.56"
 SAN_FRANCISCO = "198.51.100.7"
 BANGKOK = "203.0.113.9"
 RIYADH = "192.0.2.44"
+# Starts of the demo tried when another process takes its port between our pick and its bind.
+START_ATTEMPTS = 3
 
 
 @dataclass
@@ -83,22 +85,34 @@ def history_seed() -> Path:
 
 @contextlib.contextmanager
 def _run_demo(data_dir: Path) -> Iterator[DemoWorld]:
-    port = procs.free_port()
-    url = f"http://127.0.0.1:{port}"
-    with procs.log_file("demo") as (log, log_path):
-        process = procs.spawn(
-            [sys.executable, "-m", "gateway", "demo", "--port", str(port), "--data-dir",
-             str(data_dir)],
-            log,
-        )  # fmt: skip
-        try:
-            # A first start writes the demo's month of history before the gateway starts.
-            procs.wait_http(f"{url}/_privacy/healthz", process, log_path, timeout=120)
-            procs.wait_http(f"{url}/", process, log_path)
-            _wait_banner(process, log_path)
-            yield DemoWorld(url, data_dir, procs.Server(url, port, process, log_path))
-        finally:
-            procs.stop(process)
+    for attempt in range(1, START_ATTEMPTS + 1):
+        port = procs.free_port()
+        url = f"http://127.0.0.1:{port}"
+        with procs.log_file("demo") as (log, log_path):
+            process = procs.spawn(
+                [sys.executable, "-m", "gateway", "demo", "--port", str(port), "--data-dir",
+                 str(data_dir)],
+                log,
+            )  # fmt: skip
+            try:
+                try:
+                    # A first start writes the demo's month of history before the gateway
+                    # starts.
+                    procs.wait_http(f"{url}/_privacy/healthz", process, log_path, timeout=120)
+                    procs.wait_http(f"{url}/", process, log_path)
+                    _wait_banner(process, log_path)
+                except RuntimeError:
+                    # Another process on the machine bound the free port (or the shop's) before
+                    # the demo did: the demo exits at once, and a fresh port will do.
+                    said = log_path.read_text(errors="replace")
+                    lost_port = "is in use" in said or "could not start" in said
+                    if process.poll() is not None and lost_port and attempt < START_ATTEMPTS:
+                        continue
+                    raise
+                yield DemoWorld(url, data_dir, procs.Server(url, port, process, log_path))
+                return
+            finally:
+                procs.stop(process)
 
 
 def _wait_banner(process: subprocess.Popen[bytes], log_path: Path) -> None:
