@@ -4,7 +4,13 @@ import os
 
 from hypothesis import settings
 
-pytest_plugins = ["tests.environment", "tests.stores", "tests.figures", "tests.browser"]
+pytest_plugins = [
+    "tests.environment",
+    "tests.stores",
+    "tests.figures",
+    "tests.browser",
+    "tests.demo_world",
+]
 
 # Hypothesis profiles (STYLE.md §3): `fast` by default, `deep` with HYPOTHESIS_PROFILE=deep.
 # deadline=None: no timed assertions in tests.

@@ -4,12 +4,19 @@ loopback as a proxy, per the contract's demo table)."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import shutil
+import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests import procs
 
@@ -19,6 +26,8 @@ MILTON = "216.160.83.56"
 SAN_FRANCISCO = "198.51.100.7"
 BANGKOK = "203.0.113.9"
 RIYADH = "192.0.2.44"
+# Starts of the demo tried when another process takes its port between our pick and its bind.
+START_ATTEMPTS = 3
 
 
 @dataclass
@@ -37,22 +46,82 @@ class DemoWorld:
 @contextlib.contextmanager
 def start_demo(data_dir: Path) -> Iterator[DemoWorld]:
     """`python -m gateway demo --port P --data-dir DATA_DIR`, ready once the gateway and the
-    shop behind it answer."""
-    port = procs.free_port()
-    url = f"http://127.0.0.1:{port}"
-    with procs.log_file("demo") as (log, log_path):
-        process = procs.spawn(
-            [sys.executable, "-m", "gateway", "demo", "--port", str(port), "--data-dir",
-             str(data_dir)],
-            log,
-        )  # fmt: skip
-        try:
-            # A first start writes the demo's month of history before the gateway starts.
-            procs.wait_http(f"{url}/_privacy/healthz", process, log_path, timeout=120)
-            procs.wait_http(f"{url}/", process, log_path)
-            yield DemoWorld(url, data_dir, procs.Server(url, port, process, log_path))
-        finally:
-            procs.stop(process)
+    shop behind it answer.
+
+    An empty `data_dir` starts as a copy of the one data dir per test process whose first
+    demo start wrote the month of history (`history_seed`): what the demo finds on a second
+    start, without writing the history again for every module.
+    """
+    if not data_dir.exists() or not any(data_dir.iterdir()):
+        shutil.copytree(history_seed(), data_dir, dirs_exist_ok=True)
+    with _run_demo(data_dir) as world:
+        yield world
+
+
+@pytest.fixture(scope="session")
+def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
+    """One demo world for the whole session, for modules that read pages with the demo's own
+    config and make only their own visitors' choices (no counts over the whole store, no
+    config of their own). A module that needs either starts its own with `start_demo`."""
+    with start_demo(tmp_path_factory.mktemp("shared-demo")) as running:
+        yield running
+
+
+_seed: Path | None = None
+
+
+def history_seed() -> Path:
+    """A demo data dir after one start and stop of the demo (history, keys, officer), made
+    once per test process and removed when it exits."""
+    global _seed
+    if _seed is None:
+        directory = Path(tempfile.mkdtemp(prefix="consentgate-demo-seed-"))
+        atexit.register(shutil.rmtree, directory, True)
+        with _run_demo(directory / "data"):
+            pass
+        _seed = directory / "data"
+    return _seed
+
+
+@contextlib.contextmanager
+def _run_demo(data_dir: Path) -> Iterator[DemoWorld]:
+    for attempt in range(1, START_ATTEMPTS + 1):
+        port = procs.free_port()
+        url = f"http://127.0.0.1:{port}"
+        with procs.log_file("demo") as (log, log_path):
+            process = procs.spawn(
+                [sys.executable, "-m", "gateway", "demo", "--port", str(port), "--data-dir",
+                 str(data_dir)],
+                log,
+            )  # fmt: skip
+            try:
+                try:
+                    # A first start writes the demo's month of history before the gateway
+                    # starts.
+                    procs.wait_http(f"{url}/_privacy/healthz", process, log_path, timeout=120)
+                    procs.wait_http(f"{url}/", process, log_path)
+                    _wait_banner(process, log_path)
+                except RuntimeError:
+                    # Another process on the machine bound the free port (or the shop's) before
+                    # the demo did: the demo exits at once, and a fresh port will do.
+                    said = log_path.read_text(errors="replace")
+                    lost_port = "is in use" in said or "could not start" in said
+                    if process.poll() is not None and lost_port and attempt < START_ATTEMPTS:
+                        continue
+                    raise
+                yield DemoWorld(url, data_dir, procs.Server(url, port, process, log_path))
+                return
+            finally:
+                procs.stop(process)
+
+
+def _wait_banner(process: subprocess.Popen[bytes], log_path: Path) -> None:
+    # The demo creates its officer after both servers answer, then prints its banner.
+    deadline = time.monotonic() + procs.START_TIMEOUT
+    while "consentgate demo is running" not in log_path.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("demo printed no banner\n" + log_path.read_text(errors="replace"))
+        time.sleep(0.05)
 
 
 @contextlib.contextmanager

@@ -75,7 +75,8 @@ def readme_block(document: dict[str, object]) -> str:
         START,
         f"From the test suite run of {document['generated_at']} "
         f"(all tests passed: {'yes' if document['tests_passed'] else 'no'}); "
-        "regenerate with `python -m tests.figures --readme` after a full run.",
+        "regenerate with `python -m tests.figures --readme` after a full run "
+        '(`python -m pytest -m ""`: the default run leaves out the slow modules).',
         "",
         "| figure | value |",
         "|---|---|",

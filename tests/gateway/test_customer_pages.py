@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,7 +20,6 @@ from tests.demo_world import (
     MILTON,
     SAN_FRANCISCO,
     DemoWorld,
-    start_demo,
     start_world,
 )
 
@@ -31,9 +29,8 @@ HTML = {"Accept": "text/html"}
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
-    with start_demo(tmp_path_factory.mktemp("demo")) as running:
-        yield running
+def world(shared_demo: DemoWorld) -> DemoWorld:
+    return shared_demo
 
 
 def visitor(world: DemoWorld, ip: str, **headers: str) -> httpx.Client:

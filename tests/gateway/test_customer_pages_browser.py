@@ -14,7 +14,7 @@ import pytest
 from gateway.routes.dsr_page import render_bundle
 from tests import procs
 from tests.browser import DESKTOP, MARKS, goto, visits
-from tests.demo_world import LONDON, MILTON, SAN_FRANCISCO, DemoWorld, start_demo
+from tests.demo_world import LONDON, MILTON, SAN_FRANCISCO, DemoWorld
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, ViewportSize
@@ -35,9 +35,8 @@ LOOKS = """() => {
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
-    with start_demo(tmp_path_factory.mktemp("demo")) as running:
-        yield running
+def world(shared_demo: DemoWorld) -> DemoWorld:
+    return shared_demo
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ the demo's rules, visitors played with X-Forwarded-For."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -16,7 +15,6 @@ from tests.demo_world import (
     MILTON,
     SAN_FRANCISCO,
     DemoWorld,
-    start_demo,
     start_world,
 )
 
@@ -24,9 +22,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
-    with start_demo(tmp_path_factory.mktemp("demo")) as running:
-        yield running
+def world(shared_demo: DemoWorld) -> DemoWorld:
+    return shared_demo
 
 
 def slot(html: str, name: str) -> str:

@@ -11,6 +11,7 @@ that the gateway's own parser does not let a second request out of one.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,26 +144,72 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[procs.Serv
             yield gateway, upstream
 
 
-def exchange(port: int, raw: bytes) -> bytes:
-    """Send `raw`, read what comes back until the gateway closes or goes quiet (3 s)."""
+# Asked on the same connection once a first response is complete: HTTP/1.1 answers in order
+# (RFC 9112 §9.3.2), so anything the gateway parsed out of the leftover bytes is forwarded and
+# answered before this, and the gateway closes after answering it.
+PROBE = b"GET /_privacy/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+
+
+def exchange(port: int, raw: bytes, quiet: float = 3.0) -> bytes:
+    """Send `raw` and read what comes back until the gateway closes; once a first response is
+    complete, send `PROBE` so the gateway closes after whatever else it took out of `raw`.
+    `quiet` seconds without a byte end the read too (a gateway that waits for more of a body).
+    The probe's own answer (200) is part of what is returned."""
     received = b""
+    probed = False
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         try:
             sock.sendall(raw)
         except OSError:
             return received  # the gateway closed on us mid-send: a refusal, not a hang
-        sock.settimeout(3)
+        sock.settimeout(quiet)
         while True:
             try:
                 chunk = sock.recv(65536)
-            except TimeoutError:
-                break
-            except OSError:
+            except OSError:  # includes the quiet timeout
                 break
             if not chunk:
                 break
             received += chunk
+            if not probed and first_response_complete(received):
+                probed = True
+                with contextlib.suppress(OSError):  # closed after its answer: EOF comes next
+                    sock.sendall(PROBE)
     return received
+
+
+def first_response_complete(data: bytes) -> bool:
+    """Whether `data` starts with a whole final response: its head and the body its framing
+    (chunked or Content-Length; none for 1xx, 204, 304) promises. A body delimited by the
+    close is never complete here."""
+    while True:
+        head, found, rest = data.partition(b"\r\n\r\n")
+        if not found:
+            return False
+        lines = head.split(b"\r\n")
+        status = int(lines[0][9:12]) if lines[0][9:12].isdigit() else 0
+        if not 100 <= status < 200:
+            break
+        data = rest  # an interim response; the final one follows
+    fields = {
+        name.strip().lower(): value.strip()
+        for name, _, value in (line.partition(b":") for line in lines[1:])
+    }
+    if status in (204, 304):
+        return True
+    if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
+        while True:
+            size_line, found, rest = rest.partition(b"\r\n")
+            if not found:
+                return False
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                return b"\r\n\r\n" in b"\r\n" + rest  # no trailer fields, or their end
+            if len(rest) < size + 2:
+                return False
+            rest = rest[size + 2 :]
+    length = fields.get(b"content-length")
+    return length is not None and length.isdigit() and len(rest) >= int(length)
 
 
 def statuses(received: bytes) -> list[int]:
