@@ -698,12 +698,14 @@ def _event_row(subject_id: str, event: ShopEvent) -> dict[str, Any]:
 
 
 async def _existing(conn: AsyncConnection, subject_ids: Sequence[str]) -> set[str]:
-    """The subjects that still exist; on PostgreSQL their rows are share-locked until commit,
-    so an erasure cannot slip in between this check and our inserts (SQLite: the write lock
-    is held since BEGIN IMMEDIATE)."""
+    """The subjects that still exist. On PostgreSQL their rows stay locked until commit
+    (`FOR NO KEY UPDATE`): an erasure cannot slip in between this check and our inserts, and
+    two writers of one subject's profile take turns, so neither overwrites what the other
+    wrote (the profile row itself may not exist yet, and a lock on no row holds nothing).
+    SQLite: the write lock is held since BEGIN IMMEDIATE."""
     query = select(cg_subjects.c.id).where(cg_subjects.c.id.in_(subject_ids))
     if conn.dialect.name == "postgresql":
-        query = query.with_for_update(read=True)
+        query = query.with_for_update(key_share=True)
     return {row.id for row in await conn.execute(query)}
 
 

@@ -331,3 +331,30 @@ def test_a_write_leaves_what_it_saved_remembered_and_an_overlapping_read_remembe
             await store.close()
 
     asyncio.run(main())
+
+
+def test_two_writers_of_one_new_profile_lose_nothing(store_url: str) -> None:
+    """The gateway's batched page views and the events API write the same subject's profile
+    from separate processes; each write reads the facts and saves them whole, so two writers
+    of a profile that has no row yet must take turns or one overwrites the other's fact."""
+
+    async def main() -> None:
+        store, _, subjects = await store_with_subjects(store_url, 12)
+        other = await open_store(store_url, migrate=False)
+        try:
+            pages, shop = ProfileStore(store), ProfileStore(other)
+            now = datetime.now(UTC)
+            view = ShopEvent("view", now, "SKU-1", "rainwear", "GB")
+            for n, subject in enumerate(subjects):
+                await asyncio.gather(
+                    pages.apply([Observation(subject, now, view=view)]),
+                    shop.set_customer(subject, f"cust-{n}", now),
+                )
+            for n, subject in enumerate(subjects):
+                facts = await ProfileStore(store, cache=FactsCache()).facts(subject)
+                assert facts is not None and facts.customer == f"cust-{n}", subject
+        finally:
+            await other.close()
+            await store.close()
+
+    asyncio.run(main())
