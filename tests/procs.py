@@ -21,7 +21,6 @@ and fail with the log; no test asserts on timing.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -37,10 +36,11 @@ from typing import IO, Any
 import httpx
 import yaml
 
+from gateway.demo.world import die_with_parent
+from gateway.demo.world import stop as stop_child
+
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -93,27 +93,13 @@ def spawn(
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     """SIGINT the process (granian shuts its workers down), then SIGKILL its group if needed."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        # The group is the session `spawn` created for this process alone.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(STOP_TIMEOUT)
+    stop_child(process, signal.SIGINT)
 
 
 def wait_http(
