@@ -67,6 +67,14 @@ def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]
         yield running
 
 
+@pytest.fixture(scope="module")
+def own_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
+    """A demo world for one module alone: for modules whose choices, counts or config would
+    disturb `shared_demo`."""
+    with start_demo(tmp_path_factory.mktemp("demo")) as running:
+        yield running
+
+
 _seed: Path | None = None
 
 
