@@ -15,12 +15,18 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 import audit.store  # noqa: F401  (registers the "audit" schema component)
 import dsr.requests_store  # noqa: F401  (registers the "dsr" schema component)
 from gateway.app import CONFIG_ENV, OVERRIDES_ENV, Gateway
 from gateway.wiring import load_config
 from tests import procs
 from tests.demo_world import DemoWorld
+from tests.stores import postgres_database
+
+#: The stores a DSR world runs on, as fixture params: PostgreSQL only where one is available.
+STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 def factory() -> Gateway:
@@ -63,3 +69,11 @@ def start_dsr_world(data_dir: Path, store_url: str | None = None) -> Iterator[De
                     procs.stop(gateway)
         finally:
             procs.stop(shop)
+
+
+@contextlib.contextmanager
+def start_dsr_world_on(store: str, data_dir: Path) -> Iterator[DemoWorld]:
+    """`start_dsr_world` on a fresh database of `store` (one of `STORES`)."""
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(postgres_database()) if store == "postgresql" else None
+        yield stack.enter_context(start_dsr_world(data_dir, store_url=url))
