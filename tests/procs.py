@@ -118,6 +118,29 @@ def wait_http(
 
 
 @contextlib.contextmanager
+def serve(
+    name: str,
+    argv: Sequence[str],
+    port: int,
+    ready: str,
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    timeout: float = START_TIMEOUT,
+) -> Iterator[Server]:
+    """Run `argv`, a server on `port`, logging to a file named after `name`; ready once the
+    path `ready` answers 200; stopped on exit."""
+    url = f"http://{host}:{port}"
+    with log_file(name) as (log, log_path):
+        process = spawn(argv, log, extra_env)
+        try:
+            wait_http(f"{url}{ready}", process, log_path, timeout)
+            yield Server(url, port, process, log_path)
+        finally:
+            stop(process)
+
+
+@contextlib.contextmanager
 def start_upstream() -> Iterator[Server]:
     """Run `tests/upstream_app.py` (see its docstring for routes) on a port it picks itself."""
     with log_file("upstream") as (log, log_path):
@@ -178,16 +201,9 @@ def start_gateway(config: Path, extra_env: Mapping[str, str] | None = None) -> I
     section = data["gateway"]
     host, port = section.get("host", "127.0.0.1"), int(section["port"])
     prefix = section.get("prefix", "/_privacy")
-    url = f"http://{host}:{port}"
-    with log_file("gateway") as (log, log_path):
-        process = spawn(
-            [sys.executable, "-m", "gateway", "run", "--config", str(config)], log, extra_env
-        )
-        try:
-            wait_http(f"{url}{prefix}/healthz", process, log_path)
-            yield Server(url, port, process, log_path)
-        finally:
-            stop(process)
+    argv = [sys.executable, "-m", "gateway", "run", "--config", str(config)]
+    with serve("gateway", argv, port, f"{prefix}/healthz", extra_env, host=host) as server:
+        yield server
 
 
 def descendants(pid: int) -> list[int]:

@@ -268,13 +268,8 @@ class FakeOpenMeteo:
 @contextlib.contextmanager
 def fake_open_meteo(port: int) -> Iterator[FakeOpenMeteo]:
     argv = [sys.executable, "-m", "tests.fake_open_meteo", "--port", str(port)]
-    with procs.log_file("open-meteo") as (log, log_path):
-        process = procs.spawn([*argv, "--slow-seconds", str(SLOW_SECONDS)], log)
-        try:
-            procs.wait_http(f"http://127.0.0.1:{port}/__stats", process, log_path)
-            yield FakeOpenMeteo(port)
-        finally:
-            procs.stop(process)
+    with procs.serve("open-meteo", [*argv, "--slow-seconds", str(SLOW_SECONDS)], port, "/__stats"):
+        yield FakeOpenMeteo(port)
 
 
 def live_weather(base_url: str) -> Callable[[dict[str, Any]], None]:
