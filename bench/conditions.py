@@ -17,9 +17,7 @@ Target: the whole rule evaluation <= 20 us per request. Not a test; prints a tab
 
 from __future__ import annotations
 
-import argparse
 import random
-import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.synthetic import COUNTRIES, SLOTS  # noqa: E402
+from bench.synthetic import COUNTRIES, SLOTS, arguments, measure  # noqa: E402
 from personalization_rules.conditions import Condition, compile_condition  # noqa: E402
 
 PAGE_TYPES = ["home", "product", "category", "cart", "checkout", "search"]
@@ -149,22 +147,8 @@ def strategies(rules: Rules) -> dict[str, Strategy]:
     }
 
 
-def measure(run: Strategy, requests: list[tuple[dict[str, Any], list[str]]], rounds: int) -> float:
-    """Median over rounds of the mean time per request, in microseconds."""
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter_ns()
-        for attrs, slots in requests:
-            run(attrs, slots)
-        samples.append((time.perf_counter_ns() - start) / len(requests) / 1000)
-    return statistics.median(samples)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=21)
-    parser.add_argument("--requests", type=int, default=500)
-    args = parser.parse_args()
+    args = arguments(__doc__)
 
     rng = random.Random(20261123)
     sources = {slot: [make_rule(rng) for _ in range(20)] for slot in SLOTS}
@@ -177,8 +161,13 @@ def main() -> None:
     matched = sum(c(a) for a, _ in requests for conds in rules.values() for c in conds)
     print(f"compiled 200 rules in {compile_ms:.1f} ms; {matched / len(requests):.1f} match/request")
     print(f"{'strategy':46} median us/request (target <= 20)")
-    for name, run in strategies(rules).items():
-        print(f"{name:46} {measure(run, requests, args.rounds):8.2f}")
+    for name, strategy in strategies(rules).items():
+
+        def run(strategy: Strategy = strategy) -> None:
+            for attrs, slots in requests:
+                strategy(attrs, slots)
+
+        print(f"{name:46} {measure(run, args.rounds, len(requests)):8.2f}")
 
 
 if __name__ == "__main__":

@@ -18,12 +18,9 @@ Target: decide <= 20 us per request. Not a test; prints a table.
 
 from __future__ import annotations
 
-import argparse
 import random
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +29,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.synthetic import COUNTRIES, SLOTS  # noqa: E402
+from bench.synthetic import COUNTRIES, SLOTS, arguments, measure  # noqa: E402
 from personalization_rules.attributes import (  # noqa: E402
     AttributeBuilder,
     RequestFacts,
@@ -151,21 +148,8 @@ def make_facts(rng: random.Random, now: datetime) -> RequestFacts:
     )
 
 
-def measure(run: Callable[[], object], rounds: int, count: int) -> float:
-    """Median over rounds of the mean time per request, in microseconds."""
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter_ns()
-        run()
-        samples.append((time.perf_counter_ns() - start) / count / 1000)
-    return statistics.median(samples)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=21)
-    parser.add_argument("--requests", type=int, default=500)
-    args = parser.parse_args()
+    args = arguments(__doc__)
 
     rng = random.Random(20261123)
     config = make_config()

@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, get_args
 
 Strategy = Literal[
     "bestsellers",
@@ -33,15 +33,7 @@ Strategy = Literal[
     "similar",
     "weather_picks",
 ]
-STRATEGIES: Final[tuple[str, ...]] = (
-    "bestsellers",
-    "recently_viewed",
-    "category_bestsellers",
-    "trending_in_region",
-    "bought_together",
-    "similar",
-    "weather_picks",
-)
+STRATEGIES: Final[tuple[str, ...]] = get_args(Strategy)
 # Strategies that read the visitor's own behaviour (data category behavior.profile).
 PERSONAL_STRATEGIES: Final = frozenset({"recently_viewed", "bought_together", "similar"})
 Exclusion = Literal["purchased", "out_of_stock", "current"]

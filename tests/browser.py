@@ -79,6 +79,13 @@ def abort_off_loopback(context: BrowserContext, *addresses: str) -> None:
     context.route(off_loopback(*addresses), lambda route: route.abort())
 
 
+@pytest.fixture
+def visit(world: Any, browser: Browser) -> Iterator[Visitor]:
+    """`visits` on the module's own `world` fixture (anything with a `url`)."""
+    with visits(browser, world.url) as opener:
+        yield opener
+
+
 def goto(page: Page, path: str) -> None:
     """Load `path` in `page`, which must answer 200."""
     response = page.goto(path, wait_until="load")

@@ -67,6 +67,14 @@ def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]
         yield running
 
 
+@pytest.fixture(scope="module")
+def own_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
+    """A demo world for one module alone: for modules whose choices, counts or config would
+    disturb `shared_demo`."""
+    with start_demo(tmp_path_factory.mktemp("demo")) as running:
+        yield running
+
+
 _seed: Path | None = None
 
 
@@ -147,15 +155,8 @@ def start_world(
         if adjust is not None:
             adjust(data)
         config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    with procs.log_file("shop") as (log, log_path):
-        shop = procs.spawn(
-            [sys.executable, "-m", "granian", "--interface", "asgi", "--no-ws", "--host",
-             "127.0.0.1", "--port", str(shop_port), "--no-access-log", "gateway.demo.shop:app"],
-            log,
-        )  # fmt: skip
-        try:
-            procs.wait_http(f"http://127.0.0.1:{shop_port}/", shop, log_path)
-            with procs.start_gateway(config) as gateway:
-                yield DemoWorld(gateway.url, data_dir, gateway)
-        finally:
-            procs.stop(shop)
+    shop = [sys.executable, "-m", "granian", "--interface", "asgi", "--no-ws", "--host",
+            "127.0.0.1", "--port", str(shop_port), "--no-access-log",
+            "gateway.demo.shop:app"]  # fmt: skip
+    with procs.serve("shop", shop, shop_port, "/"), procs.start_gateway(config) as gateway:
+        yield DemoWorld(gateway.url, data_dir, gateway)

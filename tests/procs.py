@@ -21,7 +21,6 @@ and fail with the log; no test asserts on timing.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -37,10 +36,11 @@ from typing import IO, Any
 import httpx
 import yaml
 
+from gateway.demo.world import die_with_parent
+from gateway.demo.world import stop as stop_child
+
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -93,27 +93,13 @@ def spawn(
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     """SIGINT the process (granian shuts its workers down), then SIGKILL its group if needed."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        # The group is the session `spawn` created for this process alone.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(STOP_TIMEOUT)
+    stop_child(process, signal.SIGINT)
 
 
 def wait_http(
@@ -129,6 +115,29 @@ def wait_http(
                 return
         time.sleep(0.1)
     raise RuntimeError(f"{url}: not ready after {timeout}s\n{_tail(log_path)}")
+
+
+@contextlib.contextmanager
+def serve(
+    name: str,
+    argv: Sequence[str],
+    port: int,
+    ready: str,
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    timeout: float = START_TIMEOUT,
+) -> Iterator[Server]:
+    """Run `argv`, a server on `port`, logging to a file named after `name`; ready once the
+    path `ready` answers 200; stopped on exit."""
+    url = f"http://{host}:{port}"
+    with log_file(name) as (log, log_path):
+        process = spawn(argv, log, extra_env)
+        try:
+            wait_http(f"{url}{ready}", process, log_path, timeout)
+            yield Server(url, port, process, log_path)
+        finally:
+            stop(process)
 
 
 @contextlib.contextmanager
@@ -192,16 +201,9 @@ def start_gateway(config: Path, extra_env: Mapping[str, str] | None = None) -> I
     section = data["gateway"]
     host, port = section.get("host", "127.0.0.1"), int(section["port"])
     prefix = section.get("prefix", "/_privacy")
-    url = f"http://{host}:{port}"
-    with log_file("gateway") as (log, log_path):
-        process = spawn(
-            [sys.executable, "-m", "gateway", "run", "--config", str(config)], log, extra_env
-        )
-        try:
-            wait_http(f"{url}{prefix}/healthz", process, log_path)
-            yield Server(url, port, process, log_path)
-        finally:
-            stop(process)
+    argv = [sys.executable, "-m", "gateway", "run", "--config", str(config)]
+    with serve("gateway", argv, port, f"{prefix}/healthz", extra_env, host=host) as server:
+        yield server
 
 
 def descendants(pid: int) -> list[int]:

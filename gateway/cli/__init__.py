@@ -198,15 +198,21 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         from gateway.cli.init import init
 
         return init(Path(args.out), args.upstream)
+    if args.command == "demo":
+        from gateway.demo.world import run_demo
+
+        return run_demo(port=args.port, data_dir=Path(args.data_dir) if args.data_dir else None)
+    # Every other command reads the config.
+    config = resolve_config_path(args.config)
     if args.command == "check":
         from gateway.cli.check import check
 
-        return check(resolve_config_path(args.config))
+        return check(config)
     if args.command == "rules" and args.rules_command == "preview":
         from gateway.cli.rules_preview import preview as preview_link
 
         return preview_link(
-            resolve_config_path(args.config),
+            config,
             url=args.url,
             variants=args.variant,
             visitor_type=args.visitor_type,
@@ -216,7 +222,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         from gateway.cli.rules import explain as explain_rules
 
         return explain_rules(
-            resolve_config_path(args.config),
+            config,
             url=args.url,
             ip=args.ip,
             headers=args.header,
@@ -226,12 +232,12 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     if args.command == "keys":
         from gateway.cli.keys import rotate
 
-        return rotate(resolve_config_path(args.config))
+        return rotate(config)
     if args.command == "run":
         from gateway.cli.run import serve
 
         return serve(
-            resolve_config_path(args.config),
+            config,
             upstream=args.upstream,
             host=args.host,
             port=args.port,
@@ -240,7 +246,6 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     if args.command == "audit":
         from gateway.cli import audit as audit_commands
 
-        config = resolve_config_path(args.config)
         if args.audit_command == "verify":
             public_key = Path(args.public_key) if args.public_key else None
             return audit_commands.verify(config, public_key)
@@ -251,23 +256,19 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         from gateway.cli import dsr as dsr_commands
 
         if args.dsr_command == "export":
-            return dsr_commands.export(resolve_config_path(args.config), args.ref)
-        return dsr_commands.delete(resolve_config_path(args.config), args.ref)
+            return dsr_commands.export(config, args.ref)
+        return dsr_commands.delete(config, args.ref)
     if args.command == "retention":
         from gateway.cli.dsr import purge
 
-        return purge(resolve_config_path(args.config), fmt=args.format)
+        return purge(config, fmt=args.format)
     if args.command == "experiments":
         from gateway.cli.experiments import experiments_report
 
-        return experiments_report(resolve_config_path(args.config))
+        return experiments_report(config)
     if args.command == "admin":
         from gateway.cli.admin import add_user as add_console_user
 
-        return add_console_user(resolve_config_path(args.config), args.name, args.role)
-    if args.command == "demo":
-        from gateway.demo.world import run_demo
-
-        return run_demo(port=args.port, data_dir=Path(args.data_dir) if args.data_dir else None)
+        return add_console_user(config, args.name, args.role)
     print(f"consentgate: unknown command {args.command}", file=sys.stderr)  # pragma: no cover
     return 2  # pragma: no cover

@@ -23,10 +23,9 @@ from audit.signing_key import (
     public_key_path,
     read_verifier,
 )
-from audit.sinks import latest_note
-from audit.store import EntryFilter, iter_records, load_notes, load_records
+from audit.store import EntryFilter, iter_records
 from audit.subject_crypto import is_subject_id
-from audit.verify import verify_log
+from audit.verify_store import verify_store
 from gateway.cli.common import EXIT_ERROR, EXIT_FAILED, EXIT_OK, CommandError, command_config
 from gateway.wiring import components
 from policies.models import AuditSettings, Config
@@ -86,31 +85,15 @@ class VerifyOutcome:
 async def _verify(config: Config, public_key: Path | None) -> VerifyOutcome:
     settings = config.audit
     verifier = _verifier(settings, public_key)
-    remembered: list[str] = []
-    if settings.sink_file is not None:
-        note = latest_note(settings.sink_file, settings.chain)
-        remembered = [note] if note is not None else []
     store = await _open(config)
     try:
-        records = await load_records(store, settings.chain)
-        notes = await load_notes(store, settings.chain)
+        checked = await verify_store(store, settings, verifier)
     finally:
         await store.close()
-    report = verify_log(
-        records,
-        notes,
-        [verifier],
-        origin=settings.origin,
-        chain=settings.chain,
-        remembered=remembered,
-    )
-    if report.problem is not None:
-        return VerifyOutcome(EXIT_FAILED, f"audit verify failed: {report.problem}")
-    witnessed = " (and the sink's latest)" if remembered else ""
-    return VerifyOutcome(
-        EXIT_OK,
-        f"ok: {report.entries} entries, {report.checkpoints} checkpoints verified{witnessed}",
-    )
+    if not checked.report.ok:
+        return VerifyOutcome(EXIT_FAILED, checked.message())
+    witnessed = " (and the sink's latest)" if checked.witnessed else ""
+    return VerifyOutcome(EXIT_OK, checked.message() + witnessed)
 
 
 def verify(config_path: Path, public_key: Path | None = None) -> int:

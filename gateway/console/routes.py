@@ -34,10 +34,10 @@ import io
 import logging
 import math
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -45,6 +45,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from audit.export import writer as export_writer
+from audit.log import AuditLog
 from dsr.queue import RequestQueue, deadline_status
 from gateway.console import audit_view, chart
 from gateway.console.auth import ConsoleUsers, Session, check_csrf, csrf_token
@@ -111,22 +112,6 @@ def throttle_notice(seconds: int) -> str:
 DAY_CHOICES = (7, 30, 90, 365)
 
 
-class AuditAppender(Protocol):
-    """The part of `audit.log.AuditLog` the console uses."""
-
-    async def append_durable(
-        self,
-        actor: str,
-        action: str,
-        subject: str | None = None,
-        details: Mapping[str, object] | None = None,
-        *,
-        public: Mapping[str, object] | None = None,
-    ) -> object:
-        """Append and wait for the commit."""
-        ...
-
-
 @dataclass(frozen=True)
 class _Ctx:
     session: Session
@@ -142,7 +127,7 @@ class ConsoleApi:
         config: Config,
         *,
         store: Callable[[], Store | None],
-        audit: Callable[[], AuditAppender | None],
+        audit: Callable[[], AuditLog | None],
         requests: Callable[[], RequestQueue | None] = lambda: None,
         trusted: TrustedProxies | None = None,
         params: ScryptParams = DEFAULT_PARAMS,

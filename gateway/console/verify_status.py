@@ -13,9 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from audit.signing_key import SigningKeyError, public_key_path, read_verifier
-from audit.sinks import latest_note
-from audit.store import load_notes, load_records
-from audit.verify import verify_log
+from audit.verify_store import verify_store
 from policies.models import AuditSettings
 from storage.store import Store
 
@@ -68,28 +66,7 @@ async def run_verify(
             result = VerifyResult(False, f"cannot verify: no public key ({exc})", at, actor)
             await store.set_meta(meta_key(settings.chain), result.to_json())
             return result
-    remembered: list[str] = []
-    if settings.sink_file is not None:
-        note = latest_note(settings.sink_file, settings.chain)
-        remembered = [note] if note is not None else []
-    records = await load_records(store, settings.chain)
-    notes = await load_notes(store, settings.chain)
-    report = verify_log(
-        records,
-        notes,
-        [verifier],
-        origin=settings.origin,
-        chain=settings.chain,
-        remembered=remembered,
-    )
-    if report.problem is not None:
-        result = VerifyResult(False, f"audit verify failed: {report.problem}", at, actor)
-    else:
-        result = VerifyResult(
-            True,
-            f"ok: {report.entries} entries, {report.checkpoints} checkpoints verified",
-            at,
-            actor,
-        )
+    checked = await verify_store(store, settings, verifier)
+    result = VerifyResult(checked.report.ok, checked.message(), at, actor)
     await store.set_meta(meta_key(settings.chain), result.to_json())
     return result

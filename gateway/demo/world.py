@@ -197,7 +197,8 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this (child) process when its parent dies; a `preexec_fn`."""
     # prctl(2) PR_SET_PDEATHSIG: if the demo itself is killed (SIGKILL, OOM), the kernel sends
     # the child SIGTERM, so no shop or gateway outlives it holding the ports.
     libc = ctypes.CDLL(None, use_errno=True)
@@ -216,7 +217,7 @@ def _spawn(argv: list[str], cwd: Path) -> subprocess.Popen[bytes]:
         stderr=sys.stderr,
         process_group=0,
         # run_demo spawns from its only thread, where preexec_fn is safe.
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,
     )
 
 
@@ -228,13 +229,15 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes], signum: int = signal.SIGTERM) -> None:
+    """Send `signum` to a child started in its own group, then SIGKILL the group if it lingers."""
     if process.poll() is not None:
         return
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     try:
         process.wait(STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
+        # The group is the one the child leads (its granian workers share it).
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(STOP_TIMEOUT)
@@ -403,6 +406,6 @@ def run_demo(port: int, data_dir: Path | None) -> int:
     finally:
         # Gateway first, so no request reaches a shop that is already gone.
         for child in reversed(children):
-            _stop(child)
+            stop(child)
         for signum, handler in previous.items():
             signal.signal(signum, handler)

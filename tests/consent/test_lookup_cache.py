@@ -15,7 +15,7 @@ from sqlalchemy import delete, text
 
 from consent.pseudonyms import new_visitor_id
 from consent.state import ConsentRecord
-from consent.store import ConsentStore, cg_consent_records
+from consent.store import ConsentStore, Subject, cg_consent_records
 from storage.store import Store, open_store
 from tests.consent.sample import consent_record
 
@@ -24,6 +24,15 @@ KEY = os.urandom(32)
 
 def record(now: datetime, granted: set[str]) -> ConsentRecord:
     return consent_record(now, granted, method="api")
+
+
+async def cached_grant(store: ConsentStore, now: datetime) -> tuple[str, Subject]:
+    """A new visitor whose subject granted analytics, looked up once through `store`."""
+    visitor = new_visitor_id(os.urandom)
+    subject = await store.create_subject(visitor, now)
+    await store.append(subject.id, record(now, {"analytics"}))
+    assert (await store.lookup(visitor))[1] is not None
+    return visitor, subject
 
 
 def two_nodes(
@@ -68,10 +77,7 @@ def test_a_choice_or_erasure_on_one_node_is_seen_by_the_others_next_lookup(
 def test_plain_sql_outside_the_store_class_invalidates_too(store_url: str) -> None:
     async def body(a: ConsentStore, b: ConsentStore, raw: Store) -> None:
         now = datetime.now(UTC)
-        visitor = new_visitor_id(os.urandom)
-        subject = await a.create_subject(visitor, now)
-        await a.append(subject.id, record(now, {"analytics"}))
-        assert (await a.lookup(visitor))[1] is not None
+        visitor, subject = await cached_grant(a, now)
         async with raw.write() as conn:  # e.g. retention, or an operator's clean-up
             await conn.execute(delete(cg_consent_records))
         assert await a.lookup(visitor) == (subject, None)
@@ -82,10 +88,7 @@ def test_plain_sql_outside_the_store_class_invalidates_too(store_url: str) -> No
 def test_an_unreadable_counter_means_uncached_lookups_not_wrong_ones(store_url: str) -> None:
     async def body(a: ConsentStore, b: ConsentStore, raw: Store) -> None:
         now = datetime.now(UTC)
-        visitor = new_visitor_id(os.urandom)
-        subject = await a.create_subject(visitor, now)
-        await a.append(subject.id, record(now, {"analytics"}))
-        assert (await a.lookup(visitor))[1] is not None
+        visitor, subject = await cached_grant(a, now)
         async with raw.write() as conn:
             await conn.execute(text("DELETE FROM cg_consent_epoch"))  # no counter to read
         misses = a._cache.misses

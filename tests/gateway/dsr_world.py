@@ -15,12 +15,18 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 import audit.store  # noqa: F401  (registers the "audit" schema component)
 import dsr.requests_store  # noqa: F401  (registers the "dsr" schema component)
 from gateway.app import CONFIG_ENV, OVERRIDES_ENV, Gateway
 from gateway.wiring import load_config
 from tests import procs
 from tests.demo_world import DemoWorld
+from tests.stores import postgres_database
+
+#: The stores a DSR world runs on, as fixture params: PostgreSQL only where one is available.
+STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 def factory() -> Gateway:
@@ -43,23 +49,21 @@ def start_dsr_world(data_dir: Path, store_url: str | None = None) -> Iterator[De
         data = yaml.safe_load(config.read_text(encoding="utf-8"))
         data["storage"]["url"] = store_url
         config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    url = f"http://127.0.0.1:{port}"
     granian = [sys.executable, "-m", "granian", "--interface", "asgi", "--no-ws", "--host",
                "127.0.0.1", "--no-access-log"]  # fmt: skip
-    with procs.log_file("shop") as (shop_log, shop_log_path):
-        shop = procs.spawn([*granian, "--port", str(shop_port), "gateway.demo.shop:app"], shop_log)
-        try:
-            procs.wait_http(f"http://127.0.0.1:{shop_port}/", shop, shop_log_path)
-            with procs.log_file("gateway") as (log, log_path):
-                gateway = procs.spawn(
-                    [*granian, "--port", str(port), "--factory", "tests.gateway.dsr_world:factory"],
-                    log,
-                    {CONFIG_ENV: str(config.resolve()), OVERRIDES_ENV: "{}"},
-                )
-                try:
-                    procs.wait_http(f"{url}/_privacy/healthz", gateway, log_path)
-                    yield DemoWorld(url, data_dir, procs.Server(url, port, gateway, log_path))
-                finally:
-                    procs.stop(gateway)
-        finally:
-            procs.stop(shop)
+    shop = [*granian, "--port", str(shop_port), "gateway.demo.shop:app"]
+    gateway = [*granian, "--port", str(port), "--factory", "tests.gateway.dsr_world:factory"]
+    env = {CONFIG_ENV: str(config.resolve()), OVERRIDES_ENV: "{}"}
+    with (
+        procs.serve("shop", shop, shop_port, "/"),
+        procs.serve("gateway", gateway, port, "/_privacy/healthz", env) as server,
+    ):
+        yield DemoWorld(server.url, data_dir, server)
+
+
+@contextlib.contextmanager
+def start_dsr_world_on(store: str, data_dir: Path) -> Iterator[DemoWorld]:
+    """`start_dsr_world` on a fresh database of `store` (one of `STORES`)."""
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(postgres_database()) if store == "postgresql" else None
+        yield stack.enter_context(start_dsr_world(data_dir, store_url=url))

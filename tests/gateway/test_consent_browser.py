@@ -12,17 +12,16 @@ browser *attempted* them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
 from tests import procs
-from tests.browser import ANALYTICS_HOSTS, MARKETING_HOSTS, MARKS, YOUTUBE, Visitor, goto, visits
-from tests.demo_world import LONDON, SAN_FRANCISCO, DemoWorld, start_demo
+from tests.browser import ANALYTICS_HOSTS, MARKETING_HOSTS, MARKS, YOUTUBE, Visitor, goto
+from tests.demo_world import LONDON, SAN_FRANCISCO, DemoWorld
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Page
 
 pytestmark = MARKS
 DOCS = procs.REPO / "docs"
@@ -32,15 +31,8 @@ BANNER = "#consentgate-banner"
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
-    with start_demo(tmp_path_factory.mktemp("demo")) as running:
-        yield running
-
-
-@pytest.fixture
-def visit(world: DemoWorld, browser: Browser) -> Iterator[Visitor]:
-    with visits(browser, world.url) as opener:
-        yield opener
+def world(own_demo: DemoWorld) -> DemoWorld:
+    return own_demo
 
 
 def click_banner_button(page: Page, name: str) -> None:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.cli import consentgate
-from tests.demo_world import LONDON, MILTON, SAN_FRANCISCO, DemoWorld, start_demo
+from tests.demo_world import LONDON, MILTON, SAN_FRANCISCO, DemoWorld
 
 pytestmark = pytest.mark.e2e
 
@@ -28,9 +27,8 @@ TRACKER_HOSTS = (
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
-    with start_demo(tmp_path_factory.mktemp("demo")) as running:
-        yield running
+def world(own_demo: DemoWorld) -> DemoWorld:
+    return own_demo
 
 
 def visitor(world: DemoWorld, ip: str, **headers: str) -> httpx.Client:

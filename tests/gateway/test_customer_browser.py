@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from tests import procs
-from tests.browser import ANALYTICS_HOSTS, DESKTOP, MARKETING_HOSTS, MARKS, YOUTUBE, Visitor, visits
+from tests.browser import ANALYTICS_HOSTS, DESKTOP, MARKETING_HOSTS, MARKS, YOUTUBE, Visitor
 from tests.browser import goto as goto_no_js  # no page-lifetime marker: JavaScript is off
-from tests.demo_world import LONDON, SAN_FRANCISCO, DemoWorld, start_demo
+from tests.demo_world import LONDON, SAN_FRANCISCO, DemoWorld
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -34,15 +34,8 @@ FRAME = "section.video iframe"
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
-    with start_demo(tmp_path_factory.mktemp("demo")) as running:
-        yield running
-
-
-@pytest.fixture
-def visit(world: DemoWorld, browser: Browser) -> Iterator[Visitor]:
-    with visits(browser, world.url) as opener:
-        yield opener
+def world(own_demo: DemoWorld) -> DemoWorld:
+    return own_demo
 
 
 def goto(page: Page, path: str) -> None:

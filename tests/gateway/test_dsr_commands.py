@@ -20,19 +20,14 @@ from tests.gateway.dsr_scenario import (
     seed_profile,
     store_url_of,
 )
-from tests.gateway.dsr_world import start_dsr_world
-from tests.stores import postgres_database
+from tests.gateway.dsr_world import STORES, start_dsr_world, start_dsr_world_on
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=STORES)
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DemoWorld]:
-    if request.param == "sqlite":
-        with start_dsr_world(tmp_path / "demo") as running:
-            yield running
-        return
-    with postgres_database() as url, start_dsr_world(tmp_path / "demo", store_url=url) as running:
+    with start_dsr_world_on(request.param, tmp_path / "demo") as running:
         yield running
 
 

@@ -121,15 +121,9 @@ def init_and_check(directory: Path, upstream: str) -> Path:
 def run_gateway(config: Path) -> Iterator[procs.Server]:
     """`python -m gateway run --config CONFIG --port P` (the file itself says 8080)."""
     port = procs.free_port()
-    url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "gateway", "run", "--config", str(config), "--port", str(port)]
-    with procs.log_file("gateway") as (log, log_path):
-        process = procs.spawn(argv, log)
-        try:
-            procs.wait_http(f"{url}/_privacy/healthz", process, log_path)
-            yield procs.Server(url, port, process, log_path)
-        finally:
-            procs.stop(process)
+    with procs.serve("gateway", argv, port, "/_privacy/healthz") as server:
+        yield server
 
 
 def regime(gateway: procs.Server, ip: str) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from consent.pseudonyms import new_visitor_id
@@ -18,3 +20,16 @@ async def store_with_subjects(url: str, n: int) -> tuple[Store, ConsentStore, li
     now = datetime.now(UTC)
     ids = [(await consent.create_subject(new_visitor_id(os.urandom), now)).id for _ in range(n)]
     return store, consent, ids
+
+
+def with_subjects(url: str, n: int, body: Callable[[Store, list[str]], Awaitable[None]]) -> None:
+    """Run `body` over the store at `url` holding `n` new subjects, then close the store."""
+
+    async def main() -> None:
+        store, _, ids = await store_with_subjects(url, n)
+        try:
+            await body(store, ids)
+        finally:
+            await store.close()
+
+    asyncio.run(main())

@@ -23,7 +23,7 @@ from personalization_rules.profile_store import (
 from personalization_rules.rules import Banner
 from personalization_rules.templates import BannerTemplate
 from storage.store import Store, open_store
-from tests.personalization_rules.subjects import store_with_subjects
+from tests.personalization_rules.subjects import store_with_subjects, with_subjects
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 BANNER = Banner(BannerTemplate("<p>hi</p>"), {})
@@ -48,210 +48,185 @@ async def rows(store: Store, table: Table, subject_id: str) -> int:
 
 
 def test_views_make_a_profile(store_url: str) -> None:
-    async def main() -> None:
-        store, _, (subject, other) = await store_with_subjects(store_url, 2)
-        try:
-            profiles = ProfileStore(store)
-            assert (await profiles.profile(subject, NOW)).type == "new"
-            assert await profiles.facts(subject) is None
-            for sku in ("RW-1", "RW-2", "RW-3"):
-                await profiles.record_view(subject, sku, "rainwear", "GB", NOW)
-            profile = await profiles.profile(subject, NOW + timedelta(minutes=1))
-            assert profile.type == "engaged"
-            assert profile.engaged_categories == ("rainwear",)
-            assert profile.viewed_skus == ("RW-3", "RW-2", "RW-1")
-            assert (await profiles.profile(other, NOW)).type == "new"  # nothing leaks across
-            facts = await profiles.facts(subject)
-            assert facts is not None and facts.country == "GB" and facts.sessions == 1
-        finally:
-            await store.close()
+    async def body(store: Store, ids: list[str]) -> None:
+        profiles = ProfileStore(store)
+        subject, other = ids
+        assert (await profiles.profile(subject, NOW)).type == "new"
+        assert await profiles.facts(subject) is None
+        for sku in ("RW-1", "RW-2", "RW-3"):
+            await profiles.record_view(subject, sku, "rainwear", "GB", NOW)
+        profile = await profiles.profile(subject, NOW + timedelta(minutes=1))
+        assert profile.type == "engaged"
+        assert profile.engaged_categories == ("rainwear",)
+        assert profile.viewed_skus == ("RW-3", "RW-2", "RW-1")
+        assert (await profiles.profile(other, NOW)).type == "new"  # nothing leaks across
+        facts = await profiles.facts(subject)
+        assert facts is not None and facts.country == "GB" and facts.sessions == 1
 
-    asyncio.run(main())
+    with_subjects(store_url, 2, body)
 
 
 def test_decisions_are_one_row_per_subject_and_rule(store_url: str) -> None:
-    async def main() -> None:
-        store, _, (subject,) = await store_with_subjects(store_url, 1)
-        try:
-            profiles = ProfileStore(store)
-            personal = decision("hero-customer", frozenset({"personalization"}))
-            contextual = decision("rain-picks", frozenset())
-            for minutes in range(3):
-                await profiles.record_decisions(
-                    subject, [personal, contextual], NOW + timedelta(minutes=minutes)
-                )
-            # Several in one batch, and a purpose added to the rule later: the union stays.
-            other = decision("hero-customer", frozenset({"analytics"}))
-            await profiles.apply(
-                [
-                    Observation.of(subject, NOW + timedelta(minutes=9), [other]),
-                    Observation.of(subject, NOW + timedelta(minutes=5), [personal]),
-                ]
+    async def body(store: Store, ids: list[str]) -> None:
+        profiles = ProfileStore(store)
+        (subject,) = ids
+        personal = decision("hero-customer", frozenset({"personalization"}))
+        contextual = decision("rain-picks", frozenset())
+        for minutes in range(3):
+            await profiles.record_decisions(
+                subject, [personal, contextual], NOW + timedelta(minutes=minutes)
             )
-            assert await rows(store, cg_decisions, subject) == 1  # contextual: not kept
-            exported = await profiles.export_subject(subject)
-            assert exported["decisions"] == [
-                {
-                    "rule": "hero-customer",
-                    "purposes": ["analytics", "personalization"],
-                    "first": NOW.isoformat(),
-                    "last": (NOW + timedelta(minutes=9)).isoformat(),
-                    "count": 5,
-                }
+        # Several in one batch, and a purpose added to the rule later: the union stays.
+        other = decision("hero-customer", frozenset({"analytics"}))
+        await profiles.apply(
+            [
+                Observation.of(subject, NOW + timedelta(minutes=9), [other]),
+                Observation.of(subject, NOW + timedelta(minutes=5), [personal]),
             ]
-        finally:
-            await store.close()
+        )
+        assert await rows(store, cg_decisions, subject) == 1  # contextual: not kept
+        exported = await profiles.export_subject(subject)
+        assert exported["decisions"] == [
+            {
+                "rule": "hero-customer",
+                "purposes": ["analytics", "personalization"],
+                "first": NOW.isoformat(),
+                "last": (NOW + timedelta(minutes=9)).isoformat(),
+                "count": 5,
+            }
+        ]
 
-    asyncio.run(main())
+    with_subjects(store_url, 1, body)
 
 
 def test_exposures_keep_the_first(store_url: str) -> None:
-    async def main() -> None:
-        store, _, (subject,) = await store_with_subjects(store_url, 1)
-        try:
-            profiles = ProfileStore(store)
-            sticky = decision("hero-new", frozenset({"personalization"}), "welcome", "b", True)
-            forced = decision("hero-new", frozenset({"personalization"}), "welcome", "c", False)
-            await profiles.apply([Observation.of(subject, NOW, [forced])])
-            assert await rows(store, cg_exposures, subject) == 0  # preview: never an exposure
-            await profiles.apply([Observation.of(subject, NOW, [sticky])])
-            await profiles.record_exposure("welcome", "b", subject, NOW + timedelta(hours=1))
-            async with store.engine.connect() as conn:
-                stored = (await conn.execute(select(cg_exposures))).all()
-            assert [(r.experiment, r.variant) for r in stored] == [("welcome", "b")]
-            assert stored[0].first_ts.replace(tzinfo=UTC) == NOW
-        finally:
-            await store.close()
+    async def body(store: Store, ids: list[str]) -> None:
+        profiles = ProfileStore(store)
+        (subject,) = ids
+        sticky = decision("hero-new", frozenset({"personalization"}), "welcome", "b", True)
+        forced = decision("hero-new", frozenset({"personalization"}), "welcome", "c", False)
+        await profiles.apply([Observation.of(subject, NOW, [forced])])
+        assert await rows(store, cg_exposures, subject) == 0  # preview: never an exposure
+        await profiles.apply([Observation.of(subject, NOW, [sticky])])
+        await profiles.record_exposure("welcome", "b", subject, NOW + timedelta(hours=1))
+        async with store.engine.connect() as conn:
+            stored = (await conn.execute(select(cg_exposures))).all()
+        assert [(r.experiment, r.variant) for r in stored] == [("welcome", "b")]
+        assert stored[0].first_ts.replace(tzinfo=UTC) == NOW
 
-    asyncio.run(main())
+    with_subjects(store_url, 1, body)
 
 
 def test_purchases_are_idempotent_per_order(store_url: str) -> None:
-    async def main() -> None:
-        store, _, (subject,) = await store_with_subjects(store_url, 1)
-        try:
-            profiles = ProfileStore(store)
-            await profiles.record_view(subject, "RW-1", "rainwear", "SE", NOW)
-            order = [
-                ShopEvent("purchase", NOW, "RW-1", "rainwear", None, 99.0, "o-1", "EUR"),
-                ShopEvent("purchase", NOW, "RW-2", "rainwear", None, 99.0, "o-1", "EUR"),
-            ]
-            assert await profiles.record_events(subject, order) == 2
-            assert await profiles.record_events(subject, order) == 0  # a retried post
-            assert await rows(store, cg_events, subject) == 3
-            exported = await profiles.export_subject(subject)
-            purchases = [e for e in exported["events"] if e["type"] == "purchase"]
-            assert {e["country"] for e in purchases} == {"SE"}  # from the profile
-            assert (await profiles.profile(subject, NOW)).type == "customer"
-        finally:
-            await store.close()
+    async def body(store: Store, ids: list[str]) -> None:
+        profiles = ProfileStore(store)
+        (subject,) = ids
+        await profiles.record_view(subject, "RW-1", "rainwear", "SE", NOW)
+        order = [
+            ShopEvent("purchase", NOW, "RW-1", "rainwear", None, 99.0, "o-1", "EUR"),
+            ShopEvent("purchase", NOW, "RW-2", "rainwear", None, 99.0, "o-1", "EUR"),
+        ]
+        assert await profiles.record_events(subject, order) == 2
+        assert await profiles.record_events(subject, order) == 0  # a retried post
+        assert await rows(store, cg_events, subject) == 3
+        exported = await profiles.export_subject(subject)
+        purchases = [e for e in exported["events"] if e["type"] == "purchase"]
+        assert {e["country"] for e in purchases} == {"SE"}  # from the profile
+        assert (await profiles.profile(subject, NOW)).type == "customer"
 
-    asyncio.run(main())
+    with_subjects(store_url, 1, body)
 
 
 def test_unknown_subjects_get_nothing(store_url: str) -> None:
-    async def main() -> None:
-        store, _, (subject,) = await store_with_subjects(store_url, 1)
-        try:
-            profiles = ProfileStore(store)
-            ghost = "sub_" + "0" * 32
-            # An erased subject's queued observations are dropped, the rest are written.
-            await profiles.apply(
-                [
-                    Observation(ghost, NOW, ShopEvent("view", NOW, "RW-1")),
-                    Observation(subject, NOW, ShopEvent("view", NOW, "RW-1")),
-                ]
-            )
-            assert await rows(store, cg_events, ghost) == 0
-            assert await rows(store, cg_events, subject) == 1
-            assert await profiles.record_event(ghost, ShopEvent("view", NOW, "X")) is False
-            assert await profiles.set_customer(ghost, "1:ab", NOW) is False
-        finally:
-            await store.close()
+    async def body(store: Store, ids: list[str]) -> None:
+        profiles = ProfileStore(store)
+        (subject,) = ids
+        ghost = "sub_" + "0" * 32
+        # An erased subject's queued observations are dropped, the rest are written.
+        await profiles.apply(
+            [
+                Observation(ghost, NOW, ShopEvent("view", NOW, "RW-1")),
+                Observation(subject, NOW, ShopEvent("view", NOW, "RW-1")),
+            ]
+        )
+        assert await rows(store, cg_events, ghost) == 0
+        assert await rows(store, cg_events, subject) == 1
+        assert await profiles.record_event(ghost, ShopEvent("view", NOW, "X")) is False
+        assert await profiles.set_customer(ghost, "1:ab", NOW) is False
 
-    asyncio.run(main())
+    with_subjects(store_url, 1, body)
 
 
 def test_delete_subject_erases_every_row(store_url: str) -> None:
-    async def main() -> None:
-        store, _, (subject, other) = await store_with_subjects(store_url, 2)
-        try:
-            profiles = ProfileStore(store)
-            for who in (subject, other):
-                await profiles.record_view(who, "RW-1", "rainwear", "GB", NOW)
-                await profiles.record_event(
-                    who, ShopEvent("purchase", NOW, "RW-1", None, None, 5.0, "o")
-                )
-                await profiles.record_decisions(
-                    who, [decision("r", frozenset({"p"}), "e", "v", True)], NOW
-                )
-                assert await profiles.set_customer(who, "1:feed", NOW)
-            exported = await profiles.export_subject(subject)
-            assert exported["profile"]["facts"]["customer"] == "1:feed"
-            assert exported["profile"]["experiments"] == {"e": "v"}
-            await profiles.delete_subject(subject)
-            for table in (cg_profiles, cg_events, cg_decisions, cg_exposures):
-                assert await rows(store, table, subject) == 0
-                assert await rows(store, table, other) == 1 or table is cg_events
-            assert await rows(store, cg_events, other) == 2
-            assert await profiles.export_subject(subject) == {
-                "profile": None,
-                "decisions": [],
-                "events": [],
-            }
-        finally:
-            await store.close()
+    async def body(store: Store, ids: list[str]) -> None:
+        profiles = ProfileStore(store)
+        subject, other = ids
+        for who in (subject, other):
+            await profiles.record_view(who, "RW-1", "rainwear", "GB", NOW)
+            await profiles.record_event(
+                who, ShopEvent("purchase", NOW, "RW-1", None, None, 5.0, "o")
+            )
+            await profiles.record_decisions(
+                who, [decision("r", frozenset({"p"}), "e", "v", True)], NOW
+            )
+            assert await profiles.set_customer(who, "1:feed", NOW)
+        exported = await profiles.export_subject(subject)
+        assert exported["profile"]["facts"]["customer"] == "1:feed"
+        assert exported["profile"]["experiments"] == {"e": "v"}
+        await profiles.delete_subject(subject)
+        for table in (cg_profiles, cg_events, cg_decisions, cg_exposures):
+            assert await rows(store, table, subject) == 0
+            assert await rows(store, table, other) == 1 or table is cg_events
+        assert await rows(store, cg_events, other) == 2
+        assert await profiles.export_subject(subject) == {
+            "profile": None,
+            "decisions": [],
+            "events": [],
+        }
 
-    asyncio.run(main())
+    with_subjects(store_url, 2, body)
 
 
 def test_delete_behaviour_keeps_the_decision_log(store_url: str) -> None:
-    async def main() -> None:
-        store, _, (subject,) = await store_with_subjects(store_url, 1)
-        try:
-            profiles = ProfileStore(store)
-            await profiles.record_view(subject, "RW-1", "rainwear", "GB", NOW)
-            await profiles.record_decisions(subject, [decision("r", frozenset({"p"}))], NOW)
-            await profiles.delete_behaviour(subject)
-            assert await rows(store, cg_events, subject) == 0
-            assert await rows(store, cg_profiles, subject) == 0
-            assert await rows(store, cg_decisions, subject) == 1
-        finally:
-            await store.close()
+    async def body(store: Store, ids: list[str]) -> None:
+        profiles = ProfileStore(store)
+        (subject,) = ids
+        await profiles.record_view(subject, "RW-1", "rainwear", "GB", NOW)
+        await profiles.record_decisions(subject, [decision("r", frozenset({"p"}))], NOW)
+        await profiles.delete_behaviour(subject)
+        assert await rows(store, cg_events, subject) == 0
+        assert await rows(store, cg_profiles, subject) == 0
+        assert await rows(store, cg_decisions, subject) == 1
 
-    asyncio.run(main())
+    with_subjects(store_url, 1, body)
 
 
 def test_experiment_counts(store_url: str) -> None:
-    async def main() -> None:
-        store, _, ids = await store_with_subjects(store_url, 5)
-        try:
-            profiles = ProfileStore(store)
-            arms = ["control", "control", "b", "b", "b"]
-            for subject, arm in zip(ids, arms, strict=True):
-                await profiles.record_exposure("welcome", arm, subject, NOW)
+    async def body(store: Store, ids: list[str]) -> None:
+        profiles = ProfileStore(store)
+        arms = ["control", "control", "b", "b", "b"]
+        for subject, arm in zip(ids, arms, strict=True):
+            await profiles.record_exposure("welcome", arm, subject, NOW)
 
-            def buy(sku: str, order: str, value: float | None, minutes: float) -> ShopEvent:
-                ts = NOW + timedelta(minutes=minutes)
-                return ShopEvent("purchase", ts, sku, None, None, value, order, "EUR")
+        def buy(sku: str, order: str, value: float | None, minutes: float) -> ShopEvent:
+            ts = NOW + timedelta(minutes=minutes)
+            return ShopEvent("purchase", ts, sku, None, None, value, order, "EUR")
 
-            # Bought before the exposure: not a conversion.
-            await profiles.record_events(ids[0], [buy("A", "o0", 10.0, -5)])
-            # One order of two SKUs counts once, with its value once.
-            await profiles.record_events(ids[1], [buy("A", "o1", 30.0, 1), buy("B", "o1", 30.0, 1)])
-            await profiles.record_events(ids[2], [buy("A", "o2", 20.0, 1)])
-            await profiles.record_events(ids[2], [buy("A", "o3", 40.0, 2)])
-            await profiles.record_events(ids[3], [buy("A", "o4", None, 2)])  # no value
-            counts = {c.variant: c for c in await profiles.experiment_counts()}
-            control, b = counts["control"], counts["b"]
-            assert (control.exposures, control.conversions, control.orders) == (2, 1, 1)
-            assert control.revenue == 30.0 and control.valued_orders == 1
-            assert (b.exposures, b.conversions, b.orders, b.valued_orders) == (3, 2, 3, 2)
-            assert b.revenue == 60.0 and b.currencies == ("EUR",)
-        finally:
-            await store.close()
+        # Bought before the exposure: not a conversion.
+        await profiles.record_events(ids[0], [buy("A", "o0", 10.0, -5)])
+        # One order of two SKUs counts once, with its value once.
+        await profiles.record_events(ids[1], [buy("A", "o1", 30.0, 1), buy("B", "o1", 30.0, 1)])
+        await profiles.record_events(ids[2], [buy("A", "o2", 20.0, 1)])
+        await profiles.record_events(ids[2], [buy("A", "o3", 40.0, 2)])
+        await profiles.record_events(ids[3], [buy("A", "o4", None, 2)])  # no value
+        counts = {c.variant: c for c in await profiles.experiment_counts()}
+        control, b = counts["control"], counts["b"]
+        assert (control.exposures, control.conversions, control.orders) == (2, 1, 1)
+        assert control.revenue == 30.0 and control.valued_orders == 1
+        assert (b.exposures, b.conversions, b.orders, b.valued_orders) == (3, 2, 3, 2)
+        assert b.revenue == 60.0 and b.currencies == ("EUR",)
 
-    asyncio.run(main())
+    with_subjects(store_url, 5, body)
 
 
 def test_remembered_facts_give_way_to_this_processes_writes_at_once_and_others_in_the_ttl(

@@ -37,14 +37,8 @@ _tags = itertools.count()
 def server() -> Iterator[str]:
     port = procs.free_port()
     argv = [sys.executable, "-m", "tests.fake_open_meteo", "--port", str(port)]
-    with procs.log_file("open-meteo") as (log, log_path):
-        process = procs.spawn([*argv, "--slow-seconds", "1.0"], log)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            procs.wait_http(f"{url}/__stats", process, log_path)
-            yield url
-        finally:
-            procs.stop(process)
+    with procs.serve("open-meteo", [*argv, "--slow-seconds", "1.0"], port, "/__stats") as server:
+        yield server.url
 
 
 class Clock:

@@ -61,21 +61,13 @@ def add_user(config: Path, name: str, role: str, password: str = PASSWORD) -> No
 def start_console(config: Path) -> Iterator[procs.Server]:
     """The real gateway app (which mounts the console) served by granian."""
     port = procs.free_port()
-    url = f"http://127.0.0.1:{port}"
-    with procs.log_file("console") as (log, log_path):
-        process = procs.spawn(
-            [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--no-ws",
-             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-             "gateway.app:factory"],
-            log,
-            {"CONSENTGATE_RESOLVED_CONFIG": str(config), "CONSENTGATE_OVERRIDES": "{}",
-             "CONSENTGATE_MASTER_KEY": MASTER_KEY_B64},
-        )  # fmt: skip
-        try:
-            procs.wait_http(f"{url}/_privacy/healthz", process, log_path)
-            yield procs.Server(url, port, process, log_path)
-        finally:
-            procs.stop(process)
+    argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--no-ws",
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+            "gateway.app:factory"]  # fmt: skip
+    env = {"CONSENTGATE_RESOLVED_CONFIG": str(config), "CONSENTGATE_OVERRIDES": "{}",
+           "CONSENTGATE_MASTER_KEY": MASTER_KEY_B64}  # fmt: skip
+    with procs.serve("console", argv, port, "/_privacy/healthz", env) as server:
+        yield server
 
 
 def csrf_of(html: str) -> str:

@@ -36,19 +36,12 @@ SLOTS = ['<div data-slot="hero-banner">', '<div data-slot="recommendations">']
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = procs.free_port()
-    log_path = tmp_path_factory.mktemp("shop") / "shop.log"
     argv = [
         sys.executable, "-m", "granian", "--interface", "asgi", "--no-ws",
         "--host", "127.0.0.1", "--port", str(port), "gateway.demo.shop:app",
     ]  # fmt: skip
-    with log_path.open("wb") as log:
-        process = procs.spawn(argv, log)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            procs.wait_http(f"{url}/", process, log_path)
-            yield url
-        finally:
-            procs.stop(process)
+    with procs.serve("shop", argv, port, "/") as server:
+        yield server.url
 
 
 @pytest.fixture

@@ -24,17 +24,10 @@ SCREENSHOT = procs.REPO / "docs" / "demo-home.png"
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = procs.free_port()
     data_dir: Path = tmp_path_factory.mktemp("demo")
-    log_path = data_dir / "demo.log"
     argv = [sys.executable, "-m", "gateway", "demo", "--port", str(port)]
     argv += ["--data-dir", str(data_dir)]
-    with log_path.open("wb") as log:
-        process = procs.spawn(argv, log)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            procs.wait_http(f"{url}/_privacy/healthz", process, log_path)
-            yield url
-        finally:
-            procs.stop(process)
+    with procs.serve("demo", argv, port, "/_privacy/healthz") as server:
+        yield server.url
 
 
 def test_home_shows_product_grid(demo: str, browser: Browser) -> None:

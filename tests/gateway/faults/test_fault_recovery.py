@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,8 +80,18 @@ def lost_records(url: str, records: Iterable[tuple[str, str, dict[str, bool]]]) 
     return lost
 
 
-def audit_verify(config: Path) -> subprocess.CompletedProcess[str]:
-    return consentgate("audit", "verify", config=config)
+def assert_none_lost(figures: Figures, records: Sized, lost: int) -> None:
+    """`lost` of the confirmed `records` were lost: counted in figures, and must be none."""
+    figures.add("consent records confirmed during faults", len(records))
+    figures.add("consent records lost", lost)
+    assert lost == 0
+
+
+def assert_audit_verifies(config: Path, figures: Figures) -> None:
+    """`consentgate audit verify` passes on the world of `config` after the faults."""
+    verified = consentgate("audit", "verify", config=config)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    figures.add("audit verifications after faults (pass)")
 
 
 def wait_ready(url: str, timeout: float = 60) -> None:
@@ -198,13 +208,8 @@ def test_store_outage_fails_closed_and_recovers(
         wait_ready(world.url)
         for i in range(5):
             assert choose(world.url, i % 2 == 1, confirmed) == 200
-        lost = lost_records(world.url, confirmed.records)
-        figures.add("consent records confirmed during faults", len(confirmed.records))
-        figures.add("consent records lost", lost)
-        assert lost == 0
-        verified = audit_verify(world.config)
-        assert verified.returncode == 0, verified.stdout + verified.stderr
-        figures.add("audit verifications after faults (pass)")
+        assert_none_lost(figures, confirmed.records, lost_records(world.url, confirmed.records))
+        assert_audit_verifies(world.config, figures)
 
 
 # --- the gateway killed with SIGKILL under load -----------------------------------------------
@@ -243,12 +248,8 @@ def test_sigkill_under_load_loses_no_confirmed_choice(tmp_path: Path, figures: F
             wait_ready(again.url)
             lost = lost_records(again.url, confirmed.records)
             assert choose(again.url, True, confirmed) == 200
-        figures.add("consent records confirmed during faults", len(confirmed.records))
-        figures.add("consent records lost", lost)
-        assert lost == 0
-        verified = audit_verify(world.config)
-        assert verified.returncode == 0, verified.stdout + verified.stderr
-        figures.add("audit verifications after faults (pass)")
+        assert_none_lost(figures, confirmed.records, lost)
+        assert_audit_verifies(world.config, figures)
 
 
 # --- an upstream answering garbage ------------------------------------------------------------

@@ -37,7 +37,11 @@ from tests.cli import consentgate
 from tests.demo_world import LONDON, SAN_FRANCISCO, DemoWorld, start_world
 from tests.environment import missing
 from tests.figures import Figures
-from tests.gateway.faults.test_fault_recovery import lost_records
+from tests.gateway.faults.test_fault_recovery import (
+    assert_audit_verifies,
+    assert_none_lost,
+    lost_records,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -105,10 +109,6 @@ def unaudited_records(database: Path) -> int:
     return sum(max(0, n - entries.get(subject, 0)) for subject, n in records.items())
 
 
-def audit_verify(config: Path) -> subprocess.CompletedProcess[str]:
-    return consentgate("audit", "verify", config=config)
-
-
 def wait_until(what: str, done: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -138,15 +138,10 @@ def assert_fails_closed(world: DemoWorld, cookies: list[str]) -> None:
 
 def finish(world: DemoWorld, confirmed: Confirmed, database: Path, figures: Figures) -> None:
     """After the fault cleared: nothing confirmed lost, every record audited, chain intact."""
-    lost = lost_records(world.url, confirmed.records)
-    figures.add("consent records confirmed during faults", len(confirmed.records))
-    figures.add("consent records lost", lost)
-    assert lost == 0
+    assert_none_lost(figures, confirmed.records, lost_records(world.url, confirmed.records))
     procs.stop(world.server.process)  # flushes the audit queue and signs a checkpoint
     assert unaudited_records(database) == 0
-    verified = audit_verify(world.config)
-    assert verified.returncode == 0, verified.stdout + verified.stderr
-    figures.add("audit verifications after faults (pass)")
+    assert_audit_verifies(world.config, figures)
 
 
 # --- SQLite locked by another process ---------------------------------------------------------
@@ -273,13 +268,8 @@ class FakeOpenMeteo:
 @contextlib.contextmanager
 def fake_open_meteo(port: int) -> Iterator[FakeOpenMeteo]:
     argv = [sys.executable, "-m", "tests.fake_open_meteo", "--port", str(port)]
-    with procs.log_file("open-meteo") as (log, log_path):
-        process = procs.spawn([*argv, "--slow-seconds", str(SLOW_SECONDS)], log)
-        try:
-            procs.wait_http(f"http://127.0.0.1:{port}/__stats", process, log_path)
-            yield FakeOpenMeteo(port)
-        finally:
-            procs.stop(process)
+    with procs.serve("open-meteo", [*argv, "--slow-seconds", str(SLOW_SECONDS)], port, "/__stats"):
+        yield FakeOpenMeteo(port)
 
 
 def live_weather(base_url: str) -> Callable[[dict[str, Any]], None]:

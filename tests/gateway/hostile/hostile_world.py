@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,25 +56,36 @@ def exchange(port: int, raw: bytes, quiet: float = 3.0, half_close: bool = False
     """Send `raw` exactly as given (then, with `half_close`, end our side as a client that
     gives up would); read until the gateway closes or is quiet for `quiet` seconds. A gateway
     that never answers yields status 0 (the caller's "no hang" check)."""
-    received = b""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         with contextlib.suppress(OSError):  # closed on us mid-send: judged by what came back
             sock.sendall(raw)
             if half_close:
                 sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(quiet)
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except OSError:  # includes the quiet timeout
-                break
-            if not chunk:
-                break
-            received += chunk
+        received = read_reply(sock, quiet)
     status = 0
     if received.startswith(b"HTTP/1.") and received[9:12].isdigit():
         status = int(received[9:12])
     return Answer(status, received)
+
+
+def read_reply(
+    sock: socket.socket, quiet: float, on_data: Callable[[bytes], None] | None = None
+) -> bytes:
+    """Read until the gateway closes or is quiet for `quiet` seconds; `on_data` sees all that
+    was read so far after each chunk."""
+    received = b""
+    sock.settimeout(quiet)
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except OSError:  # includes the quiet timeout
+            break
+        if not chunk:
+            break
+        received += chunk
+        if on_data is not None:
+            on_data(received)
+    return received
 
 
 def request(

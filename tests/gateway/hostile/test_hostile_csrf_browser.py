@@ -42,26 +42,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
 def attacker_site(directory: Path) -> Iterator[str]:
     """`python -m http.server` on 127.0.0.2: another site, as far as the browser knows."""
     port = procs.free_port()
-    with procs.log_file("attacker") as (log, log_path):
-        process = procs.spawn(
-            [
-                sys.executable,
-                "-m",
-                "http.server",
-                "--bind",
-                ATTACKER_HOST,
-                str(port),
-                "--directory",
-                str(directory),
-            ],
-            log,
-        )
-        url = f"http://{ATTACKER_HOST}:{port}"
-        try:
-            procs.wait_http(url + "/", process, log_path)
-            yield url
-        finally:
-            procs.stop(process)
+    argv = [sys.executable, "-m", "http.server", "--bind", ATTACKER_HOST, str(port)]
+    argv += ["--directory", str(directory)]
+    with procs.serve("attacker", argv, port, "/", host=ATTACKER_HOST) as server:
+        yield server.url
 
 
 def attack_page(target: str, fields: dict[str, str]) -> str:

@@ -21,6 +21,7 @@ import pytest
 
 from tests import procs
 from tests.figures import Figures
+from tests.gateway.hostile.hostile_world import read_reply
 
 pytestmark = pytest.mark.e2e
 
@@ -155,27 +156,21 @@ def exchange(port: int, raw: bytes, quiet: float = 3.0) -> bytes:
     complete, send `PROBE` so the gateway closes after whatever else it took out of `raw`.
     `quiet` seconds without a byte end the read too (a gateway that waits for more of a body).
     The probe's own answer (200) is part of what is returned."""
-    received = b""
     probed = False
+
+    def probe(received: bytes) -> None:
+        nonlocal probed
+        if not probed and first_response_complete(received):
+            probed = True
+            with contextlib.suppress(OSError):  # closed after its answer: EOF comes next
+                sock.sendall(PROBE)
+
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         try:
             sock.sendall(raw)
         except OSError:
-            return received  # the gateway closed on us mid-send: a refusal, not a hang
-        sock.settimeout(quiet)
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except OSError:  # includes the quiet timeout
-                break
-            if not chunk:
-                break
-            received += chunk
-            if not probed and first_response_complete(received):
-                probed = True
-                with contextlib.suppress(OSError):  # closed after its answer: EOF comes next
-                    sock.sendall(PROBE)
-    return received
+            return b""  # the gateway closed on us mid-send: a refusal, not a hang
+        return read_reply(sock, quiet, probe)
 
 
 def first_response_complete(data: bytes) -> bool:
