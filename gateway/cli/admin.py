@@ -8,6 +8,7 @@ password too short or too long); 2 the config or store could not be used.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import getpass
 import sys
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from gateway.cli.common import EXIT_ERROR, EXIT_FAILED, EXIT_OK
+from gateway.cli.common import EXIT_ERROR, EXIT_FAILED, EXIT_OK, add_config
 from gateway.console.auth import ConsoleUsers, UserError, check_name
 from gateway.console.passwords import PasswordError, hash_password
 from gateway.wiring import components, load_config
@@ -58,3 +59,20 @@ def add_user(config_path: Path, name: str, role: str, stdin: TextIO | None = Non
         return EXIT_ERROR
     print(f"ok: {role} {name} created")
     return EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `admin add-user`."""
+    admin = sub.add_parser("admin", help="compliance console users")
+    actions = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    parser = actions.add_parser(
+        "add-user", help="create a console user; the password is read from stdin"
+    )
+    add_config(parser)
+    parser.add_argument("name", metavar="NAME")
+    parser.add_argument("--role", required=True, choices=["officer", "operator"])
+    parser.set_defaults(run=_add_user_command)
+
+
+def _add_user_command(args: argparse.Namespace) -> int:
+    return add_user(args.config_path, args.name, args.role)

@@ -7,6 +7,7 @@ unreachable store, bad `--since`).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from dataclasses import dataclass
@@ -26,7 +27,14 @@ from audit.signing_key import (
 from audit.store import EntryFilter, iter_records
 from audit.subject_crypto import is_subject_id
 from audit.verify_store import verify_store
-from gateway.cli.common import EXIT_ERROR, EXIT_FAILED, EXIT_OK, CommandError, command_config
+from gateway.cli.common import (
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandError,
+    add_config,
+    command_config,
+)
 from gateway.wiring import components
 from policies.models import AuditSettings, Config
 from storage.store import SchemaError, Store, StoreUnavailable, open_store
@@ -185,3 +193,39 @@ def export(
         return EXIT_ERROR
     target.flush()
     return code
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `audit verify` and `audit export`."""
+    audit = sub.add_parser("audit", help="verify or export the tamper-evident audit log")
+    actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify_parser = actions.add_parser(
+        "verify",
+        help="check the whole chain and every signed checkpoint (exit 0 intact, 1 not, 2 error)",
+    )
+    add_config(verify_parser)
+    verify_parser.add_argument(
+        "--public-key", help="the log's public key file (default: next to the signing key)"
+    )
+    verify_parser.set_defaults(run=_verify_command)
+    export_parser = actions.add_parser("export", help="write audit entries to stdout")
+    add_config(export_parser)
+    export_parser.add_argument("--since", help="RFC 3339 time or date, inclusive")
+    export_parser.add_argument("--until", help="RFC 3339 time or date, exclusive")
+    export_parser.add_argument("--subject", metavar="REF", help="only this subject's entries")
+    export_parser.add_argument("--format", required=True, choices=["jsonl", "csv"])
+    export_parser.set_defaults(run=_export_command)
+
+
+def _verify_command(args: argparse.Namespace) -> int:
+    return verify(args.config_path, Path(args.public_key) if args.public_key else None)
+
+
+def _export_command(args: argparse.Namespace) -> int:
+    return export(
+        args.config_path,
+        fmt=args.format,
+        since=args.since,
+        until=args.until,
+        subject=args.subject,
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
+from gateway.cli.common import add_config
 from gateway.wiring import load_config
 from policies.loader import ConfigInvalid
 
@@ -24,3 +26,15 @@ def check(config_path: Path) -> int:
         print(warning)
     print(f"ok: {loaded.path} (sha256 {loaded.sha256})")
     return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `check`."""
+    parser = sub.add_parser("check", help="validate the config, rule files and catalog")
+    add_config(parser)
+    # A missing config is a finding like any other: reported on stdout with the rest.
+    parser.set_defaults(run=_check_command, missing_config_to="stdout")
+
+
+def _check_command(args: argparse.Namespace) -> int:
+    return check(args.config_path)

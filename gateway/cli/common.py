@@ -9,6 +9,7 @@ of them need lives here.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from gateway.wiring import load_config
@@ -21,6 +22,9 @@ EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 # export cut short by `head` from a complete one); not 1, which our commands use for findings.
 EXIT_BROKEN_PIPE = 128 + 13
 
+# Where a command looks first for its config (contract, "Command line").
+DEFAULT_CONFIG = Path("policies.yaml")
+
 
 class CommandError(Exception):
     """Stops a command before it could act (the message is printed, exit 2)."""
@@ -28,6 +32,11 @@ class CommandError(Exception):
 
 class UsageError(ValueError):
     """A flag value that cannot be used (the message is printed, exit 2)."""
+
+
+def add_config(parser: argparse.ArgumentParser) -> None:
+    """The `--config` flag; `main` resolves it into `args.config_path` before the handler runs."""
+    parser.add_argument("--config", help="path to policies.yaml (default ./policies.yaml)")
 
 
 def command_config(config_path: Path) -> Config:

@@ -7,6 +7,7 @@ the gateway may keep running: appends from both serialize on the store's lock.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
@@ -16,7 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from gateway.cli.common import EXIT_ERROR, EXIT_FAILED, EXIT_OK, CommandError, command_config
+from gateway.cli.common import (
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandError,
+    add_config,
+    command_config,
+)
 from policies.models import Config, RetentionSettings
 from storage.store import SchemaError, StoreUnavailable
 
@@ -139,3 +147,43 @@ def purge(config_path: Path, out: TextIO | None = None, *, fmt: PurgeFormat = "t
         print(str(exc), file=sys.stderr)
         return EXIT_ERROR
     return _run(_purge(config, out or sys.stdout, fmt))
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `dsr export`, `dsr delete` and `retention purge`."""
+    dsr = sub.add_parser("dsr", help="data-subject requests: export or erase a subject")
+    actions = dsr.add_subparsers(dest="dsr_command", required=True, metavar="ACTION")
+    export_parser = actions.add_parser("export", help="write the subject's bundle (JSON) to stdout")
+    add_config(export_parser)
+    export_parser.add_argument("ref", metavar="REF", help="the subject reference (CG-...)")
+    export_parser.set_defaults(run=_export_command)
+    delete_parser = actions.add_parser("delete", help="erase the subject")
+    add_config(delete_parser)
+    delete_parser.add_argument("ref", metavar="REF", help="the subject reference (CG-...)")
+    delete_parser.set_defaults(run=_delete_command)
+
+    retention = sub.add_parser("retention", help="data retention")
+    retention_actions = retention.add_subparsers(
+        dest="retention_command", required=True, metavar="ACTION"
+    )
+    purge_parser = retention_actions.add_parser("purge", help="delete what outlived its period")
+    add_config(purge_parser)
+    purge_parser.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="text: a summary for people (default); json: one object for scripts",
+    )
+    purge_parser.set_defaults(run=_purge_command)
+
+
+def _export_command(args: argparse.Namespace) -> int:
+    return export(args.config_path, args.ref)
+
+
+def _delete_command(args: argparse.Namespace) -> int:
+    return delete(args.config_path, args.ref)
+
+
+def _purge_command(args: argparse.Namespace) -> int:
+    return purge(args.config_path, fmt=args.format)

@@ -10,10 +10,12 @@ or the store cannot be opened.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from pathlib import Path
 
+from gateway.cli.common import add_config
 from gateway.wiring import components, load_config
 from personalization_rules.experiment_stats import format_report, report
 from personalization_rules.profile_store import ProfileStore
@@ -55,3 +57,21 @@ def experiments_report(config_path: Path) -> int:
         return 2
     sys.stdout.write(text)
     return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `experiments report`."""
+    experiments = sub.add_parser("experiments", help="A/B/n experiment results")
+    actions = experiments.add_subparsers(
+        dest="experiments_command", required=True, metavar="ACTION"
+    )
+    parser = actions.add_parser(
+        "report",
+        help="per variant: exposures, conversion rate, average order value, p-value",
+    )
+    add_config(parser)
+    parser.set_defaults(run=_report_command)
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    return experiments_report(args.config_path)

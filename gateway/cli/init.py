@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from gateway.cli.common import EXIT_ERROR, EXIT_FAILED
+from gateway.cli.common import DEFAULT_CONFIG, EXIT_ERROR, EXIT_FAILED
 from policies.models import GatewaySettings
 from policies.starter import GEO_DATABASE, render_starter_config
 
@@ -47,3 +48,17 @@ def init(out: Path, upstream: str | None) -> int:
     print(f"  put a MaxMind-format city database at {geo}; until then every visitor gets")
     print("  the strictest regime (gdpr), wherever they are")
     return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `init`."""
+    parser = sub.add_parser("init", help="write a commented starter config (never overwrites)")
+    parser.add_argument("--upstream", metavar="URL", help="the shop's own address")
+    parser.add_argument(
+        "--out", default=str(DEFAULT_CONFIG), metavar="FILE", help="default ./policies.yaml"
+    )
+    parser.set_defaults(run=_init_command)
+
+
+def _init_command(args: argparse.Namespace) -> int:
+    return init(Path(args.out), args.upstream)

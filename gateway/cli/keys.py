@@ -10,6 +10,7 @@ the command reports success.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 from audit.configured import build_audit_log
 from consent.master_key import load_master_key
 from consent.store import ConsentStore
+from gateway.cli.common import add_config
 from gateway.wiring import components, load_config
 from policies.loader import ConfigInvalid
 from storage.store import open_store
@@ -49,3 +51,17 @@ def rotate(config_path: Path) -> int:
     except ConfigInvalid as exc:
         print(str(exc), file=sys.stderr)
         return 1
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `keys rotate`."""
+    actions = sub.add_parser("keys", help="pseudonymization keys").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION"
+    )
+    parser = actions.add_parser("rotate", help="start a new pseudonymization key version")
+    add_config(parser)
+    parser.set_defaults(run=_rotate_command)
+
+
+def _rotate_command(args: argparse.Namespace) -> int:
+    return rotate(args.config_path)

@@ -18,6 +18,7 @@ shows its control (unless `personalization.anonymous_variant` draws an arm per r
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
@@ -29,8 +30,9 @@ from typing import Any, TextIO
 from consent.language import negotiate_language
 from consent.signals import gpc_requested
 from consent.state import ConsentState, choice_record, resolve
+from gateway.cli import rules_preview
 from gateway.cli.common import EXIT_ERROR as USAGE_ERROR
-from gateway.cli.common import UsageError
+from gateway.cli.common import UsageError, add_config
 from gateway.personalization.slots import current_weather
 from gateway.proxy.visitor import jurisdiction_location
 from gateway.wiring import load_config
@@ -292,3 +294,36 @@ def _flatten(value: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]
         elif item is not None and item != {}:
             out.append((name, item))
     return out
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `rules explain`, and `rules preview` from its own module."""
+    actions = sub.add_parser("rules", help="personalization rules").add_subparsers(
+        dest="rules_command", required=True, metavar="ACTION"
+    )
+    parser = actions.add_parser(
+        "explain", help="show how the rules decide one synthetic request, and why"
+    )
+    add_config(parser)
+    parser.add_argument("--url", required=True, metavar="PATH", help="request path (and query)")
+    parser.add_argument("--ip", help="the visitor's address (located with the geo database)")
+    parser.add_argument(
+        "--header", action="append", default=[], metavar="'Name: v'", help="a request header"
+    )
+    parser.add_argument("--consent", metavar="p1,p2", help="granted purposes (default: regime)")
+    parser.add_argument("--visitor-type", metavar="T", help="new, returning, customer, ...")
+    parser.set_defaults(run=_explain_command)
+    # One `rules` group, two modules: the preview link is its own concept (signing, not
+    # deciding), so it declares its parser next to its code.
+    rules_preview.register(actions)
+
+
+def _explain_command(args: argparse.Namespace) -> int:
+    return explain(
+        args.config_path,
+        url=args.url,
+        ip=args.ip,
+        headers=args.header,
+        consent=args.consent,
+        visitor_type=args.visitor_type,
+    )

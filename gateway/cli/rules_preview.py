@@ -12,6 +12,7 @@ command must run with the same master key as the gateway (same config or environ
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
 from consent.master_key import load_master_key
-from gateway.cli.common import EXIT_ERROR, UsageError
+from gateway.cli.common import EXIT_ERROR, UsageError, add_config
 from gateway.wiring import load_config
 from personalization_rules.attributes import VISITOR_TYPES
 from personalization_rules.preview import PARAM, PreviewGrant, mint, parse_ttl, preview_key
@@ -113,3 +114,28 @@ def link(url: str, token: str) -> str:
     if base.endswith(("?", "&")):
         joiner = ""
     return f"{base}{joiner}{PARAM}={token}{hash_}{fragment}"
+
+
+def register(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `preview` to the `rules` group."""
+    parser = actions.add_parser(
+        "preview", help="print a signed link that forces a variant or visitor type on one page"
+    )
+    add_config(parser)
+    parser.add_argument("--url", required=True, metavar="PATH", help="the page's path")
+    parser.add_argument(
+        "--variant", action="append", default=[], metavar="EXP=V", help="force an experiment arm"
+    )
+    parser.add_argument("--visitor-type", metavar="T", help="force a visitor type")
+    parser.add_argument("--ttl", default="1h", help="how long the link works (default 1h)")
+    parser.set_defaults(run=_preview_command)
+
+
+def _preview_command(args: argparse.Namespace) -> int:
+    return preview(
+        args.config_path,
+        url=args.url,
+        variants=args.variant,
+        visitor_type=args.visitor_type,
+        ttl=args.ttl,
+    )

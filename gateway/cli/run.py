@@ -6,12 +6,14 @@ granian (Rust, hyper's HTTP/1.1 parser) was chosen over uvicorn by measurement; 
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
 import sys
 from pathlib import Path
 
+from gateway.cli.common import add_config
 from gateway.wiring import load_config
 from policies.loader import ConfigInvalid
 
@@ -81,3 +83,25 @@ def serve(
     )
     server.serve()
     return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `run`."""
+    parser = sub.add_parser("run", help="serve the gateway")
+    add_config(parser)
+    parser.add_argument("--upstream", help="override the config's gateway.upstream")
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--workers", type=int)
+    # Refuses to start without a config, saying so on stderr like any other config problem.
+    parser.set_defaults(run=_serve_command, missing_config_to="stderr")
+
+
+def _serve_command(args: argparse.Namespace) -> int:
+    return serve(
+        args.config_path,
+        upstream=args.upstream,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+    )
