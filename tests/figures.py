@@ -33,19 +33,34 @@ class Figures:
 
     def __init__(self) -> None:
         self.values: dict[str, int | float | str] = {}
+        self.kinds: dict[str, str] = {}  # name -> "add" | "max" | "put", to merge workers'
 
     def add(self, name: str, n: int = 1) -> None:
         current = self.values.get(name, 0)
         assert isinstance(current, int)
         self.values[name] = current + n
+        self.kinds[name] = "add"
 
     def set_max(self, name: str, value: int | float) -> None:
         current = self.values.get(name)
         if not isinstance(current, int | float) or value > current:
             self.values[name] = value
+        self.kinds[name] = "max"
 
     def put(self, name: str, value: int | float | str) -> None:
         self.values[name] = value
+        self.kinds[name] = "put"
+
+    def merge(self, values: dict[str, int | float | str], kinds: dict[str, str]) -> None:
+        """Fold in what another process (a pytest-xdist worker) recorded."""
+        for name, value in values.items():
+            kind = kinds.get(name, "put")
+            if kind == "add" and isinstance(value, int):
+                self.add(name, value)
+            elif kind == "max" and isinstance(value, int | float):
+                self.set_max(name, value)
+            else:
+                self.put(name, value)
 
 
 _FIGURES = Figures()
@@ -56,7 +71,20 @@ def figures() -> Iterator[Figures]:
     yield _FIGURES
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """pytest-xdist: a worker finished; fold its figures into the controller's."""
+    output = getattr(node, "workeroutput", {})
+    if "figures" in output:
+        _FIGURES.merge(output["figures"], output["figure_kinds"])
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:  # a pytest-xdist worker: the controller writes the file
+        worker_output["figures"] = _FIGURES.values
+        worker_output["figure_kinds"] = _FIGURES.kinds
+        return
     if not _FIGURES.values:
         return
     OUTPUT.parent.mkdir(exist_ok=True)
