@@ -27,7 +27,9 @@ the same reference (the reference is removed last):
    which, ``TableUse.reindex``) and ``Store.checkpoint()`` truncates the WAL. PostgreSQL keeps
    dead tuples (and plain VACUUM leaves their bytes in the page), so the tables that held the
    subject (the erased ones) are rewritten with ``VACUUM FULL``
-   (``dsr.vacuum_full_on_erase``, default on; a short ACCESS EXCLUSIVE lock per table).
+   (``dsr.vacuum_full_on_erase``, default on; a short ACCESS EXCLUSIVE lock per table),
+   after waiting (bounded) for transactions that began before it: VACUUM FULL keeps every row
+   an open snapshot may still see, so one older snapshot would carry the erased rows along.
    PostgreSQL's WAL segments and any backups still hold old rows until recycled or expired:
    the operator's WAL archive retention must not exceed the erasure deadline.
 
@@ -37,8 +39,10 @@ subject id; with the mapping gone nothing links it to a cookie or a reference.
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,6 +81,9 @@ from storage.schema import Component, erased
 from storage.store import Store
 
 log = logging.getLogger("consentgate.dsr")
+
+# How long an erasure waits for transactions older than it before rewriting the tables.
+SNAPSHOT_WAIT_SECONDS = 10.0
 
 Clock = Callable[[], datetime]
 Via = Literal["self-service", "officer", "cli"]
@@ -285,10 +292,36 @@ async def compact(store: Store, schema: Sequence[Component], *, vacuum_full: boo
     async with store.engine.connect() as conn:
         # VACUUM cannot run inside a transaction block (PostgreSQL docs, VACUUM).
         auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await _outlive_older_snapshots(auto)
         for use in erased(schema):
             exists = await auto.scalar(text("SELECT to_regclass(:t)"), {"t": use.table.name})
             if exists is not None:
                 await auto.execute(text(f"VACUUM FULL {use.table.name}"))
+
+
+async def _outlive_older_snapshots(conn: Any, limit: float = SNAPSHOT_WAIT_SECONDS) -> None:
+    """Wait (at most `limit` seconds) until no other transaction in this database began before
+    now. VACUUM FULL copies every row some open snapshot may still see ("recently dead"), so a
+    transaction that began before the erasure committed (an autovacuum ANALYZE, another node's
+    flush) would carry the erased rows into the rewritten files. Past the limit the compaction
+    runs anyway and says so; the next erasure or autovacuum takes what is left."""
+    since = await conn.scalar(text("SELECT clock_timestamp()"))
+    deadline = time.monotonic() + limit
+    while True:
+        older = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL"
+                " AND xact_start < :since"
+            ),
+            {"since": since},
+        )
+        if not older:
+            return
+        if time.monotonic() >= deadline:
+            log.warning("erasure compaction: %d older transaction(s) still open", older)
+            return
+        await asyncio.sleep(0.05)
 
 
 # --- the console's request queue ----------------------------------------------------------------
