@@ -12,7 +12,10 @@ slots asked for and, per slot, stops at the first rule that passes, in this orde
 2. its schedule, on the visitor's local clock;
 3. its frequency cap (only where state may be kept: a subject and the purpose covering
    `behavior.profile`; without them there is no cap, as there is no counter);
-4. its condition.
+4. its condition;
+5. every field its banner template reads unguarded (`BannerTemplate.required`, found at load)
+   is present and not None in the attributes: a template that cannot render for this visitor
+   does not win, the next rule gets the slot (and no render fails on every request).
 
 The winner's action is the rule's own or, for an experiment, the variant chosen by
 GrowthBook's v2 hash of the subject pseudonym (sticky); without a subject or the purpose that
@@ -34,6 +37,7 @@ from typing import Any, Final
 
 from personalization_rules.attributes import (
     BEHAVIOR_PROFILE,
+    ROOTS,
     VISITOR_TYPES,
     DataPolicy,
     VisitorProfile,
@@ -123,6 +127,13 @@ class Engine:
             for slot, found in by_slot.items()
         }
         self.slots = tuple(settings.slots)
+        # Rule id -> the attributes its banner templates cannot render without.
+        self.template_needs: dict[str, tuple[str, ...]] = {
+            r.id: needs
+            for found in self.by_slot.values()
+            for r in found
+            if (needs := template_needs(r))
+        }
         # Attributes with few possible values that rules commonly test by plain equality or
         # $in: a plan per combination of their values skips the rules that cannot match.
         self.discriminators: tuple[tuple[str, str, frozenset[str]], ...] = (
@@ -221,6 +232,9 @@ class Engine:
                     test = _settled_test(r, known, attributes)
                     if test is None:
                         continue
+                    needs = self.template_needs.get(r.id)
+                    if needs:
+                        test = _with_fields(test, needs)
                     timed = r.schedule is not None or r.frequency is not None
                     # Without an experiment the winner's decision depends on the plan only.
                     fixed = (
@@ -278,6 +292,9 @@ class Engine:
                 return f"frequency cap {rule.frequency.max} per {rule.frequency.per} reached"
         if not rule.condition.test(visit.attributes):
             return failed_clause(rule, visit.attributes)
+        for name in self.template_needs.get(rule.id, ()):
+            if _lookup(visit.attributes, name) is None:
+                return f"template needs {name}, which this visitor lacks"
         return None
 
     def personal_allowed(self, granted: frozenset[str]) -> bool:
@@ -376,6 +393,34 @@ def _settled_test(
 
 def _always(_: Any) -> bool:
     return True
+
+
+def template_needs(rule: Rule) -> tuple[str, ...]:
+    """The attributes (not the banner's own vars) any of the rule's banner templates reads
+    unguarded; for an experiment, every arm's, so no arm can fail to render."""
+    needs: set[str] = set()
+    for action in rule.actions:
+        if isinstance(action, Banner):
+            needs.update(
+                name
+                for name in action.template.required
+                if name.split(".", 1)[0] in ROOTS and name.split(".", 1)[0] not in action.vars
+            )
+    return tuple(sorted(needs))
+
+
+def _with_fields(test: Test, needs: tuple[str, ...]) -> Test:
+    """`test`, and every field in `needs` present and not None."""
+
+    def holds(attributes: Mapping[str, Any]) -> bool:
+        if not test(attributes):
+            return False
+        for name in needs:
+            if _lookup(attributes, name) is None:
+                return False
+        return True
+
+    return holds
 
 
 def _fits(rule: Rule, known: Mapping[str, str]) -> bool:

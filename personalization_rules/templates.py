@@ -5,7 +5,8 @@ Banner templates come from rule files (Jinja2 syntax, `{{ city }}`) and run in J
 (`{{ x.__class__ }}` is an error, not an object), no mutation of the values passed in, and
 every value is HTML-escaped unless the template marks it otherwise. Templates compile once
 at rule load; `template_fields` lists the attributes a template reads so the engine can gate
-it like a condition (a banner showing `{{ geo.city }}` needs the purpose that covers it).
+it like a condition (a banner showing `{{ geo.city }}` needs the purpose that covers it), and
+`unguarded_fields` the ones it reads without a guard, which a visitor must have for it to render.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class TemplateProblem(ValueError):
 class BannerTemplate:
     """One compiled banner template."""
 
-    __slots__ = ("source", "fields", "_template")
+    __slots__ = ("source", "fields", "required", "_template")
 
     def __init__(self, source: str) -> None:
         """Compile `source`; raises `TemplateProblem` on a syntax error."""
@@ -81,6 +82,7 @@ class BannerTemplate:
             raise TemplateProblem(getattr(exc, "lineno", 1) or 1, str(exc)) from None
         self.source = source
         self.fields = template_fields(ast)
+        self.required = unguarded_fields(ast) & self.fields
 
     def render(self, context: Mapping[str, Any]) -> str | None:
         """The HTML for `context`, or None when rendering fails (undefined or unsafe access)."""
@@ -108,6 +110,42 @@ def template_fields(ast: nodes.Template) -> frozenset[str]:
         if name.ctx == "load" and id(name) not in inside and name.name not in assigned:
             fields.add(name.name)
     return frozenset(f for f in fields if f.split(".", 1)[0] not in assigned)
+
+
+def unguarded_fields(ast: nodes.Template) -> frozenset[str]:
+    """The fields of `template_fields` read without a guard, which fail to render (undefined
+    under `StrictUndefined`) when the visitor lacks them. Deliberately simple: a field tested
+    anywhere in an `{% if %}` or inline-if test, or read under a `default` filter, counts as
+    guarded everywhere in the template."""
+    read: list[nodes.Node] = []
+    guards: list[nodes.Node] = []
+    _sort_reads(ast, read, guards)
+    return _fields_of(read) - _fields_of(guards)
+
+
+def _fields_of(parts: list[nodes.Node]) -> frozenset[str]:
+    return template_fields(nodes.Template([nodes.Output(list(parts))])) if parts else frozenset()
+
+
+def _sort_reads(node: nodes.Node, read: list[nodes.Node], guards: list[nodes.Node]) -> None:
+    """Splits the reads under `node` into unguarded ones and guards (tests, defaulted values)."""
+    if isinstance(node, nodes.Filter) and node.name in ("default", "d"):
+        if node.node is not None:
+            guards.append(node.node)
+        for arg in node.args:
+            _sort_reads(arg, read, guards)
+        return
+    if isinstance(node, (nodes.Getattr, nodes.Getitem, nodes.Name)):
+        read.append(node)
+        return
+    for name, child in node.iter_fields():
+        for c in child if isinstance(child, list) else [child]:
+            if not isinstance(c, nodes.Node):
+                continue
+            if isinstance(node, (nodes.If, nodes.CondExpr)) and name == "test":
+                guards.append(c)
+            else:
+                _sort_reads(c, read, guards)
 
 
 #: The default look of the gateway's product grid, scoped to its own `consentgate-` classes

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
+import gateway.cli.rules
 from gateway.cli.rules import explain, parse_headers
 from gateway.demo.world import prepare_data_dir, write_config
+from personalization_rules.geo import GeoPlace
 from personalization_rules.weather import OfflineWeatherProvider, WeatherError
 from tests.cli import consentgate
 from tests.demo_world import BANGKOK, LONDON, SAN_FRANCISCO
@@ -256,3 +258,17 @@ def test_weather_for_a_place_in_the_same_cell_as_a_fixture(
     assert moved != text
     config = with_weather(demo_config, tmp_path, moved)
     assert "weather: rain, 9 °C (feels like 6.4 °C)" in explained(config, "/", ip=LONDON)
+
+
+def test_a_bay_area_visitor_without_a_city_is_told_why_same_day_is_not_shown(
+    demo_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Inside the sf_bay circle, but the geo database knows no city for the address.
+    place = GeoPlace("NA", "US", "US-CA", None, 37.7749, -122.4194, "America/Los_Angeles")
+    monkeypatch.setattr(gateway.cli.rules, "locate", lambda config, ip: place)
+    text = explained(demo_config, "/", ip=SAN_FRANCISCO, consent="personalization")
+    assert (
+        "no    sf-same-day [hero-banner, priority 100]: "
+        "template needs geo.city, which this visitor lacks"
+    ) in section(text, "rules")
+    assert "hero-banner: rule sf-same-day" not in section(text, "slots")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,6 +22,7 @@ from personalization_rules.engine import Engine, Visit, recommend_context, rende
 from personalization_rules.geo import GeoPlace
 from personalization_rules.recommender import CatalogRecommender, Product
 from personalization_rules.rules import Recommend
+from personalization_rules.templates import _ENVIRONMENT
 from tests.personalization_rules.rule_sample import config, engine
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # Monday
@@ -331,6 +334,84 @@ def test_recommendations_fall_back_to_non_personal_strategies() -> None:
     assert isinstance(personal, Recommend) and isinstance(anonymous, Recommend)
     assert personal.strategies == ("recently_viewed", "similar", "weather_picks")
     assert anonymous.strategies == ("weather_picks",)
+
+
+CITY_THEN_COUNTRY = """
+    rules:
+      - id: city
+        slot: hero-banner
+        priority: 20
+        when: {}
+        then: {banner: {template: "Hello, {{ geo.city }}"}}
+      - id: country
+        slot: hero-banner
+        priority: 10
+        when: {}
+        then: {banner: {template: "Hello from {{ geo.country }}"}}
+"""
+
+
+def test_a_rule_whose_template_lacks_a_field_gives_the_slot_to_the_next() -> None:
+    e = engine(CITY_THEN_COUNTRY)
+    assert e.template_needs == {"city": ("geo.city",), "country": ("geo.country",)}
+    assert winner(e, visit({"geo": {"country": "DE"}})) == "country"
+    assert winner(e, visit({"geo": {"country": "DE", "city": None}})) == "country"
+    assert winner(e, visit({"geo": {"country": "GB", "city": "London"}})) == "city"
+    assert winner(e, visit({"geo": {}})) is None
+
+
+def test_explain_names_the_field_the_template_lacks() -> None:
+    e = engine(CITY_THEN_COUNTRY)
+    outcomes = e.decide(visit({"geo": {"country": "DE"}}), explain=True).outcomes
+    reasons = {o.rule_id: (o.matched, o.reason) for o in outcomes}
+    assert reasons == {
+        "city": (False, "template needs geo.city, which this visitor lacks"),
+        "country": (True, None),
+    }
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{% if geo.city %}in {{ geo.city }}{% endif %}",
+        "in {{ geo.city|default('your town') }}",
+        "in {{ geo.city if geo.city else 'your town' }}",
+        # A banner var is the rule's own, never the visitor's.
+        "{{ title }}",
+    ],
+)
+def test_guarded_reads_do_not_block(template: str) -> None:
+    e = engine(
+        f"""
+        rules:
+          - id: guarded
+            slot: hero-banner
+            when: {{}}
+            then: {{banner: {{template: "{template}", vars: {{title: x}}}}}}
+        """
+    )
+    assert e.template_needs == {}
+    assert winner(e, visit({"geo": {}})) == "guarded"
+
+
+def test_no_template_error_on_the_request_path_for_a_visitor_without_a_city(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    e = engine(CITY_THEN_COUNTRY)
+    failures: list[BaseException] = []
+    environment = type(_ENVIRONMENT)
+    original = environment.handle_exception
+
+    def counting(self: Any, source: str | None = None) -> NoReturn:
+        failures.append(sys.exc_info()[1] or Exception())
+        original(self, source)
+
+    monkeypatch.setattr(environment, "handle_exception", counting)
+    attributes = {"geo": {"country": "DE"}}
+    decision = e.decide(visit(attributes))
+    html = render(decision, attributes, CatalogRecommender([]), recommend_context(attributes, None))
+    assert html == {"hero-banner": "Hello from DE"}
+    assert failures == []
 
 
 def test_render_fills_slots_with_escaped_html() -> None:

@@ -6,6 +6,7 @@ name the same winners and render the same HTML for the same facts.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -142,3 +143,30 @@ def test_the_profile_reaches_recommendations_only_under_its_purpose() -> None:
 )  # fmt: skip
 def test_rule_headers(pairs: list[tuple[str, str]], expected: dict[str, str]) -> None:
     assert rule_headers(pairs) == expected
+
+
+BAY_AREA = GeoPlace("NA", "US", "US-CA", "San Francisco", 37.7749, -122.4194, "America/Los_Angeles")
+
+
+@pytest.mark.parametrize(
+    ("city", "hero", "reason"),
+    [
+        ("San Francisco", "sf-same-day", None),
+        # Inside the sf_bay circle but no city known: the banner's `{{ geo.city }}` cannot render.
+        (None, None, "template needs geo.city, which this visitor lacks"),
+    ],
+)
+def test_the_example_same_day_banner_needs_the_city(
+    city: str | None, hero: str | None, reason: str | None
+) -> None:
+    place = dataclasses.replace(BAY_AREA, city=city)
+    facts = RequestFacts(
+        "/", datetime(2026, 11, 23, 12, tzinfo=UTC), place=place, granted=frozenset(PURPOSES)
+    )
+    fast = PERSONALIZER.personalize(facts)
+    explained = PERSONALIZER.personalize(facts, explain=True)
+    won = fast.decision.slots.get("hero-banner")
+    assert (won.rule_id if won else None) == hero
+    assert winners(fast) == winners(explained) and fast.html == explained.html
+    outcome = next(o for o in explained.decision.outcomes if o.rule_id == "sf-same-day")
+    assert outcome.reason == reason

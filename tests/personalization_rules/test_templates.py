@@ -88,6 +88,28 @@ def test_template_fields(source: str, fields: set[str]) -> None:
     assert BannerTemplate(source).fields == fields
 
 
+@pytest.mark.parametrize(
+    ("source", "required"),
+    [
+        ("{{ geo.city }}", {"geo.city"}),
+        ("{{ weather.temperature }} in {{ geo['city'] }}", {"weather.temperature", "geo.city"}),
+        ("{% if geo.city %}in {{ geo.city }}{% endif %}", set()),
+        ("{{ geo.city if geo.city else 'your town' }}", set()),
+        ("{{ geo.city|default('your town') }}", set()),
+        ("{{ geo.city|d('your town') }}", set()),
+        # The guard is on another field: the city is still read unguarded.
+        ("{% if geo.country %}{{ geo.city }}{% endif %}", {"geo.city"}),
+        # A default's own argument is evaluated, so it is read unguarded.
+        ("{{ title|default(geo.city) }}", {"geo.city"}),
+        ("{% for s in visitor.engaged_skus %}{{ s }}{% endfor %}", {"visitor.engaged_skus"}),
+        ("{% set c = geo.city %}{{ c }}", {"geo.city"}),
+        ("plain", set()),
+    ],
+)
+def test_unguarded_fields(source: str, required: set[str]) -> None:
+    assert BannerTemplate(source).required == required
+
+
 def test_render_products_escapes_everything() -> None:
     html = render_products(
         [
