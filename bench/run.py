@@ -6,9 +6,16 @@ One command starts, in one run and on loopback:
   same page padded to ~1 MB, and a 10 MB binary file;
 - the anchor: nginx (one worker) as a reverse proxy in front of it, `sub_filter` filling the
   two slots with fixed markup (what nginx can do: no consent, no rules);
+- the naive Python ceiling: `bench/naive_proxy.py` under granian (one worker), which fetches
+  the page with aiohttp, does one `str.replace` (a banner before `</body>`) and answers: the
+  most a Python proxy can serve before doing any real work, so gateway/naive is what the
+  gateway's features cost;
 - consentgate (`consentgate run`, one granian worker) in front of the same upstream with the
   demo's config: consent enforcement, banner, Consent Mode, prior blocking, the demo's rules
   filling `hero-banner` and `recommendations`, SQLite store, audit log.
+
+The upstream also serves a category page shaped like a real shop listing (`category_page`):
+~55 KB, 220 product cards with relative images and links, two tracker scripts, Arabic text.
 
 Each scenario is checked once before it is timed (slots filled, banner present or absent), so
 an error page is never measured. `wrk` drives load; time to first byte is measured with a raw
@@ -85,6 +92,32 @@ def padded(page: str, size: int) -> str:
         n += 1
     head, tail = page.split(anchor, 1)
     return head + '<section class="grid">\n' + "".join(cards) + "</section>" + anchor + tail
+
+
+def category_page(hero: str, recs: str) -> str:
+    """A shop's category listing, ~55 KB: 220 product cards (each an `<article>` with a relative
+    `<img>`, a relative link and a `<button>`), the Google Tag Manager and Facebook pixel scripts
+    marked with their purpose, Arabic product text, and the two slots (`hero`, `recs`: the
+    demo home page's slot tags, so nginx's `sub_filter` and the demo's rules fill them too)."""
+    card = (
+        '<article class="card"><a href="/product/CT-{n:03d}">'
+        '<img src="/static/ct-{n}.webp" alt="Jacket {n}" width="200" height="200"></a>'
+        '<h3>Jacket {n} <span lang="ar">سترة مطر</span></h3><p>EUR {price}.00</p>'
+        '<button type="button">Add to cart</button></article>\n'
+    )
+    cards = "".join(card.format(n=n, price=49 + n % 50) for n in range(220))
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Rainwear</title>\n'
+        '<script data-consent="analytics" async '
+        'src="https://www.googletagmanager.com/gtm.js?id=GTM-X"></script>\n'
+        '<script data-consent="marketing" async '
+        'src="https://connect.facebook.net/en_US/fbevents.js"></script>\n'
+        '</head><body><header><a href="/">Shop</a></header>\n'
+        f"{hero}</div>\n<main><h1>Rainwear</h1>\n"
+        '<p dir="rtl" lang="ar">ملابس المطر لكل الفصول</p>\n'
+        f'<section class="grid">\n{cards}</section>\n{recs}</div>\n</main>'
+        "<footer><p>Free returns</p></footer></body></html>\n"
+    )
 
 
 # --- processes --------------------------------------------------------------------------------
@@ -305,10 +338,13 @@ def main(argv: list[str] | None = None) -> int:
         (www / "index.html").write_text(padded(home, 60_000), encoding="utf-8")
         (www / "big.html").write_text(padded(home, 1_000_000), encoding="utf-8")
         (www / "file.bin").write_bytes(os.urandom(10 * 1024 * 1024))
-
-        up, anchor_port, gate_port = free_port(), free_port(), free_port()
         hero_from = re.search(r"<[^>]*" + HERO + r"[^>]*>", home)[0]  # type: ignore[index]
         recs_from = re.search(r"<[^>]*" + RECS + r"[^>]*>", home)[0]  # type: ignore[index]
+        category = category_page(hero_from, recs_from)
+        (www / "category.html").write_text(category, encoding="utf-8")
+
+        up, anchor_port, gate_port = free_port(), free_port(), free_port()
+        naive_port = free_port()
         anchor_body = ANCHOR.format(
             host=HOST,
             port=anchor_port,
@@ -332,14 +368,28 @@ def main(argv: list[str] | None = None) -> int:
             "--workers",
             str(args.workers),
         ]
+        naive_argv = [
+            *("granian", "--interface", "asgi", "--loop", "uvloop", "--workers", "1"),
+            *("--no-access-log", "--host", HOST, "--port", str(naive_port)),
+            "naive_proxy:app",
+        ]
+        naive_env = {**os.environ, "PYTHONPATH": str(ROOT / "bench")}
+        naive_env["BENCH_UPSTREAM"] = f"http://{HOST}:{up}"
         with (
             nginx(work, "upstream", UPSTREAM.format(host=HOST, port=up, www=www)),
             nginx(work, "anchor", anchor_body),
+            process(naive_argv, work / "naive.log", naive_env),
             process(gate_argv, work / "gateway.log", env) as gate_pid,
         ):
             anchor = f"http://{HOST}:{anchor_port}"
+            naive = f"http://{HOST}:{naive_port}"
             gate = f"http://{HOST}:{gate_port}"
-            for url in (f"http://{HOST}:{up}/", anchor + "/", gate + "/_privacy/healthz"):
+            for url in (
+                f"http://{HOST}:{up}/",
+                anchor + "/",
+                naive + "/",
+                gate + "/_privacy/healthz",
+            ):
                 wait_for(url)
             if args.serve:
                 return serve(anchor, gate, gate_pid)
@@ -347,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                 args,
                 work,
                 anchor,
+                naive,
                 gate,
                 anchor_port,
                 gate_port,
@@ -376,6 +427,7 @@ def run_scenarios(
     args: argparse.Namespace,
     work: Path,
     anchor: str,
+    naive: str,
     gate: str,
     anchor_port: int,
     gate_port: int,
@@ -409,27 +461,35 @@ def run_scenarios(
     nginx_page = httpx.get(anchor + "/")
     assert "Rain or shine" in nginx_page.text, "anchor: sub_filter did not fill the slot"
     assert len(httpx.get(gate + "/file.bin", headers=consented).content) == 10 * 1024 * 1024
+    check_category(anchor, naive, gate, london, consented)
+    assert "naive-banner" in httpx.get(naive + "/").text, "naive proxy: no banner"
 
     c = args.connections
-    rows: list[tuple[str, str, str, str, str]] = []
+    rows: list[tuple[str, ...]] = []
 
     def compare(label: str, path: str, headers: dict[str, str], conns: int) -> tuple[Load, Load]:
         n = wrk(anchor + path, duration, conns, headers)
+        p = wrk(naive + path, duration, conns, headers)
         g = wrk(gate + path, duration, conns, headers)
-        assert n.errors == 0 and g.errors == 0, f"{label}: non-2xx responses under load"
+        assert n.errors == p.errors == g.errors == 0, f"{label}: non-2xx responses under load"
         rows.append(
             (
                 label,
                 f"{n.rps:,.0f} req/s",
+                f"{p.rps:,.0f} req/s",
                 f"{g.rps:,.0f} req/s",
                 f"{g.rps / n.rps:.0%}",
-                f"{n.p50_ms:.2f}/{n.p99_ms:.2f} ms vs {g.p50_ms:.2f}/{g.p99_ms:.2f} ms",
+                f"{g.rps / p.rps:.0%}",
+                f"{n.p50_ms:.2f}/{n.p99_ms:.2f} ms vs {p.p50_ms:.2f}/{p.p99_ms:.2f} ms"
+                f" vs {g.p50_ms:.2f}/{g.p99_ms:.2f} ms",
             )
         )
         return n, g
 
     na, ga = compare("(a) 60 KB, consented, 2 slots", "/", consented, c)
     nb, gb = compare("(b) 60 KB, gdpr no choice, banner", "/", london, c)
+    compare("(f) 55 KB category, consented, 2 slots", "/category.html", consented, c)
+    compare("(g) 55 KB category, gdpr no choice, banner", "/category.html", london, c)
     # Half of the gateway's peak, the same rate for both (wrk paced by a Lua delay).
     half = gb.rps / 2
     nh = paced(anchor + "/", duration, c, london, half)
@@ -439,8 +499,10 @@ def run_scenarios(
         (
             f"(b) at half its peak ({half:,.0f} req/s)",
             f"{nh.rps:,.0f} req/s",
+            "",
             f"{gh.rps:,.0f} req/s",
             f"p99 +{gh.p99_ms - nh.p99_ms:.2f} ms",
+            "",
             f"{nh.p50_ms:.2f}/{nh.p99_ms:.2f} ms vs {gh.p50_ms:.2f}/{gh.p99_ms:.2f} ms",
         )
     )
@@ -450,8 +512,10 @@ def run_scenarios(
         (
             "(c) 1 MB HTML, median TTFB",
             f"{n_ttfb:.2f} ms",
+            "",
             f"{g_ttfb:.2f} ms",
             f"+{g_ttfb - n_ttfb:.2f} ms",
+            "",
             "",
         )
     )
@@ -461,8 +525,10 @@ def run_scenarios(
         (
             "(d) 10 MB download, throughput",
             f"{nd.transfer_mb_s:,.0f} MB/s",
+            "",
             f"{gd.transfer_mb_s:,.0f} MB/s",
             f"{gd.transfer_mb_s / nd.transfer_mb_s:.0%}",
+            "",
             "",
         )
     )
@@ -475,14 +541,24 @@ def run_scenarios(
         (
             f"(e) soak {soak:.0f} s at 80 % of (a)",
             "",
+            "",
             f"{ge.rps:,.0f} req/s ({ge.rps / ga.rps:.0%} of a)",
             f"RSS {start_rss / 1024:.0f} -> {end_rss / 1024:.0f} MiB",
+            "",
             f"{(end_rss - start_rss) / start_rss:+.1%}",
         )
     )
 
-    width = [max(len(r[i]) for r in rows) for i in range(5)]
-    header = ("scenario", "nginx", "consentgate", "ratio", "p50/p99 nginx vs consentgate")
+    header = (
+        "scenario",
+        "nginx",
+        "naive python",
+        "consentgate",
+        "vs nginx",
+        "vs naive",
+        "p50/p99 nginx vs naive vs consentgate",
+    )
+    width = [max(len(r[i]) for r in rows) for i in range(len(header))]
     width = [max(w, len(h)) for w, h in zip(width, header, strict=True)]
     for row in (header, tuple("-" * w for w in width), *rows):
         print(" | ".join(cell.ljust(w) for cell, w in zip(row, width, strict=True)))
@@ -499,6 +575,25 @@ def run_scenarios(
         print(f"{'met   ' if ok else 'MISSED'} {name}")
     print()
     return check_correctness(gate, work, consented)
+
+
+def check_category(
+    anchor: str, naive: str, gate: str, london: dict[str, str], consented: dict[str, str]
+) -> None:
+    """The category page arrives whole from all three, with the slots filled for a consented
+    visitor and the banner and blocked trackers for a visitor who has not chosen."""
+    path = "/category.html"
+    for name, url in (("anchor", anchor), ("naive proxy", naive), ("gateway", gate)):
+        page = httpx.get(url + path, headers=consented)
+        assert page.status_code == 200, f"category via {name}: {page.status_code}"
+        assert page.text.count("<article") == 220, f"category via {name}: cards mangled"
+        assert "مطر" in page.text, f"category via {name}: Arabic text mangled"
+    page = httpx.get(gate + path, headers=consented).text
+    assert re.search(HERO + r"[^>]*>\s*<", page), "category, consented: hero slot empty"
+    assert BANNER_ID not in page, "category, consented: the banner is still shown"
+    fresh = httpx.get(gate + path, headers=london).text
+    assert BANNER_ID in fresh, "category, no choice: no banner"
+    assert fresh.count('data-consentgate="blocked"') >= 2, "category, no choice: trackers live"
 
 
 def check_correctness(gate: str, work: Path, consented: dict[str, str]) -> int:

@@ -32,7 +32,13 @@ def test_bench_smoke_prints_every_scenario() -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    for scenario in ("(a)", "(b)", "(c)", "(d)", "(e)"):
+    for scenario in ("(a)", "(b)", "(c)", "(d)", "(e)", "(f) 55 KB category", "(g) 55 KB category"):
         assert scenario in done.stdout
+    header = next(line for line in done.stdout.splitlines() if line.startswith("scenario"))
+    assert "naive python" in header and "vs naive" in header
+    # The naive proxy's req/s stands on each throughput row, between nginx's and the gateway's.
+    for label in ("(a)", "(b)", "(f)", "(g)"):
+        row = next(line for line in done.stdout.splitlines() if line.startswith(label))
+        assert row.count("req/s") == 3, row
     verdicts = [line for line in done.stdout.splitlines() if line.startswith(("met ", "MISSED "))]
     assert len(verdicts) == 6  # one verdict per target
