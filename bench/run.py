@@ -6,10 +6,10 @@ One command starts, in one run and on loopback:
   same page padded to ~1 MB, and a 10 MB binary file;
 - the anchor: nginx (one worker) as a reverse proxy in front of it, `sub_filter` filling the
   two slots with fixed markup (what nginx can do: no consent, no rules);
-- the naive Python ceiling: `bench/naive_proxy.py` under granian (one worker), which fetches
-  the page with aiohttp, does one `str.replace` (a banner before `</body>`) and answers: the
-  most a Python proxy can serve before doing any real work, so gateway/naive is what the
-  gateway's features cost;
+- the naive Python ceiling: `bench/stack_candidates.py`'s `naive_app` under granian (one
+  worker), which fetches the page with aiohttp, does one `str.replace` (a banner before
+  `</body>`) and answers: the most a Python proxy can serve before doing any real work, so
+  gateway/naive is what the gateway's features cost;
 - consentgate (`consentgate run`, one granian worker) in front of the same upstream with the
   demo's config: consent enforcement, banner, Consent Mode, prior blocking, the demo's rules
   filling `hero-banner` and `recommendations`, SQLite store, audit log.
@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         naive_argv = [
             *("granian", "--interface", "asgi", "--loop", "uvloop", "--workers", "1"),
             *("--no-access-log", "--host", HOST, "--port", str(naive_port)),
-            "naive_proxy:app",
+            "stack_candidates:naive_app",
         ]
         naive_env = {**os.environ, "PYTHONPATH": str(ROOT / "bench")}
         naive_env["BENCH_UPSTREAM"] = f"http://{HOST}:{up}"

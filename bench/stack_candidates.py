@@ -1,7 +1,11 @@
-"""Minimal ASGI proxies used only by `bench/stack.py` to choose the server and upstream client.
+"""Minimal ASGI proxies for the benchmarks. Not imported by the gateway.
 
-Each is the smallest correct streaming proxy for one client library, so the figures compare
-the libraries, not our features. Not imported by the gateway.
+`bench/stack.py` chooses the server and upstream client with the streaming ones: each is the
+smallest correct streaming proxy for one client library, so the figures compare the libraries,
+not our features. `bench/run.py` measures `naive_app`, the naive Python ceiling: it reads the
+whole page, inserts one banner `<div>` before `</body>` with a single `str.replace` and answers.
+No consent, no rules, no parsing: what the gateway does beyond this is the cost of its
+features, and what this does is the cost of Python + granian + aiohttp.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import aiohttp
 import httpx
 
 UPSTREAM = os.environ.get("BENCH_UPSTREAM", "http://127.0.0.1:8091")
+
+BANNER = '<div id="naive-banner">We use cookies.</div></body>'
 
 Scope = dict[str, Any]
 
@@ -70,3 +76,32 @@ class HttpxProxy:
 
 aiohttp_app = AiohttpProxy()
 httpx_app = HttpxProxy()
+
+
+class NaiveProxy:
+    def __init__(self) -> None:
+        self.session: aiohttp.ClientSession | None = None
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+            return
+        if self.session is None:
+            # The session binds to the worker's running loop, so it is made on first use.
+            self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
+        async with self.session.get(UPSTREAM + scope["path"]) as resp:
+            body = await resp.read()
+            content_type = resp.headers.get("Content-Type", "application/octet-stream")
+            if content_type.startswith("text/html"):
+                page = body.decode(resp.charset or "utf-8").replace("</body>", BANNER, 1)
+                body = page.encode("utf-8")
+                content_type = "text/html; charset=utf-8"
+            headers = [
+                (b"content-type", content_type.encode("latin-1")),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+naive_app = NaiveProxy()
